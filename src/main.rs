@@ -1,3 +1,58 @@
-fn main() {
-    println!("Hello, world!");
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use meterpay::config::{Cli, Command};
+use meterpay::store::Store;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("METERPAY_LOG")
+                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info")),
+        )
+        .init();
+    match Cli::parse().command {
+        Command::Serve(args) => {
+            let server = meterpay::Server::start(&args).await?;
+            println!("meterpay listening on {}", server.base_url());
+            shutdown_signal().await;
+            tracing::info!("shutting down: finishing in-flight requests");
+            server.shutdown().await
+        }
+        Command::Migrate(db) => {
+            let store = Store::connect(&db.url()).await?;
+            store.migrate().await?;
+            println!(
+                "migrations applied to {}",
+                meterpay::store::redact_url(&db.url())
+            );
+            Ok(())
+        }
+        Command::EmulateStripe(_args) => {
+            anyhow::bail!("the Stripe emulator is not wired in yet")
+        }
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
 }

@@ -1,0 +1,109 @@
+//! Command-line flags, each with an environment twin.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "meterpay",
+    version,
+    about = "Stripe payment-method flow for usage-based billing"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the API server (applies migrations first).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate(DatabaseArgs),
+    /// Run the Stripe emulator alone.
+    EmulateStripe(EmulateArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// Database URL: `sqlite://PATH` or `postgres://USER@HOST/DB`. Default: an
+    /// SQLite file in the data directory.
+    #[arg(long, env = "METERPAY_DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Where the embedded default keeps its SQLite file and generated keys.
+    #[arg(long, env = "METERPAY_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+}
+
+impl DatabaseArgs {
+    pub fn url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("meterpay.db").display()))
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "METERPAY_LISTEN", default_value = "127.0.0.1:8888")]
+    pub listen: SocketAddr,
+
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    /// API tokens as `token=namespace` entries, comma-separated. With none,
+    /// meterpay serves the single namespace `default` on loopback only.
+    #[arg(long, env = "METERPAY_API_TOKENS", value_delimiter = ',', value_parser = parse_token, hide_env_values = true)]
+    pub api_tokens: Vec<(String, String)>,
+
+    /// Start the Stripe emulator in-process and send Stripe calls to it.
+    #[arg(long, env = "METERPAY_EMULATE_STRIPE")]
+    pub emulate_stripe: bool,
+}
+
+fn parse_token(entry: &str) -> Result<(String, String), String> {
+    match entry.split_once('=') {
+        Some((token, ns)) if !token.trim().is_empty() && !ns.trim().is_empty() => {
+            Ok((token.trim().to_owned(), ns.trim().to_owned()))
+        }
+        _ => Err("each API token entry must look like token=namespace".to_owned()),
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct EmulateArgs {
+    /// Address the emulator listens on.
+    #[arg(
+        long,
+        env = "METERPAY_EMULATOR_LISTEN",
+        default_value = "127.0.0.1:12111"
+    )]
+    pub listen: SocketAddr,
+
+    /// API keys to accept (each its own account). Default: one generated key, printed on start.
+    #[arg(
+        long = "api-key",
+        env = "METERPAY_EMULATOR_API_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub api_keys: Vec<String>,
+}
+
+impl ServeArgs {
+    /// Refuses a configuration that would expose the unauthenticated
+    /// `default` namespace to the network.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if self.api_tokens.is_empty() && !self.listen.ip().is_loopback() {
+            anyhow::bail!(
+                "refusing to listen on {} without API tokens: set METERPAY_API_TOKENS=token=namespace, or listen on 127.0.0.1",
+                self.listen
+            );
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,187 @@
+//! The one error type every layer returns. The HTTP layer renders it as
+//! `application/problem+json`; nothing below `http/` knows about status codes.
+
+use std::fmt;
+
+/// Why a single input field was refused. `field` is a dotted path in the v3
+/// (snake_case) spelling; the v1 layer re-spells it in camelCase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub source: Source,
+    pub rule: Rule,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Body,
+    Query,
+    Path,
+    Header,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Body => "body",
+            Source::Query => "query",
+            Source::Path => "path",
+            Source::Header => "header",
+        }
+    }
+}
+
+/// The rule a field broke, in the contract's vocabulary (`InvalidRules` and the
+/// length / choice variants of `InvalidParameters`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rule {
+    Required,
+    UnknownProperty,
+    Type,
+    MatchesRegex,
+    IsDateTime,
+    Invalid,
+    MinLength(u64),
+    MaxLength(u64),
+    MinItems(u64),
+    MaxItems(u64),
+    Min(u64),
+    Max(u64),
+    Enum(Vec<String>),
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, rule: Rule, reason: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            source: Source::Body,
+            rule,
+            reason: reason.into(),
+        }
+    }
+
+    pub fn in_source(mut self, source: Source) -> Self {
+        self.source = source;
+        self
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// One or more fields are invalid (400, `invalid_parameters`).
+    #[error("invalid request: {}", describe(.0))]
+    Invalid(Vec<FieldError>),
+    #[error("{0}")]
+    NotFound(String),
+    /// The resource existed and was deleted (410).
+    #[error("{0}")]
+    Gone(String),
+    /// A uniqueness or state conflict (409), naming the field when there is one.
+    #[error("{detail}")]
+    Conflict {
+        field: Option<String>,
+        detail: String,
+    },
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A dependency (the database, Stripe) is unavailable right now (503).
+    #[error("{detail}")]
+    Unavailable {
+        detail: String,
+        retry_after_secs: Option<u64>,
+    },
+    /// A bug or an infrastructure failure: logged in full, shown to the client
+    /// only as a generic message with the request's correlation id.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+fn describe(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("{}: {}", e.field, e.reason))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl Error {
+    pub fn field(field: impl Into<String>, rule: Rule, reason: impl Into<String>) -> Self {
+        Error::Invalid(vec![FieldError::new(field, rule, reason)])
+    }
+
+    pub fn not_found(what: &str, id: impl fmt::Display) -> Self {
+        Error::NotFound(format!("{what} [{id}] not found"))
+    }
+
+    pub fn conflict(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Error::Conflict {
+            field: Some(field.into()),
+            detail: detail.into(),
+        }
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                tracing::error!(error = %err, "database unavailable");
+                Error::Unavailable {
+                    detail: "The database is unavailable; try again shortly.".into(),
+                    retry_after_secs: Some(1),
+                }
+            }
+            _ => Error::Internal(anyhow::Error::new(err).context("database error")),
+        }
+    }
+}
+
+/// Collects field errors so a client learns every problem with its request at once.
+#[derive(Debug, Default)]
+pub struct Violations(Vec<FieldError>);
+
+impl Violations {
+    pub fn push(&mut self, field: impl Into<String>, rule: Rule, reason: impl Into<String>) {
+        self.0.push(FieldError::new(field, rule, reason));
+    }
+
+    pub fn max_len(&mut self, field: &str, value: &str, max: u64) {
+        if value.chars().count() as u64 > max {
+            self.push(
+                field,
+                Rule::MaxLength(max),
+                format!("must be at most {max} characters long"),
+            );
+        }
+    }
+
+    pub fn len_between(&mut self, field: &str, value: &str, min: u64, max: u64) {
+        if (value.chars().count() as u64) < min {
+            self.push(
+                field,
+                Rule::MinLength(min),
+                format!("must be at least {min} character(s) long"),
+            );
+        }
+        self.max_len(field, value, max);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn into_result(self) -> Result<(), Error> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Invalid(self.0))
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

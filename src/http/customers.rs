@@ -1,0 +1,391 @@
+//! v3 customers: `/api/v3/openmeter/customers…`.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::extract::{ApiJson, parse_ulid, path_ulid, query_error, query_int, query_pairs};
+use super::tenancy::Namespace;
+use crate::billing::customer::{Address, Customer, CustomerFields};
+use crate::error::{Error, FieldError, Result, Rule};
+use crate::store::customers::{CustomerQuery, Direction, FilterField, SortField, StringFilter};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/customers", get(list).post(create))
+        .route(
+            "/customers/{customerId}",
+            get(fetch).put(upsert).delete(remove),
+        )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageAttribution {
+    pub subject_keys: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCustomerRequest {
+    pub name: String,
+    pub key: String,
+    pub description: Option<String>,
+    pub labels: Option<BTreeMap<String, String>>,
+    pub usage_attribution: Option<UsageAttribution>,
+    pub primary_email: Option<String>,
+    pub currency: Option<String>,
+    pub billing_address: Option<Address>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpsertCustomerRequest {
+    pub name: String,
+    pub description: Option<String>,
+    pub labels: Option<BTreeMap<String, String>>,
+    pub usage_attribution: Option<UsageAttribution>,
+    pub primary_email: Option<String>,
+    pub currency: Option<String>,
+    pub billing_address: Option<Address>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UsageAttributionBody {
+    pub subject_keys: Vec<String>,
+}
+
+/// `BillingCustomer`.
+#[derive(Debug, Serialize)]
+pub struct BillingCustomer {
+    pub id: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
+    #[serde(with = "crate::timestamp::serde")]
+    pub created_at: time::OffsetDateTime,
+    #[serde(with = "crate::timestamp::serde")]
+    pub updated_at: time::OffsetDateTime,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::timestamp::serde::option::serialize"
+    )]
+    pub deleted_at: Option<time::OffsetDateTime>,
+    pub key: String,
+    pub usage_attribution: UsageAttributionBody,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub primary_email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub billing_address: Option<Address>,
+}
+
+impl From<Customer> for BillingCustomer {
+    fn from(c: Customer) -> Self {
+        Self {
+            id: c.id.to_string(),
+            name: c.name,
+            description: c.description,
+            labels: c.labels,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+            deleted_at: c.deleted_at,
+            key: c.key,
+            usage_attribution: UsageAttributionBody {
+                subject_keys: c.subject_keys,
+            },
+            primary_email: c.primary_email,
+            currency: c.currency.map(String::from),
+            billing_address: c.billing_address,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct PageMeta {
+    pub number: u64,
+    pub size: u64,
+    pub total: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PaginatedMeta {
+    pub page: PageMeta,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CustomerPage {
+    pub data: Vec<BillingCustomer>,
+    pub meta: PaginatedMeta,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Namespace(ns): Namespace,
+    ApiJson(body): ApiJson<CreateCustomerRequest>,
+) -> Result<(StatusCode, Json<BillingCustomer>)> {
+    let fields = CustomerFields {
+        name: body.name,
+        description: body.description,
+        labels: body.labels,
+        subject_keys: body.usage_attribution.map(|u| u.subject_keys),
+        primary_email: body.primary_email,
+        currency: body.currency,
+        billing_address: body.billing_address,
+    };
+    let valid = fields.validate(Some(body.key))?;
+    let customer = state.store.insert_customer(&ns, valid).await?;
+    Ok((StatusCode::CREATED, Json(customer.into())))
+}
+
+async fn fetch(
+    State(state): State<AppState>,
+    Namespace(ns): Namespace,
+    Path(id): Path<String>,
+) -> Result<Json<BillingCustomer>> {
+    let id = path_ulid("customerId", &id)?;
+    let customer = state
+        .store
+        .get_customer(&ns, id)
+        .await?
+        .ok_or_else(|| Error::not_found("customer", id))?;
+    Ok(Json(customer.into()))
+}
+
+async fn upsert(
+    State(state): State<AppState>,
+    Namespace(ns): Namespace,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpsertCustomerRequest>,
+) -> Result<Json<BillingCustomer>> {
+    let id = path_ulid("customerId", &id)?;
+    let fields = CustomerFields {
+        name: body.name,
+        description: body.description,
+        labels: body.labels,
+        subject_keys: body.usage_attribution.map(|u| u.subject_keys),
+        primary_email: body.primary_email,
+        currency: body.currency,
+        billing_address: body.billing_address,
+    };
+    let valid = fields.validate(None)?;
+    let customer = state.store.update_customer(&ns, id, valid).await?;
+    Ok(Json(customer.into()))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    Namespace(ns): Namespace,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    let id = path_ulid("customerId", &id)?;
+    state.store.delete_customer(&ns, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub const DEFAULT_PAGE_SIZE: u64 = 20;
+pub const MAX_PAGE_SIZE: u64 = 1000;
+
+async fn list(
+    State(state): State<AppState>,
+    Namespace(ns): Namespace,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<CustomerPage>> {
+    let query = parse_list_query(raw.as_deref())?;
+    let page = state.store.list_customers(&ns, &query).await?;
+    Ok(Json(CustomerPage {
+        data: page.items.into_iter().map(Into::into).collect(),
+        meta: PaginatedMeta {
+            page: PageMeta {
+                number: query.page,
+                size: query.size,
+                total: page.total,
+            },
+        },
+    }))
+}
+
+/// `page[size]`, `page[number]`, `sort=name desc,created_at`, and
+/// `filter[field]=v` / `filter[field][op]=v`. Anything else is refused by name.
+fn parse_list_query(raw: Option<&str>) -> Result<CustomerQuery> {
+    let mut q = CustomerQuery {
+        page: 1,
+        size: DEFAULT_PAGE_SIZE,
+        sort: vec![(SortField::Name, Direction::Asc)],
+        include_deleted: false,
+        filters: Vec::new(),
+    };
+    let mut errors: Vec<FieldError> = Vec::new();
+    for (name, value) in query_pairs(raw) {
+        let outcome = match name.as_str() {
+            "page[size]" => query_int(&name, &value, 1, MAX_PAGE_SIZE).map(|n| q.size = n),
+            "page[number]" => query_int(&name, &value, 1, u64::from(u32::MAX)).map(|n| q.page = n),
+            "sort" => parse_sort(&value).map(|sort| q.sort = sort),
+            _ if name.starts_with("filter[") => {
+                parse_filter(&name, &value).map(|f| q.filters.push(f))
+            }
+            _ => Err(query_error(
+                &name,
+                Rule::UnknownProperty,
+                "is not a known query parameter; use page[size], page[number], sort or filter[…]",
+            )),
+        };
+        if let Err(e) = outcome {
+            errors.push(e);
+        }
+    }
+    if errors.is_empty() {
+        Ok(q)
+    } else {
+        Err(Error::Invalid(errors))
+    }
+}
+
+fn parse_sort(value: &str) -> std::result::Result<Vec<(SortField, Direction)>, FieldError> {
+    let choices = || vec!["id".to_owned(), "name".to_owned(), "created_at".to_owned()];
+    let mut sort = Vec::new();
+    for part in value.split(',') {
+        let mut words = part.split_whitespace();
+        let field = match words.next() {
+            Some("id") => SortField::Id,
+            Some("name") => SortField::Name,
+            Some("created_at") => SortField::CreatedAt,
+            other => {
+                return Err(query_error(
+                    "sort",
+                    Rule::Enum(choices()),
+                    format!(
+                        "[{}] is not a sort attribute; use id, name or created_at, optionally followed by asc or desc",
+                        other.unwrap_or("")
+                    ),
+                ));
+            }
+        };
+        let direction = match words.next() {
+            None | Some("asc") => Direction::Asc,
+            Some("desc") => Direction::Desc,
+            Some(other) => {
+                return Err(query_error(
+                    "sort",
+                    Rule::Enum(vec!["asc".into(), "desc".into()]),
+                    format!("[{other}] is not a sort order; use asc or desc"),
+                ));
+            }
+        };
+        if let Some(extra) = words.next() {
+            return Err(query_error(
+                "sort",
+                Rule::Invalid,
+                format!("unexpected [{extra}]"),
+            ));
+        }
+        sort.push((field, direction));
+    }
+    Ok(sort)
+}
+
+fn parse_filter(
+    name: &str,
+    value: &str,
+) -> std::result::Result<(FilterField, StringFilter), FieldError> {
+    let inner = name.trim_start_matches("filter[");
+    let (field_name, op) = match inner.split_once(']') {
+        Some((field, "")) => (field, None),
+        Some((field, rest)) if rest.starts_with('[') && rest.ends_with(']') => {
+            (field, Some(&rest[1..rest.len() - 1]))
+        }
+        _ => {
+            return Err(query_error(
+                name,
+                Rule::Invalid,
+                "use filter[field]=value or filter[field][operator]=value",
+            ));
+        }
+    };
+    let field = match field_name {
+        "key" => FilterField::Key,
+        "name" => FilterField::Name,
+        "primary_email" => FilterField::PrimaryEmail,
+        "usage_attribution_subject_key" => FilterField::SubjectKey,
+        "plan_key" => FilterField::PlanKey,
+        "billing_profile_id" => FilterField::BillingProfileId,
+        _ => {
+            return Err(query_error(
+                name,
+                Rule::Enum(
+                    [
+                        "key",
+                        "name",
+                        "primary_email",
+                        "usage_attribution_subject_key",
+                        "plan_key",
+                        "billing_profile_id",
+                    ]
+                    .map(String::from)
+                    .to_vec(),
+                ),
+                format!("[{field_name}] is not a filterable field"),
+            ));
+        }
+    };
+    let list = || {
+        value
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let filter = match op {
+        None | Some("eq") => StringFilter::Eq(value.to_owned()),
+        Some("neq") => StringFilter::Neq(value.to_owned()),
+        Some("oeq") => StringFilter::OEq(list()),
+        Some("contains") if field != FilterField::BillingProfileId => {
+            StringFilter::Contains(value.to_owned())
+        }
+        Some("ocontains") if field != FilterField::BillingProfileId => {
+            StringFilter::OContains(list())
+        }
+        Some("gt") if field != FilterField::BillingProfileId => StringFilter::Gt(value.to_owned()),
+        Some("gte") if field != FilterField::BillingProfileId => {
+            StringFilter::Gte(value.to_owned())
+        }
+        Some("lt") if field != FilterField::BillingProfileId => StringFilter::Lt(value.to_owned()),
+        Some("lte") if field != FilterField::BillingProfileId => {
+            StringFilter::Lte(value.to_owned())
+        }
+        Some("exists") if field != FilterField::BillingProfileId => match value {
+            "true" => StringFilter::Exists(true),
+            "false" => StringFilter::Exists(false),
+            _ => return Err(query_error(name, Rule::Type, "must be true or false")),
+        },
+        Some(other) => {
+            return Err(query_error(
+                name,
+                Rule::Invalid,
+                format!("[{other}] is not a filter operator for {field_name}"),
+            ));
+        }
+    };
+    if field == FilterField::BillingProfileId {
+        let values = match &filter {
+            StringFilter::Eq(v) | StringFilter::Neq(v) => vec![v.clone()],
+            StringFilter::OEq(vs) => vs.clone(),
+            _ => Vec::new(),
+        };
+        if let Some(bad) = values.iter().find(|v| parse_ulid(v).is_none()) {
+            return Err(query_error(
+                name,
+                Rule::MatchesRegex,
+                format!("[{bad}] is not a ULID"),
+            ));
+        }
+    }
+    Ok((field, filter))
+}

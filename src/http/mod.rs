@@ -1,0 +1,96 @@
+//! The HTTP surface: one router per resource, assembled here with the
+//! middleware every request passes through.
+
+pub mod customers;
+pub mod extract;
+pub mod health;
+pub mod problem;
+pub mod tenancy;
+pub mod v1_customers;
+
+use std::any::Any;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::error::Error;
+use crate::store::Store;
+use problem::{REQUEST_ID, problem, problem_response};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub tokens: tenancy::Tokens,
+}
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .nest("/api/v3/openmeter", customers::router())
+        .nest("/api/v1", v1_customers::router())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            tenancy::authenticate,
+        ));
+    Router::new()
+        .merge(health::router())
+        .merge(api)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(request_context))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Gives every request an id: the `instance` of its problems, the
+/// `x-request-id` of its response, and a field of its log lines.
+async fn request_context(req: Request, next: Next) -> Response {
+    let id = ulid::Ulid::generate().to_string();
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+    let _entered = span.enter();
+    drop(_entered);
+    let mut response = REQUEST_ID
+        .scope(
+            id.clone(),
+            tracing::Instrument::instrument(next.run(req), span),
+        )
+        .await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+async fn not_found(req: Request) -> Response {
+    Error::NotFound(format!(
+        "No route for [{} {}]",
+        req.method(),
+        req.uri().path()
+    ))
+    .into_response()
+}
+
+async fn method_not_allowed(req: Request) -> Response {
+    problem_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        problem(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &format!(
+                "[{}] is not allowed on [{}]",
+                req.method(),
+                req.uri().path()
+            ),
+        ),
+    )
+}
+
+fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
+    tracing::error!("handler panicked");
+    Error::Internal(anyhow::anyhow!("handler panicked")).into_response()
+}
