@@ -1,14 +1,263 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+#![recursion_limit = "256"]
+//! A faithful, stateful emulator of the slice of Stripe's API that meterpay uses.
+//!
+//! Start one with [`Emulator::start`] (tests) or [`serve`] (the `meterpay emulate-stripe`
+//! command). Stripe's API lives under `/v1/`, the hosted checkout page under `/c/pay/{id}`, the
+//! billing portal under `/p/session/{id}`, and the emulator's control API under `/_emulator/`
+//! (see `README.md`).
+
+mod api;
+mod checkout;
+mod error;
+mod form;
+mod hosted;
+mod logic;
+mod spec;
+mod state;
+mod webhooks;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+
+pub use logic::CardInput;
+pub use state::{API_VERSION, DeliveryAttempt, FaultRule, RequestLogEntry};
+pub use webhooks::{signature_header, verify_signature};
+
+/// Emulator settings.
+#[derive(Debug, Clone)]
+pub struct EmulatorConfig {
+    /// API keys accepted at start, each creating its own emulated account (stable acct_ id derived from the key).
+    pub api_keys: Vec<String>,
+    /// Base URL at which the emulator is reachable from outside if different from its bound address (for `url` of hosted sessions); None = http://{bound addr}
+    pub public_url: Option<String>,
+    /// Webhook delivery attempts per event and endpoint (first attempt included).
+    pub webhook_max_attempts: u32,
+    /// Delay before the first retry; doubles for each further retry.
+    pub webhook_retry_base_ms: u64,
+    /// Per-attempt timeout of a webhook delivery.
+    pub webhook_timeout_ms: u64,
+    /// Fault rules active from the start (see [`FaultRule`]).
+    pub faults: Vec<FaultRule>,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The API key seeded by [`EmulatorConfig::default`].
+pub const DEFAULT_API_KEY: &str = "sk_test_emulator";
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+impl Default for EmulatorConfig {
+    fn default() -> Self {
+        EmulatorConfig {
+            api_keys: vec![DEFAULT_API_KEY.to_string()],
+            public_url: None,
+            webhook_max_attempts: 5,
+            webhook_retry_base_ms: 200,
+            webhook_timeout_ms: 5_000,
+            faults: Vec::new(),
+        }
+    }
+}
+
+pub(crate) struct Shared {
+    state: Mutex<state::State>,
+    cfg: EmulatorConfig,
+}
+
+impl Shared {
+    /// Locks the state. A panic while holding the lock cannot leave it half-updated in a way
+    /// that matters for an emulator, so a poisoned lock is recovered rather than propagated.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, state::State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Per-connection handle that lets a handler drop its connection without responding.
+#[derive(Clone)]
+pub(crate) struct Killer(pub Arc<Notify>);
+
+/// A running emulator. Dropping it (or calling [`Emulator::shutdown`]) stops the server.
+pub struct Emulator {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    base_url: String,
+    shutdown_tx: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Emulator {
+    /// Bind `addr` (use "127.0.0.1:0" in tests), spawn the server on the current tokio runtime, return at once.
+    pub async fn start(addr: SocketAddr, config: EmulatorConfig) -> std::io::Result<Emulator> {
+        let listener = TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        let base_url = format!("http://{local}");
+        let public = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| base_url.clone());
+        let mut st = state::State::new(public.trim_end_matches('/').to_string());
+        for k in &config.api_keys {
+            st.add_key(k);
+        }
+        st.faults = config.faults.clone();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(st),
+            cfg: config,
+        });
+        let tx = webhooks::start(shared.clone());
+        shared.lock().delivery_tx = Some(tx);
+        let app = api::router(shared.clone());
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let task = tokio::spawn(api::accept_loop(listener, app, shutdown_rx));
+        Ok(Emulator {
+            shared,
+            addr: local,
+            base_url,
+            shutdown_tx,
+            task,
+        })
+    }
+
+    /// "http://127.0.0.1:PORT"
+    pub fn base_url(&self) -> String {
+        self.base_url.clone()
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Create a new account with a fresh `sk_test_…` key; returns (account_id, secret_key).
+    pub async fn create_account(&self) -> (String, String) {
+        api::create_account(&self.shared)
+    }
+
+    /// Adds an API key (creating its account if new); returns the account id.
+    pub fn add_api_key(&self, key: &str) -> String {
+        self.shared.lock().add_key(key)
+    }
+
+    /// The account id an API key belongs to.
+    pub fn account_for_key(&self, key: &str) -> Option<String> {
+        self.shared.lock().keys.get(key).cloned()
+    }
+
+    /// Stripe API requests received with `seq > since` (0 = all).
+    pub fn requests(&self, since: u64) -> Vec<RequestLogEntry> {
+        self.shared
+            .lock()
+            .log
+            .iter()
+            .filter(|e| e.seq > since)
+            .cloned()
+            .collect()
+    }
+
+    pub fn clear_requests(&self) {
+        self.shared.lock().log.clear();
+    }
+
+    /// The emulator's current Unix time (real time plus advances).
+    pub fn now(&self) -> i64 {
+        self.shared.lock().now()
+    }
+
+    /// Moves the clock forward; open checkout sessions past `expires_at` expire (with events).
+    pub fn advance_clock(&self, seconds: i64) -> i64 {
+        let mut st = self.shared.lock();
+        st.clock_offset += seconds;
+        st.current_request = None;
+        st.sweep_expired();
+        st.now()
+    }
+
+    /// Replaces the fault rules.
+    pub fn set_faults(&self, rules: Vec<FaultRule>) {
+        self.shared.lock().faults = rules;
+    }
+
+    pub fn clear_faults(&self) {
+        self.shared.lock().faults.clear();
+    }
+
+    /// Completes an open embedded (or hosted) setup session with a card, as Stripe.js would.
+    /// `Ok(session)` on success; `Err(error body)` (Stripe's error shape) on decline or misuse.
+    pub fn complete_checkout_session(
+        &self,
+        session_id: &str,
+        card: &CardInput,
+        authenticate: bool,
+    ) -> Result<Value, Value> {
+        api::complete_session(&self.shared, session_id, card, authenticate).map_err(|e| e.body())
+    }
+
+    /// Every event of every account, oldest first.
+    pub fn events(&self) -> Vec<Value> {
+        api::all_events(&self.shared, None)
+    }
+
+    /// Every webhook delivery attempt, oldest first.
+    pub fn webhook_deliveries(&self) -> Vec<DeliveryAttempt> {
+        self.shared.lock().deliveries.clone()
+    }
+
+    /// Looks up any object by id across accounts (as stored, unexpanded).
+    pub fn object(&self, id: &str) -> Option<Value> {
+        self.shared
+            .lock()
+            .accounts
+            .values()
+            .find_map(|a| a.objects.get(id).cloned())
+    }
+
+    pub async fn shutdown(self) {
+        let _ = self.shutdown_tx.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Run until ctrl-c / SIGTERM (used by `meterpay emulate-stripe --listen ADDR`); print the base URL and the seeded API key(s) on start.
+pub async fn serve(addr: SocketAddr, config: EmulatorConfig) -> std::io::Result<()> {
+    let emu = Emulator::start(addr, config.clone()).await?;
+    println!("Stripe emulator listening on {}", emu.base_url());
+    println!(
+        "  Stripe API base: {}/v1/ (Stripe-Version {})",
+        emu.base_url(),
+        API_VERSION
+    );
+    println!("  control API:     {}/_emulator/", emu.base_url());
+    for k in &config.api_keys {
+        let acct = emu.account_for_key(k).unwrap_or_default();
+        println!("  API key: {k}  (account {acct})");
+    }
+    if config.api_keys.is_empty() {
+        let (acct, key) = emu.create_account().await;
+        println!("  API key: {key}  (account {acct})");
+    }
+    shutdown_signal().await;
+    emu.shutdown().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

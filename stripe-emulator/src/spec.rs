@@ -1,0 +1,443 @@
+//! Declarative request parameter specs, checked the way Stripe checks them: unknown names are a
+//! 400 naming the param, scalars must parse, enums must be one of their values, metadata must
+//! respect Stripe's limits. Parameter names follow async-stripe 1.0.0-rc.10's request types
+//! (generated from Stripe's OpenAPI specification at API version 2026-09-30.endive).
+
+use crate::error::{ApiError, ApiResult};
+use serde_json::Value;
+
+#[derive(Debug)]
+pub enum P {
+    Str,
+    Int,
+    Bool,
+    Enum(&'static [&'static str]),
+    /// Stripe metadata: string keys and values, with Stripe's limits.
+    Meta,
+    Obj(&'static [(&'static str, P)]),
+    Arr(&'static P),
+    /// Accepted and not interpreted by the emulator.
+    Any,
+}
+
+fn join(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() {
+        key.to_string()
+    } else {
+        format!("{prefix}[{key}]")
+    }
+}
+
+fn describe(vals: &[&str]) -> String {
+    match vals {
+        [] => String::new(),
+        [one] => (*one).to_string(),
+        [init @ .., last] => format!("{}, or {}", init.join(", "), last),
+    }
+}
+
+/// Checks metadata against Stripe's limits: 50 keys, 40-character keys, 500-character values.
+pub fn check_metadata(v: &Value, param: &str) -> ApiResult<()> {
+    let m = match v {
+        Value::String(s) if s.is_empty() => return Ok(()),
+        Value::Object(m) => m,
+        _ => {
+            return Err(ApiError::invalid(
+                format!("Invalid object: {param} must be a hash"),
+                param,
+            ));
+        }
+    };
+    if m.len() > 50 {
+        return Err(ApiError::invalid(
+            format!(
+                "Invalid {param}: metadata can have at most 50 keys, but you passed {}.",
+                m.len()
+            ),
+            param,
+        ));
+    }
+    for (k, val) in m {
+        let p = join(param, k);
+        if k.chars().count() > 40 {
+            return Err(ApiError::invalid(
+                format!(
+                    "Metadata keys can have up to 40 characters, but you passed in a key that is {} characters. Invalid key: '{k}'",
+                    k.chars().count()
+                ),
+                p,
+            ));
+        }
+        let s = match val {
+            Value::String(s) => s,
+            _ => {
+                return Err(ApiError::invalid(
+                    format!("Invalid string: {p} must be a string"),
+                    p,
+                ));
+            }
+        };
+        if s.chars().count() > 500 {
+            return Err(ApiError::invalid(
+                format!(
+                    "Metadata values can have up to 500 characters, but you passed in a value that is {} characters.",
+                    s.chars().count()
+                ),
+                p,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Validates `v` against `spec`, reporting the first problem with Stripe's message and `param`.
+pub fn check(spec: &P, v: &Value, param: &str) -> ApiResult<()> {
+    match spec {
+        P::Any => Ok(()),
+        P::Meta => check_metadata(v, param),
+        P::Str => match v {
+            Value::String(_) => Ok(()),
+            _ => Err(ApiError::invalid(
+                format!("Invalid string: {param} must be a string"),
+                param,
+            )),
+        },
+        P::Int => match v {
+            Value::String(s) if s.is_empty() || s.parse::<i64>().is_ok() => Ok(()),
+            Value::String(s) => Err(ApiError::invalid(format!("Invalid integer: {s}"), param)),
+            _ => Err(ApiError::invalid(
+                format!("Invalid integer: {param} must be an integer"),
+                param,
+            )),
+        },
+        P::Bool => match v {
+            Value::String(s) if s == "true" || s == "false" || s.is_empty() => Ok(()),
+            Value::String(s) => Err(ApiError::invalid(format!("Invalid boolean: {s}"), param)),
+            _ => Err(ApiError::invalid(
+                format!("Invalid boolean: {param} must be a boolean"),
+                param,
+            )),
+        },
+        P::Enum(vals) => match v {
+            Value::String(s) if vals.contains(&s.as_str()) || s.is_empty() => Ok(()),
+            _ => Err(ApiError::invalid(
+                format!("Invalid {param}: must be one of {}", describe(vals)),
+                param,
+            )),
+        },
+        P::Arr(item) => match v {
+            Value::Array(items) => {
+                for (i, it) in items.iter().enumerate() {
+                    check(item, it, &format!("{param}[{i}]"))?;
+                }
+                Ok(())
+            }
+            Value::String(s) if s.is_empty() => Ok(()),
+            _ => Err(ApiError::invalid(
+                format!("Invalid array: {param} must be an array"),
+                param,
+            )),
+        },
+        P::Obj(fields) => match v {
+            Value::Object(m) => {
+                for (k, val) in m {
+                    match fields.iter().find(|(name, _)| name == k) {
+                        Some((_, sub)) => check(sub, val, &join(param, k))?,
+                        None => {
+                            let p = join(param, k);
+                            let mut e = ApiError::unknown_param(&p);
+                            if let Some(hint) = renamed(k) {
+                                e.message = format!("{}. Did you mean {hint}?", e.message);
+                            }
+                            return Err(e);
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Value::String(s) if s.is_empty() => Ok(()),
+            _ => Err(ApiError::invalid(
+                format!("Invalid object: {param} must be a hash"),
+                param,
+            )),
+        },
+    }
+}
+
+/// Parameters renamed in Stripe's 2026 API versions.
+fn renamed(k: &str) -> Option<&'static str> {
+    match k {
+        "payment_method_types" => Some("allowed_payment_method_types"),
+        _ => None,
+    }
+}
+
+pub const ADDRESS: P = P::Obj(&[
+    ("city", P::Str),
+    ("country", P::Str),
+    ("line1", P::Str),
+    ("line2", P::Str),
+    ("postal_code", P::Str),
+    ("state", P::Str),
+]);
+const EXPAND: P = P::Arr(&P::Str);
+const TAX_EXEMPT: P = P::Enum(&["exempt", "none", "reverse"]);
+const INVOICE_SETTINGS: P = P::Obj(&[
+    ("custom_fields", P::Any),
+    ("default_payment_method", P::Str),
+    ("footer", P::Str),
+    ("rendering_options", P::Any),
+]);
+const SHIPPING: P = P::Obj(&[("address", ADDRESS), ("name", P::Str), ("phone", P::Str)]);
+
+pub const CUSTOMER_CREATE: P = P::Obj(&[
+    ("address", ADDRESS),
+    ("balance", P::Int),
+    ("business_name", P::Str),
+    ("cash_balance", P::Any),
+    ("description", P::Str),
+    ("email", P::Str),
+    ("expand", EXPAND),
+    ("individual_name", P::Str),
+    ("invoice_prefix", P::Str),
+    ("invoice_settings", INVOICE_SETTINGS),
+    ("metadata", P::Meta),
+    ("name", P::Str),
+    ("next_invoice_sequence", P::Int),
+    ("payment_method", P::Str),
+    ("phone", P::Str),
+    ("preferred_locales", P::Arr(&P::Str)),
+    ("shipping", SHIPPING),
+    ("source", P::Str),
+    ("tax", P::Any),
+    ("tax_exempt", TAX_EXEMPT),
+    ("tax_id_data", P::Any),
+    ("test_clock", P::Str),
+    ("validate", P::Bool),
+]);
+
+pub const CUSTOMER_UPDATE: P = P::Obj(&[
+    ("address", ADDRESS),
+    ("balance", P::Int),
+    ("business_name", P::Str),
+    ("cash_balance", P::Any),
+    ("default_source", P::Str),
+    ("description", P::Str),
+    ("email", P::Str),
+    ("expand", EXPAND),
+    ("individual_name", P::Str),
+    ("invoice_prefix", P::Str),
+    ("invoice_settings", INVOICE_SETTINGS),
+    ("metadata", P::Meta),
+    ("name", P::Str),
+    ("next_invoice_sequence", P::Int),
+    ("phone", P::Str),
+    ("preferred_locales", P::Arr(&P::Str)),
+    ("shipping", SHIPPING),
+    ("source", P::Str),
+    ("tax", P::Any),
+    ("tax_exempt", TAX_EXEMPT),
+    ("validate", P::Bool),
+]);
+
+const RANGE: P = P::Obj(&[
+    ("gt", P::Int),
+    ("gte", P::Int),
+    ("lt", P::Int),
+    ("lte", P::Int),
+]);
+const CREATED: P = P::Any;
+
+pub const CUSTOMER_LIST: P = P::Obj(&[
+    ("created", CREATED),
+    ("email", P::Str),
+    ("ending_before", P::Str),
+    ("expand", EXPAND),
+    ("limit", P::Int),
+    ("starting_after", P::Str),
+    ("test_clock", P::Str),
+]);
+
+pub const RETRIEVE: P = P::Obj(&[("expand", EXPAND)]);
+pub const DELETE: P = P::Obj(&[]);
+
+pub const UI_MODES: &[&str] = &["elements", "embedded_page", "form", "hosted_page"];
+
+const CUSTOM_TEXT_POS: P = P::Obj(&[("message", P::Str)]);
+
+pub const CHECKOUT_CREATE: P = P::Obj(&[
+    ("adaptive_pricing", P::Any),
+    ("after_expiration", P::Any),
+    ("allow_promotion_codes", P::Bool),
+    ("allowed_payment_method_types", P::Arr(&P::Str)),
+    ("automatic_tax", P::Any),
+    ("billing_address_collection", P::Enum(&["auto", "required"])),
+    ("branding_settings", P::Any),
+    ("cancel_url", P::Str),
+    ("client_reference_id", P::Str),
+    ("consent_collection", P::Any),
+    ("currency", P::Str),
+    ("custom_fields", P::Any),
+    (
+        "custom_text",
+        P::Obj(&[
+            ("after_submit", CUSTOM_TEXT_POS),
+            ("shipping_address", CUSTOM_TEXT_POS),
+            ("submit", CUSTOM_TEXT_POS),
+            ("terms_of_service_acceptance", CUSTOM_TEXT_POS),
+        ]),
+    ),
+    ("customer", P::Str),
+    ("customer_account", P::Str),
+    ("customer_creation", P::Enum(&["always", "if_required"])),
+    ("customer_email", P::Str),
+    (
+        "customer_update",
+        P::Obj(&[
+            ("address", P::Enum(&["auto", "never"])),
+            ("name", P::Enum(&["auto", "never"])),
+            ("shipping", P::Enum(&["auto", "never"])),
+        ]),
+    ),
+    ("discounts", P::Any),
+    ("excluded_payment_method_types", P::Arr(&P::Str)),
+    ("expand", EXPAND),
+    ("expires_at", P::Int),
+    ("integration_identifier", P::Str),
+    ("invoice_creation", P::Any),
+    ("line_items", P::Any),
+    ("locale", P::Str),
+    ("managed_payments", P::Any),
+    ("metadata", P::Meta),
+    ("mode", P::Enum(&["payment", "setup", "subscription"])),
+    ("name_collection", P::Any),
+    ("optional_items", P::Any),
+    ("origin_context", P::Enum(&["mobile_app", "web"])),
+    ("payment_intent_data", P::Any),
+    (
+        "payment_method_collection",
+        P::Enum(&["always", "if_required"]),
+    ),
+    ("payment_method_configuration", P::Str),
+    ("payment_method_data", P::Any),
+    ("payment_method_options", P::Any),
+    ("permissions", P::Any),
+    ("phone_number_collection", P::Obj(&[("enabled", P::Bool)])),
+    (
+        "redirect_on_completion",
+        P::Enum(&["always", "if_required", "never"]),
+    ),
+    ("return_url", P::Str),
+    ("saved_payment_method_options", P::Any),
+    (
+        "setup_intent_data",
+        P::Obj(&[
+            ("description", P::Str),
+            ("metadata", P::Meta),
+            ("on_behalf_of", P::Str),
+        ]),
+    ),
+    ("shipping_address_collection", P::Any),
+    ("shipping_options", P::Any),
+    (
+        "submit_type",
+        P::Enum(&["auto", "book", "donate", "pay", "subscribe"]),
+    ),
+    ("subscription_data", P::Any),
+    ("success_url", P::Str),
+    ("tax_id_collection", P::Any),
+    ("ui_mode", P::Enum(UI_MODES)),
+    ("wallet_options", P::Any),
+]);
+
+pub const CHECKOUT_LIST: P = P::Obj(&[
+    ("created", RANGE),
+    ("customer", P::Str),
+    ("customer_account", P::Str),
+    ("customer_details", P::Obj(&[("email", P::Str)])),
+    ("ending_before", P::Str),
+    ("expand", EXPAND),
+    ("limit", P::Int),
+    ("payment_intent", P::Str),
+    ("payment_link", P::Str),
+    ("starting_after", P::Str),
+    ("status", P::Enum(&["complete", "expired", "open"])),
+    ("subscription", P::Str),
+]);
+
+pub const SETUP_INTENT_RETRIEVE: P = P::Obj(&[("client_secret", P::Str), ("expand", EXPAND)]);
+pub const SETUP_INTENT_LIST: P = P::Obj(&[
+    ("attach_to_self", P::Bool),
+    ("created", CREATED),
+    ("customer", P::Str),
+    ("customer_account", P::Str),
+    ("ending_before", P::Str),
+    ("expand", EXPAND),
+    ("limit", P::Int),
+    ("payment_method", P::Str),
+    ("starting_after", P::Str),
+]);
+
+pub const PM_ATTACH: P = P::Obj(&[
+    ("customer", P::Str),
+    ("customer_account", P::Str),
+    ("expand", EXPAND),
+]);
+pub const PM_LIST: P = P::Obj(&[
+    (
+        "allow_redisplay",
+        P::Enum(&["always", "limited", "unspecified"]),
+    ),
+    ("customer", P::Str),
+    ("customer_account", P::Str),
+    ("ending_before", P::Str),
+    ("expand", EXPAND),
+    ("limit", P::Int),
+    ("starting_after", P::Str),
+    ("type", P::Str),
+]);
+
+pub const PORTAL_CREATE: P = P::Obj(&[
+    ("configuration", P::Str),
+    ("customer", P::Str),
+    ("customer_account", P::Str),
+    ("expand", EXPAND),
+    ("flow_data", P::Any),
+    ("locale", P::Str),
+    ("on_behalf_of", P::Str),
+    ("return_url", P::Str),
+]);
+
+pub const WEBHOOK_CREATE: P = P::Obj(&[
+    ("api_version", P::Str),
+    ("connect", P::Bool),
+    ("description", P::Str),
+    ("enabled_events", P::Arr(&P::Str)),
+    ("expand", EXPAND),
+    ("metadata", P::Meta),
+    ("url", P::Str),
+]);
+pub const WEBHOOK_UPDATE: P = P::Obj(&[
+    ("description", P::Str),
+    ("disabled", P::Bool),
+    ("enabled_events", P::Arr(&P::Str)),
+    ("expand", EXPAND),
+    ("metadata", P::Meta),
+    ("url", P::Str),
+]);
+pub const PLAIN_LIST: P = P::Obj(&[
+    ("ending_before", P::Str),
+    ("expand", EXPAND),
+    ("limit", P::Int),
+    ("starting_after", P::Str),
+]);
+pub const EVENT_LIST: P = P::Obj(&[
+    ("created", CREATED),
+    ("delivery_success", P::Bool),
+    ("ending_before", P::Str),
+    ("expand", EXPAND),
+    ("limit", P::Int),
+    ("starting_after", P::Str),
+    ("type", P::Str),
+    ("types", P::Arr(&P::Str)),
+]);
