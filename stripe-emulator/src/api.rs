@@ -272,8 +272,17 @@ async fn stripe_api(
                 out_headers.push(("stripe-should-retry", "true".into()));
                 return json_response(500, &e.body(), &out_headers);
             }
-            Some("drop") | Some("timeout") => {
+            Some("drop") => {
                 log(&ctx, 0, false, Some("drop".into()));
+                if let Some(axum::Extension(k)) = killer {
+                    k.0.notify_one();
+                }
+                std::future::pending::<()>().await;
+            }
+            Some("timeout") => {
+                // Hold the request without answering (the client's timeout fires), then drop it.
+                log(&ctx, 0, false, Some("timeout".into()));
+                tokio::time::sleep(Duration::from_secs(300)).await;
                 if let Some(axum::Extension(k)) = killer {
                     k.0.notify_one();
                 }
@@ -284,6 +293,15 @@ async fn stripe_api(
     }
 
     // Authentication.
+    if key.as_deref().is_some_and(|k| k.starts_with("pk_")) {
+        log(&ctx, 401, false, None);
+        let e = ApiError::new(
+            401,
+            "invalid_request_error",
+            "This API call cannot be made with a publishable API key. Please use a secret API key. You can find a list of your API keys at https://dashboard.stripe.com/account/apikeys.",
+        );
+        return json_response(401, &e.body(), &out_headers);
+    }
     let Some(acct) = account.clone() else {
         let msg = match &key {
             None => "You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY'). See https://stripe.com/docs/api#authentication for details, or we can help at https://support.stripe.com/.".to_string(),
@@ -293,7 +311,10 @@ async fn stripe_api(
         out_headers.push(("www-authenticate", "Bearer realm=\"Stripe\"".into()));
         return json_response(
             401,
-            &ApiError::new(401, "authentication_error", msg).body(),
+            // Stripe answers bad or missing keys with 401 and type `invalid_request_error`
+            // (its error `type` enum is api_error | card_error | idempotency_error |
+            // invalid_request_error; SDKs raise their AuthenticationError from the status).
+            &ApiError::new(401, "invalid_request_error", msg).body(),
             &out_headers,
         );
     };

@@ -91,6 +91,63 @@ pub struct FaultRule {
     pub count: Option<u32>,
 }
 
+impl std::str::FromStr for FaultRule {
+    type Err = String;
+
+    /// Parses a command-line fault flag: `[METHOD ]PATH[:key=value,...]`, where PATH is a path
+    /// prefix (`*` = every `/v1/` request) and keys are `latency_ms`, `error` (`429`, `500`,
+    /// `drop`, `timeout`), `rate` (0..=1) and `count`. Examples:
+    /// `POST /v1/checkout/sessions:error=500,count=2`, `*:latency_ms=250`, `/v1/customers:error=429,rate=0.1`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (target, opts) = s.split_once(':').unwrap_or((s, ""));
+        let mut rule = FaultRule::default();
+        let target = target.trim();
+        let path = match target.split_once(' ') {
+            Some((m, p)) => {
+                rule.method = Some(m.trim().to_uppercase());
+                p.trim()
+            }
+            None => target,
+        };
+        if path != "*" && !path.is_empty() {
+            if !path.starts_with('/') {
+                return Err(format!(
+                    "fault path must start with '/' or be '*': {path:?}"
+                ));
+            }
+            rule.path = Some(path.to_string());
+        }
+        for kv in opts.split(',').map(str::trim).filter(|x| !x.is_empty()) {
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| format!("expected key=value, got {kv:?}"))?;
+            let bad = |e: &dyn std::fmt::Display| format!("invalid {k}={v}: {e}");
+            match k.trim() {
+                "latency_ms" | "latency" => rule.latency_ms = Some(v.parse().map_err(|e| bad(&e))?),
+                "error" => {
+                    if !matches!(v, "429" | "500" | "drop" | "timeout") {
+                        return Err(bad(&"use 429, 500, drop or timeout"));
+                    }
+                    rule.error = Some(v.to_string());
+                }
+                "rate" => {
+                    let r: f64 = v.parse().map_err(|e| bad(&e))?;
+                    if !(0.0..=1.0).contains(&r) {
+                        return Err(bad(&"must be between 0 and 1"));
+                    }
+                    rule.rate = Some(r);
+                }
+                "count" => rule.count = Some(v.parse().map_err(|e| bad(&e))?),
+                other => return Err(format!("unknown fault option {other:?}")),
+            }
+        }
+        if rule.latency_ms.is_none() && rule.error.is_none() {
+            return Err("a fault needs latency_ms and/or error".to_string());
+        }
+        Ok(rule)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DeliveryAttempt {
     pub event_id: String,

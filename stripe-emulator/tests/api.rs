@@ -11,7 +11,8 @@ async fn auth_missing_invalid_bearer_and_basic() {
     let r = reqwest::get(t.url("/v1/customers")).await.unwrap();
     assert_eq!(r.status(), 401);
     let body: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(body["error"]["type"], "authentication_error");
+    // Stripe's wire type for 401 is invalid_request_error (SDKs map the status to AuthenticationError).
+    assert_eq!(body["error"]["type"], "invalid_request_error");
     assert!(
         body["error"]["message"]
             .as_str()
@@ -21,7 +22,7 @@ async fn auth_missing_invalid_bearer_and_basic() {
 
     let r = t.get_as("sk_test_nope", "/v1/customers").await;
     assert_eq!(r.status, 401);
-    assert_eq!(r.err_type(), "authentication_error");
+    assert_eq!(r.err_type(), "invalid_request_error");
     assert!(
         r.body["error"]["message"]
             .as_str()
@@ -1217,4 +1218,72 @@ async fn portal_sessions_payment_methods_attach() {
         .await;
     assert_eq!(r.status, 404);
     assert!(event_types(&t.emu).contains(&"payment_method.attached".to_string()));
+}
+
+#[tokio::test]
+async fn restricted_and_publishable_keys_and_fault_flags() {
+    let t = start_with(stripe_emulator::EmulatorConfig {
+        api_keys: vec!["rk_test_restricted".into(), "sk_test_second".into()],
+        faults: vec!["POST /v1/customers:error=500,count=1".parse().unwrap()],
+        ..Default::default()
+    })
+    .await;
+    let r = t.get_as("rk_test_restricted", "/v1/account").await;
+    assert_eq!(r.status, 200);
+    let r = t.get_as("sk_test_second", "/v1/account").await;
+    assert_ne!(
+        Some(r.body["id"].as_str().unwrap().to_string()),
+        t.emu.account_for_key("rk_test_restricted")
+    );
+    let r = t.get_as("pk_test_abc", "/v1/account").await;
+    assert_eq!(r.status, 401);
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("publishable API key")
+    );
+    assert_eq!(t.post("/v1/customers", &[]).await.status, 500);
+    assert_eq!(t.post("/v1/customers", &[]).await.status, 200);
+
+    let f: stripe_emulator::FaultRule = "*:latency_ms=5".parse().unwrap();
+    assert_eq!((f.path, f.latency_ms), (None, Some(5)));
+    let f: stripe_emulator::FaultRule =
+        "/v1/checkout/sessions:error=429,rate=0.25".parse().unwrap();
+    assert_eq!(
+        (f.method, f.path.as_deref(), f.error.as_deref(), f.rate),
+        (None, Some("/v1/checkout/sessions"), Some("429"), Some(0.25))
+    );
+    assert!(
+        "/v1/x:error=418"
+            .parse::<stripe_emulator::FaultRule>()
+            .is_err()
+    );
+    assert!("/v1/x".parse::<stripe_emulator::FaultRule>().is_err());
+    assert!(
+        "/v1/x:rate=2,error=500"
+            .parse::<stripe_emulator::FaultRule>()
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn timeout_fault_holds_the_request() {
+    let t = start().await;
+    t.ctl_post(
+        "/_emulator/faults",
+        json!({"path": "/v1/account", "error": "timeout", "count": 1}),
+    )
+    .await;
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let r = client
+        .get(t.url("/v1/account"))
+        .bearer_auth(&t.key)
+        .send()
+        .await;
+    assert!(r.unwrap_err().is_timeout());
+    assert_eq!(t.get("/v1/account").await.status, 200);
 }
