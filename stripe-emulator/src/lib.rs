@@ -13,6 +13,8 @@ mod form;
 mod hosted;
 mod logic;
 mod spec;
+#[rustfmt::skip]
+mod spec_gen;
 mod state;
 mod webhooks;
 

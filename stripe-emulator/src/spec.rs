@@ -6,6 +6,12 @@
 use crate::error::{ApiError, ApiResult};
 use serde_json::Value;
 
+// Specs of create/update endpoints, generated from async-stripe's request types.
+pub use crate::spec_gen::{
+    CHECKOUT_CREATE, CUSTOMER_CREATE, CUSTOMER_UPDATE, PM_ATTACH, PORTAL_CREATE, WEBHOOK_CREATE,
+    WEBHOOK_UPDATE,
+};
+
 #[derive(Debug)]
 pub enum P {
     Str,
@@ -172,73 +178,7 @@ fn renamed(k: &str) -> Option<&'static str> {
     }
 }
 
-pub const ADDRESS: P = P::Obj(&[
-    ("city", P::Str),
-    ("country", P::Str),
-    ("line1", P::Str),
-    ("line2", P::Str),
-    ("postal_code", P::Str),
-    ("state", P::Str),
-]);
 const EXPAND: P = P::Arr(&P::Str);
-const TAX_EXEMPT: P = P::Enum(&["exempt", "none", "reverse"]);
-const INVOICE_SETTINGS: P = P::Obj(&[
-    ("custom_fields", P::Any),
-    ("default_payment_method", P::Str),
-    ("footer", P::Str),
-    ("rendering_options", P::Any),
-]);
-const SHIPPING: P = P::Obj(&[("address", ADDRESS), ("name", P::Str), ("phone", P::Str)]);
-
-pub const CUSTOMER_CREATE: P = P::Obj(&[
-    ("address", ADDRESS),
-    ("balance", P::Int),
-    ("business_name", P::Str),
-    ("cash_balance", P::Any),
-    ("description", P::Str),
-    ("email", P::Str),
-    ("expand", EXPAND),
-    ("individual_name", P::Str),
-    ("invoice_prefix", P::Str),
-    ("invoice_settings", INVOICE_SETTINGS),
-    ("metadata", P::Meta),
-    ("name", P::Str),
-    ("next_invoice_sequence", P::Int),
-    ("payment_method", P::Str),
-    ("phone", P::Str),
-    ("preferred_locales", P::Arr(&P::Str)),
-    ("shipping", SHIPPING),
-    ("source", P::Str),
-    ("tax", P::Any),
-    ("tax_exempt", TAX_EXEMPT),
-    ("tax_id_data", P::Any),
-    ("test_clock", P::Str),
-    ("validate", P::Bool),
-]);
-
-pub const CUSTOMER_UPDATE: P = P::Obj(&[
-    ("address", ADDRESS),
-    ("balance", P::Int),
-    ("business_name", P::Str),
-    ("cash_balance", P::Any),
-    ("default_source", P::Str),
-    ("description", P::Str),
-    ("email", P::Str),
-    ("expand", EXPAND),
-    ("individual_name", P::Str),
-    ("invoice_prefix", P::Str),
-    ("invoice_settings", INVOICE_SETTINGS),
-    ("metadata", P::Meta),
-    ("name", P::Str),
-    ("next_invoice_sequence", P::Int),
-    ("phone", P::Str),
-    ("preferred_locales", P::Arr(&P::Str)),
-    ("shipping", SHIPPING),
-    ("source", P::Str),
-    ("tax", P::Any),
-    ("tax_exempt", TAX_EXEMPT),
-    ("validate", P::Bool),
-]);
 
 const RANGE: P = P::Obj(&[
     ("gt", P::Int),
@@ -260,95 +200,6 @@ pub const CUSTOMER_LIST: P = P::Obj(&[
 
 pub const RETRIEVE: P = P::Obj(&[("expand", EXPAND)]);
 pub const DELETE: P = P::Obj(&[]);
-
-pub const UI_MODES: &[&str] = &["elements", "embedded_page", "form", "hosted_page"];
-
-const CUSTOM_TEXT_POS: P = P::Obj(&[("message", P::Str)]);
-
-pub const CHECKOUT_CREATE: P = P::Obj(&[
-    ("adaptive_pricing", P::Any),
-    ("after_expiration", P::Any),
-    ("allow_promotion_codes", P::Bool),
-    ("allowed_payment_method_types", P::Arr(&P::Str)),
-    ("automatic_tax", P::Any),
-    ("billing_address_collection", P::Enum(&["auto", "required"])),
-    ("branding_settings", P::Any),
-    ("cancel_url", P::Str),
-    ("client_reference_id", P::Str),
-    ("consent_collection", P::Any),
-    ("currency", P::Str),
-    ("custom_fields", P::Any),
-    (
-        "custom_text",
-        P::Obj(&[
-            ("after_submit", CUSTOM_TEXT_POS),
-            ("shipping_address", CUSTOM_TEXT_POS),
-            ("submit", CUSTOM_TEXT_POS),
-            ("terms_of_service_acceptance", CUSTOM_TEXT_POS),
-        ]),
-    ),
-    ("customer", P::Str),
-    ("customer_account", P::Str),
-    ("customer_creation", P::Enum(&["always", "if_required"])),
-    ("customer_email", P::Str),
-    (
-        "customer_update",
-        P::Obj(&[
-            ("address", P::Enum(&["auto", "never"])),
-            ("name", P::Enum(&["auto", "never"])),
-            ("shipping", P::Enum(&["auto", "never"])),
-        ]),
-    ),
-    ("discounts", P::Any),
-    ("excluded_payment_method_types", P::Arr(&P::Str)),
-    ("expand", EXPAND),
-    ("expires_at", P::Int),
-    ("integration_identifier", P::Str),
-    ("invoice_creation", P::Any),
-    ("line_items", P::Any),
-    ("locale", P::Str),
-    ("managed_payments", P::Any),
-    ("metadata", P::Meta),
-    ("mode", P::Enum(&["payment", "setup", "subscription"])),
-    ("name_collection", P::Any),
-    ("optional_items", P::Any),
-    ("origin_context", P::Enum(&["mobile_app", "web"])),
-    ("payment_intent_data", P::Any),
-    (
-        "payment_method_collection",
-        P::Enum(&["always", "if_required"]),
-    ),
-    ("payment_method_configuration", P::Str),
-    ("payment_method_data", P::Any),
-    ("payment_method_options", P::Any),
-    ("permissions", P::Any),
-    ("phone_number_collection", P::Obj(&[("enabled", P::Bool)])),
-    (
-        "redirect_on_completion",
-        P::Enum(&["always", "if_required", "never"]),
-    ),
-    ("return_url", P::Str),
-    ("saved_payment_method_options", P::Any),
-    (
-        "setup_intent_data",
-        P::Obj(&[
-            ("description", P::Str),
-            ("metadata", P::Meta),
-            ("on_behalf_of", P::Str),
-        ]),
-    ),
-    ("shipping_address_collection", P::Any),
-    ("shipping_options", P::Any),
-    (
-        "submit_type",
-        P::Enum(&["auto", "book", "donate", "pay", "subscribe"]),
-    ),
-    ("subscription_data", P::Any),
-    ("success_url", P::Str),
-    ("tax_id_collection", P::Any),
-    ("ui_mode", P::Enum(UI_MODES)),
-    ("wallet_options", P::Any),
-]);
 
 pub const CHECKOUT_LIST: P = P::Obj(&[
     ("created", RANGE),
@@ -378,11 +229,6 @@ pub const SETUP_INTENT_LIST: P = P::Obj(&[
     ("starting_after", P::Str),
 ]);
 
-pub const PM_ATTACH: P = P::Obj(&[
-    ("customer", P::Str),
-    ("customer_account", P::Str),
-    ("expand", EXPAND),
-]);
 pub const PM_LIST: P = P::Obj(&[
     (
         "allow_redisplay",
@@ -397,34 +243,6 @@ pub const PM_LIST: P = P::Obj(&[
     ("type", P::Str),
 ]);
 
-pub const PORTAL_CREATE: P = P::Obj(&[
-    ("configuration", P::Str),
-    ("customer", P::Str),
-    ("customer_account", P::Str),
-    ("expand", EXPAND),
-    ("flow_data", P::Any),
-    ("locale", P::Str),
-    ("on_behalf_of", P::Str),
-    ("return_url", P::Str),
-]);
-
-pub const WEBHOOK_CREATE: P = P::Obj(&[
-    ("api_version", P::Str),
-    ("connect", P::Bool),
-    ("description", P::Str),
-    ("enabled_events", P::Arr(&P::Str)),
-    ("expand", EXPAND),
-    ("metadata", P::Meta),
-    ("url", P::Str),
-]);
-pub const WEBHOOK_UPDATE: P = P::Obj(&[
-    ("description", P::Str),
-    ("disabled", P::Bool),
-    ("enabled_events", P::Arr(&P::Str)),
-    ("expand", EXPAND),
-    ("metadata", P::Meta),
-    ("url", P::Str),
-]);
 pub const PLAIN_LIST: P = P::Obj(&[
     ("ending_before", P::Str),
     ("expand", EXPAND),

@@ -524,6 +524,40 @@ async fn checkout_setup_mode_validation() {
         assert_eq!(r.err_type(), "invalid_request_error");
         assert_eq!(r.err_param(), param, "{form:?} -> {}", r.body);
     }
+    // Nested names and enums are checked against async-stripe's request types.
+    let nested: Vec<(Vec<(&str, &str)>, &str)> = vec![
+        (
+            vec![("consent_collection[foo]", "x")],
+            "consent_collection[foo]",
+        ),
+        (
+            vec![("consent_collection[promotions]", "sometimes")],
+            "consent_collection[promotions]",
+        ),
+        (vec![("locale", "xx")], "locale"),
+        (
+            vec![
+                ("setup_intent_data[metadata][a]", "x"),
+                ("setup_intent_data[bogus]", "y"),
+            ],
+            "setup_intent_data[bogus]",
+        ),
+        (
+            vec![("custom_fields[0][kind]", "text")],
+            "custom_fields[0][kind]",
+        ),
+    ];
+    for (extra, param) in nested {
+        let mut form: Vec<(&str, &str)> = vec![("mode", "setup"), ("currency", "usd")];
+        form.extend(extra);
+        let r = t.post("/v1/checkout/sessions", &form).await;
+        assert_eq!(
+            (r.status, r.err_param()),
+            (400, param),
+            "{form:?} -> {}",
+            r.body
+        );
+    }
     // expires_at bounds: 31 minutes ok, 25 hours not.
     let now = t.emu.now();
     let mut f = ok_hosted.clone();
@@ -910,6 +944,13 @@ async fn webhooks_signed_filtered_retried_in_order() {
     assert_eq!(upd.body["status"], "disabled");
     let del = t.delete(&format!("/v1/webhook_endpoints/{we2_id}")).await;
     assert_eq!(del.body["deleted"], true);
+    let r = t
+        .post(
+            "/v1/webhook_endpoints",
+            &[("url", &url), ("enabled_events[0]", "customer.made_up")],
+        )
+        .await;
+    assert_eq!((r.status, r.err_param()), (400, "enabled_events[0]"));
     let r = t.post("/v1/webhook_endpoints", &[("url", &url)]).await;
     assert_eq!((r.status, r.err_param()), (400, "enabled_events"));
 
