@@ -109,7 +109,7 @@ pub fn create(st: &mut State, acct: &str, p: &Value) -> ApiResult<Value> {
         "optional_items",
         "shipping_options",
         "invoice_creation",
-        "customer_creation",
+        "payment_method_collection",
     ] {
         if present(p, k) {
             return Err(ApiError::invalid(
@@ -232,6 +232,13 @@ pub fn create(st: &mut State, acct: &str, p: &Value) -> ApiResult<Value> {
                 .code("resource_missing"),
         );
     }
+    if customer.is_some() && present(p, "customer_creation") {
+        return Err(ApiError::invalid(
+            "You may only specify one of these parameters: customer, customer_creation."
+                .to_string(),
+            "customer_creation",
+        ));
+    }
     if present(p, "customer_update") && customer.is_none() {
         return Err(ApiError::invalid(
             "`customer_update` can only be used with `customer`.".to_string(),
@@ -344,7 +351,7 @@ pub fn create(st: &mut State, acct: &str, p: &Value) -> ApiResult<Value> {
         "custom_text": custom_text(p),
         "customer": customer,
         "customer_account": null,
-        "customer_creation": null,
+        "customer_creation": ne(p, "customer_creation"),
         "customer_details": null,
         "customer_email": ne(p, "customer_email"),
         "discounts": null,

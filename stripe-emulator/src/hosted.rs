@@ -61,7 +61,8 @@ fn find(ctx: &Shared, id: &str) -> Option<(String, Value)> {
     st.current_request = None;
     st.sweep_expired();
     let cs = st.get_of(&acct, id, "checkout.session")?;
-    Some((acct, cs))
+    // Only hosted sessions have a page; embedded ones are completed by Stripe.js (here: the control route).
+    (cs["ui_mode"] == "hosted_page").then_some((acct, cs))
 }
 
 fn not_found() -> Response {

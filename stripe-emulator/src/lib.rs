@@ -111,6 +111,22 @@ impl Emulator {
         shared.lock().delivery_tx = Some(tx);
         let app = api::router(shared.clone());
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        // Sessions also expire in real time without any request arriving.
+        let ticker_shared = shared.clone();
+        let mut ticker_stop = shutdown_rx.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        let mut st = ticker_shared.lock();
+                        st.current_request = None;
+                        st.sweep_expired();
+                    }
+                    _ = ticker_stop.changed() => break,
+                }
+            }
+        });
         let task = tokio::spawn(api::accept_loop(listener, app, shutdown_rx));
         Ok(Emulator {
             shared,
@@ -213,9 +229,23 @@ impl Emulator {
             .find_map(|a| a.objects.get(id).cloned())
     }
 
-    pub async fn shutdown(self) {
+    /// Stops accepting connections, closes open ones and stops webhook delivery.
+    pub async fn shutdown(mut self) {
+        self.stop();
+        let _ = (&mut self.task).await;
+    }
+
+    fn stop(&self) {
         let _ = self.shutdown_tx.send(true);
-        let _ = self.task.await;
+        // Dropping the sender ends the delivery dispatcher and its per-endpoint workers
+        // (after the events already queued).
+        self.shared.lock().delivery_tx = None;
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 

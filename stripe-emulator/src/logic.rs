@@ -1000,7 +1000,24 @@ pub fn submit_card(
         err = err.with("setup_intent", si);
         return Ok(Completion::Declined(err));
     }
-    let customer = cs["customer"].as_str().map(str::to_string);
+    let mut customer = cs["customer"].as_str().map(str::to_string);
+    if customer.is_none() && cs["customer_creation"] == "always" {
+        // `customer_creation=always`: Checkout creates the Customer on confirmation.
+        let mut params = Map::new();
+        if let Some(e) = card
+            .email
+            .clone()
+            .or_else(|| cs["customer_email"].as_str().map(str::to_string))
+        {
+            params.insert("email".into(), e.into());
+        }
+        if let Some(n) = &card.name {
+            params.insert("name".into(), n.clone().into());
+        }
+        let created = customer_create(st, acct, &Value::Object(params))?;
+        customer = created["id"].as_str().map(str::to_string);
+        si["customer"] = created["id"].clone();
+    }
     st.insert(acct, "payment_method", pm.clone())?;
     if let Some(c) = &customer {
         pm = attach_payment_method(st, acct, pm["id"].as_str().unwrap_or_default(), c)?;
@@ -1012,6 +1029,9 @@ pub fn submit_card(
     st.put(acct, si.clone())?;
     st.emit(acct, "setup_intent.succeeded", &si, None)?;
     let mut done = cs.clone();
+    if let Some(c) = &customer {
+        done["customer"] = c.as_str().into();
+    }
     done["status"] = "complete".into();
     done["client_secret"] = Value::Null;
     done["url"] = Value::Null;

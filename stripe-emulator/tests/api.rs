@@ -1328,3 +1328,113 @@ async fn timeout_fault_holds_the_request() {
     assert!(r.unwrap_err().is_timeout());
     assert_eq!(t.get("/v1/account").await.status, 200);
 }
+
+#[tokio::test]
+async fn customer_creation_always_creates_customer_on_completion() {
+    let t = start().await;
+    let r = t
+        .post(
+            "/v1/checkout/sessions",
+            &[
+                ("mode", "setup"),
+                ("currency", "usd"),
+                ("customer_creation", "always"),
+                ("customer_email", "new@example.com"),
+                ("success_url", "https://example.com/s"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["customer_creation"], "always");
+    let cus = t.customer().await;
+    let bad = t
+        .post(
+            "/v1/checkout/sessions",
+            &[
+                ("mode", "setup"),
+                ("currency", "usd"),
+                ("customer_creation", "always"),
+                ("customer", &cus),
+            ],
+        )
+        .await;
+    assert_eq!((bad.status, bad.err_param()), (400, "customer_creation"));
+    let bad = t
+        .post(
+            "/v1/checkout/sessions",
+            &[
+                ("mode", "setup"),
+                ("currency", "usd"),
+                ("payment_method_collection", "always"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (bad.status, bad.err_param()),
+        (400, "payment_method_collection")
+    );
+    let resp = t
+        .http
+        .post(r.body["url"].as_str().unwrap())
+        .form(&[
+            ("card_number", "4242424242424242"),
+            ("exp", "12/34"),
+            ("cvc", "123"),
+            ("name", "New Person"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    let s = t
+        .get(&format!(
+            "/v1/checkout/sessions/{}?expand[]=customer&expand[]=setup_intent.payment_method",
+            r.body["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(s.body["customer"]["email"], "new@example.com");
+    assert_eq!(s.body["customer"]["name"], "New Person");
+    assert_eq!(
+        s.body["setup_intent"]["payment_method"]["customer"],
+        s.body["customer"]["id"]
+    );
+    // Embedded sessions have no hosted page.
+    let e = t
+        .post(
+            "/v1/checkout/sessions",
+            &[
+                ("mode", "setup"),
+                ("currency", "usd"),
+                ("ui_mode", "embedded_page"),
+                ("return_url", "https://example.com/r"),
+            ],
+        )
+        .await;
+    let page = t
+        .http
+        .get(t.url(&format!("/c/pay/{}", e.body["id"].as_str().unwrap())))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 404);
+}
+
+#[tokio::test]
+async fn advance_clock_method_expires_sessions_with_events() {
+    let t = start().await;
+    let cs = t.hosted_session(&t.customer().await).await;
+    let id = cs["id"].as_str().unwrap().to_string();
+    let before = t.emu.now();
+    let now = t.emu.advance_clock(86_400 + 5);
+    assert!(now >= before + 86_405);
+    let ev = t
+        .emu
+        .events()
+        .into_iter()
+        .find(|e| e["type"] == "checkout.session.expired")
+        .expect("expired event");
+    assert_eq!(ev["data"]["object"]["id"], id.as_str());
+    assert_eq!(t.emu.object(&id).unwrap()["status"], "expired");
+    let seti = t.emu.object(cs["setup_intent"].as_str().unwrap()).unwrap();
+    assert_eq!(seti["status"], "canceled");
+}
