@@ -191,11 +191,13 @@ async fn stripe_api(
     if let Some(k) = &idem_key {
         out_headers.push(("idempotency-key", k.clone()));
     }
-    let raw_params: &[u8] = match method {
-        Method::POST => &body,
-        _ => uri.query().unwrap_or_default().as_bytes(),
+    // POST parameters come from the body; query parameters are accepted too (body wins).
+    let raw_params: Vec<u8> = match (method.clone(), uri.query()) {
+        (Method::POST, Some(q)) if !q.is_empty() => [q.as_bytes(), b"&", &body].concat(),
+        (Method::POST, _) => body.to_vec(),
+        (_, q) => q.unwrap_or_default().as_bytes().to_vec(),
     };
-    let parsed = crate::form::parse(raw_params);
+    let parsed = crate::form::parse(&raw_params);
     let params_for_log = parsed
         .clone()
         .unwrap_or_else(|_| Value::Object(Default::default()));

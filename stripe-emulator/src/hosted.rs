@@ -247,7 +247,14 @@ async fn submit(AxState(ctx): AxState<Ctx>, Path(id): Path<String>, body: Bytes)
     if cs["status"] != "open" {
         return inactive(&cs);
     }
-    let card = card_from(&parse_form(&body));
+    let form = parse_form(&body);
+    let cvc = form.get("cvc").map(|c| c.trim()).unwrap_or_default();
+    if !(3..=4).contains(&cvc.len()) || !cvc.chars().all(|c| c.is_ascii_digit()) {
+        let mut r = form_page(&cs, Some("Your card's security code is incomplete."));
+        *r.status_mut() = StatusCode::PAYMENT_REQUIRED;
+        return r;
+    }
+    let card = card_from(&form);
     finish(&ctx, &acct, &id, &card, None)
 }
 

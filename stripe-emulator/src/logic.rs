@@ -43,13 +43,20 @@ pub fn route(st: &mut State, acct: &str, method: &str, path: &str, p: &Value) ->
         ("POST", ["customers", id]) => customer_update(st, acct, id, p)?,
         ("DELETE", ["customers", id]) => {
             check(&spec::DELETE, p, "")?;
-            get(st, acct, id, "customer", "customer")?;
+            let cus = get(st, acct, id, "customer", "customer")?;
             let a = st.acct(acct)?;
             a.objects.remove(*id);
             a.deleted.insert(id.to_string());
             if let Some(l) = a.lists.get_mut("customer") {
                 l.retain(|x| x != id);
             }
+            // Deleting a customer detaches its payment methods.
+            for o in a.objects.values_mut() {
+                if o["object"] == "payment_method" && o["customer"] == *id {
+                    o["customer"] = Value::Null;
+                }
+            }
+            st.emit(acct, "customer.deleted", &cus, None)?;
             json!({"id": id, "object": "customer", "deleted": true})
         }
         ("GET", ["customers", id, "payment_methods"]) => {

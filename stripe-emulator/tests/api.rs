@@ -962,7 +962,7 @@ async fn webhooks_signed_filtered_retried_in_order() {
         .form(&[
             ("card_number", "4242424242424242"),
             ("exp", "12/34"),
-            ("cvc", "1"),
+            ("cvc", "123"),
             ("name", "J"),
         ])
         .send()
@@ -1437,4 +1437,84 @@ async fn advance_clock_method_expires_sessions_with_events() {
     assert_eq!(t.emu.object(&id).unwrap()["status"], "expired");
     let seti = t.emu.object(cs["setup_intent"].as_str().unwrap()).unwrap();
     assert_eq!(seti["status"], "canceled");
+}
+
+#[tokio::test]
+async fn hosted_page_input_errors_and_customer_delete_detaches() {
+    let t = start().await;
+    let cus = t.customer().await;
+    let cs = t.hosted_session(&cus).await;
+    let url = cs["url"].as_str().unwrap();
+    for (form, msg) in [
+        (
+            [
+                ("card_number", "4242424242424242"),
+                ("exp", "12/34"),
+                ("cvc", ""),
+            ],
+            "security code",
+        ),
+        (
+            [
+                ("card_number", "4242424242424241"),
+                ("exp", "12/34"),
+                ("cvc", "123"),
+            ],
+            "card number is incorrect",
+        ),
+        (
+            [
+                ("card_number", "4242424242424242"),
+                ("exp", "12/19"),
+                ("cvc", "123"),
+            ],
+            "expiration year is in the past",
+        ),
+        (
+            [
+                ("card_number", "4242424242424242"),
+                ("exp", "13/34"),
+                ("cvc", "123"),
+            ],
+            "expiration month is invalid",
+        ),
+    ] {
+        let r = t.http.post(url).form(&form).send().await.unwrap();
+        assert_eq!(r.status(), 402, "{form:?}");
+        assert!(r.text().await.unwrap().contains(msg), "{form:?}");
+    }
+    assert_eq!(
+        t.get(&format!(
+            "/v1/checkout/sessions/{}",
+            cs["id"].as_str().unwrap()
+        ))
+        .await
+        .body["status"],
+        "open"
+    );
+    let r = t
+        .http
+        .post(url)
+        .form(&[
+            ("card_number", "4242424242424242"),
+            ("exp", "12/34"),
+            ("cvc", "123"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let pms = t.get(&format!("/v1/customers/{cus}/payment_methods")).await;
+    let pm = pms.body["data"][0]["id"].as_str().unwrap().to_string();
+    // Query parameters on POST are accepted too.
+    let r = t
+        .post(&format!("/v1/customers/{cus}?metadata[q]=1"), &[])
+        .await;
+    assert_eq!(r.body["metadata"]["q"], "1");
+    t.delete(&format!("/v1/customers/{cus}")).await;
+    assert_eq!(
+        t.get(&format!("/v1/payment_methods/{pm}")).await.body["customer"],
+        serde_json::Value::Null
+    );
+    assert!(event_types(&t.emu).contains(&"customer.deleted".to_string()));
 }
