@@ -249,7 +249,9 @@ async fn stripe_api(
             None => None,
         }
     };
+    let mut drop_after = false;
     if let Some((latency, error)) = fault {
+        drop_after = error.as_deref() == Some("drop_after");
         if let Some(ms) = latency {
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
@@ -276,7 +278,7 @@ async fn stripe_api(
             }
             Some("drop") => {
                 log(&ctx, 0, false, Some("drop".into()));
-                if let Some(axum::Extension(k)) = killer {
+                if let Some(axum::Extension(k)) = &killer {
                     k.0.notify_one();
                 }
                 std::future::pending::<()>().await;
@@ -285,7 +287,7 @@ async fn stripe_api(
                 // Hold the request without answering (the client's timeout fires), then drop it.
                 log(&ctx, 0, false, Some("timeout".into()));
                 tokio::time::sleep(Duration::from_secs(300)).await;
-                if let Some(axum::Extension(k)) = killer {
+                if let Some(axum::Extension(k)) = &killer {
                     k.0.notify_one();
                 }
                 std::future::pending::<()>().await;
@@ -391,6 +393,14 @@ async fn stripe_api(
             }
         }
     };
+    if drop_after {
+        // The request was executed (and its idempotent result stored); the response is lost.
+        log(&ctx, status, replayed, Some("drop_after".into()));
+        if let Some(axum::Extension(k)) = &killer {
+            k.0.notify_one();
+        }
+        std::future::pending::<()>().await;
+    }
     log(&ctx, status, replayed, None);
     if replayed {
         out_headers.push(("idempotent-replayed", "true".into()));
@@ -564,11 +574,14 @@ async fn ctl_add_faults(AxState(ctx): AxState<Ctx>, body: Bytes) -> Response {
     };
     for r in &rules {
         if let Some(e) = &r.error
-            && !matches!(e.as_str(), "429" | "500" | "drop" | "timeout")
+            && !matches!(
+                e.as_str(),
+                "429" | "500" | "drop" | "drop_after" | "timeout"
+            )
         {
             return json_response(
                 400,
-                &json!({"error": {"message": format!("unknown error kind {e:?}: use \"429\", \"500\" or \"drop\"")}}),
+                &json!({"error": {"message": format!("unknown error kind {e:?}: use \"429\", \"500\", \"drop\", \"drop_after\" or \"timeout\"")}}),
                 &[],
             );
         }

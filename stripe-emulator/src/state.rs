@@ -80,7 +80,9 @@ pub struct FaultRule {
     /// Added latency before the request is handled.
     #[serde(default)]
     pub latency_ms: Option<u64>,
-    /// `"429"`, `"500"` or `"drop"` (close the connection without a response).
+    /// `"429"`, `"500"`, `"drop"` (close the connection before handling the request),
+    /// `"drop_after"` (handle it, then close the connection without the response) or
+    /// `"timeout"` (hold the request unanswered for 5 minutes, then close).
     #[serde(default)]
     pub error: Option<String>,
     /// Probability (0..=1) that a matching request gets `error`; 1 when absent.
@@ -125,8 +127,8 @@ impl std::str::FromStr for FaultRule {
             match k.trim() {
                 "latency_ms" | "latency" => rule.latency_ms = Some(v.parse().map_err(|e| bad(&e))?),
                 "error" => {
-                    if !matches!(v, "429" | "500" | "drop" | "timeout") {
-                        return Err(bad(&"use 429, 500, drop or timeout"));
+                    if !matches!(v, "429" | "500" | "drop" | "drop_after" | "timeout") {
+                        return Err(bad(&"use 429, 500, drop, drop_after or timeout"));
                     }
                     rule.error = Some(v.to_string());
                 }

@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::HashMap;
 
-use stripe::{Client, ClientBuilder};
+use stripe::{Client, ClientBuilder, StripeRequest};
 use stripe_billing::billing_portal_session::CreateBillingPortalSession;
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionAllowedPaymentMethodTypes,
@@ -424,4 +424,59 @@ async fn webhook_payloads_parse_and_verify_with_async_stripe_webhook() {
         );
     }
     assert!(stripe_webhook::Webhook::construct_event(&got[0].1, &got[0].0, "whsec_wrong").is_err());
+}
+
+#[tokio::test]
+async fn async_stripe_retries_through_injected_faults_with_one_idempotency_key() {
+    let t = common::start().await;
+    let c = client(&t, &t.key.clone());
+    t.emu.set_faults(vec![
+        "POST /v1/customers:error=500,count=1".parse().unwrap(),
+        "POST /v1/customers:error=drop,count=1".parse().unwrap(),
+    ]);
+    let cus = CreateCustomer::new()
+        .email("retry@example.com")
+        .customize()
+        .request_strategy(stripe::RequestStrategy::Retry(4))
+        .send(&c)
+        .await
+        .expect("retried create");
+    let log = t.emu.requests(0);
+    assert_eq!(log.len(), 3, "{log:#?}");
+    assert_eq!(log[0].status, 500);
+    assert_eq!(log[1].status, 0, "dropped");
+    assert_eq!(log[2].status, 200);
+    let key = log[0]
+        .idempotency_key
+        .clone()
+        .expect("async-stripe sends an idempotency key when retrying");
+    assert!(
+        log.iter()
+            .all(|e| e.idempotency_key.as_deref() == Some(key.as_str()))
+    );
+    assert_eq!(ListCustomer::new().send(&c).await.unwrap().data.len(), 1);
+    assert!(cus.id.as_str().starts_with("cus_"));
+
+    // The response of an executed request is lost: the retry replays it instead of creating twice.
+    t.emu.clear_requests();
+    t.emu.set_faults(vec![
+        "POST /v1/customers:error=drop_after,count=1"
+            .parse()
+            .unwrap(),
+    ]);
+    let again = CreateCustomer::new()
+        .email("lost@example.com")
+        .customize()
+        .request_strategy(stripe::RequestStrategy::Retry(3))
+        .send(&c)
+        .await
+        .expect("retried after lost response");
+    let log = t.emu.requests(0);
+    assert_eq!(log.len(), 2, "{log:#?}");
+    assert_eq!(log[0].fault.as_deref(), Some("drop_after"));
+    assert!(log[1].idempotent_replayed);
+    assert_eq!(log[1].idempotency_key, log[0].idempotency_key);
+    let all = ListCustomer::new().send(&c).await.unwrap().data;
+    assert_eq!(all.len(), 2, "no duplicate customer");
+    assert!(all.iter().any(|x| x.id == again.id));
 }
