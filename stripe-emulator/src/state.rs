@@ -324,7 +324,6 @@ impl State {
         let event = json!({
             "id": new_id("evt"),
             "object": "event",
-            "account": acct,
             "api_version": API_VERSION,
             "context": null,
             "created": now,

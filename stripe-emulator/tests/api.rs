@@ -1518,3 +1518,33 @@ async fn hosted_page_input_errors_and_customer_delete_detaches() {
     );
     assert!(event_types(&t.emu).contains(&"customer.deleted".to_string()));
 }
+
+#[tokio::test]
+async fn public_url_is_used_for_hosted_and_portal_urls() {
+    let t = start_with(stripe_emulator::EmulatorConfig {
+        public_url: Some("https://stripe-emu.example.test/".into()),
+        ..Default::default()
+    })
+    .await;
+    let cus = t.customer().await;
+    let cs = t.hosted_session(&cus).await;
+    assert_eq!(
+        cs["url"],
+        format!(
+            "https://stripe-emu.example.test/c/pay/{}",
+            cs["id"].as_str().unwrap()
+        )
+        .as_str()
+    );
+    let bps = t
+        .post("/v1/billing_portal/sessions", &[("customer", &cus)])
+        .await;
+    assert!(
+        bps.body["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://stripe-emu.example.test/p/session/bps_")
+    );
+    assert!(t.emu.base_url().starts_with("http://127.0.0.1:"));
+    assert_eq!(t.emu.base_url(), format!("http://{}", t.emu.local_addr()));
+}
