@@ -8,6 +8,7 @@ pub mod billing;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod ids;
 pub mod store;
 pub mod timestamp;
 

@@ -89,7 +89,7 @@ macro_rules! columns {
 impl Store {
     pub async fn insert_customer(&self, namespace: &str, input: ValidCustomer) -> Result<Customer> {
         let now = timestamp::now();
-        let id = Ulid::generate();
+        let id = crate::ids::new_ulid();
         let customer = Customer {
             id,
             namespace: namespace.to_owned(),
