@@ -336,36 +336,47 @@ fn parse_list_query(raw: Option<&str>) -> std::result::Result<(CustomerQuery, bo
             "page" => query_int(&name, &value, 1, u64::from(u32::MAX)).map(|n| q.page = n),
             "pageSize" => query_int(&name, &value, 1, MAX_PAGE_SIZE).map(|n| q.size = n),
             "order" => match value.as_str() {
-                "ASC" | "asc" => Ok(direction = Direction::Asc),
-                "DESC" | "desc" => Ok(direction = Direction::Desc),
+                "ASC" | "asc" => Ok(Direction::Asc),
+                "DESC" | "desc" => Ok(Direction::Desc),
                 _ => Err(query_error(
                     &name,
                     Rule::Enum(vec!["ASC".into(), "DESC".into()]),
                     format!("[{value}] is not an order; use ASC or DESC"),
                 )),
-            },
+            }
+            .map(|d| direction = d),
             "orderBy" => match value.as_str() {
-                "id" => Ok(field = SortField::Id),
-                "name" => Ok(field = SortField::Name),
-                "createdAt" => Ok(field = SortField::CreatedAt),
+                "id" => Ok(SortField::Id),
+                "name" => Ok(SortField::Name),
+                "createdAt" => Ok(SortField::CreatedAt),
                 _ => Err(query_error(
                     &name,
                     Rule::Enum(vec!["id".into(), "name".into(), "createdAt".into()]),
                     format!("[{value}] is not a sort field; use id, name or createdAt"),
                 )),
-            },
+            }
+            .map(|f| field = f),
             "includeDeleted" => match value.as_str() {
-                "true" => Ok(q.include_deleted = true),
-                "false" => Ok(q.include_deleted = false),
+                "true" => Ok(true),
+                "false" => Ok(false),
                 _ => Err(query_error(&name, Rule::Type, "must be true or false")),
-            },
-            "key" => Ok(q.filters.push(contains(FilterField::Key))),
-            "name" => Ok(q.filters.push(contains(FilterField::Name))),
-            "primaryEmail" => Ok(q.filters.push(contains(FilterField::PrimaryEmail))),
-            "subject" => Ok(q.filters.push(contains(FilterField::SubjectKey))),
-            "planKey" => Ok(q
-                .filters
-                .push((FilterField::PlanKey, StringFilter::Eq(value.clone())))),
+            }
+            .map(|b| q.include_deleted = b),
+            "key" | "name" | "primaryEmail" | "subject" => {
+                let filter = match name.as_str() {
+                    "key" => FilterField::Key,
+                    "name" => FilterField::Name,
+                    "primaryEmail" => FilterField::PrimaryEmail,
+                    _ => FilterField::SubjectKey,
+                };
+                q.filters.push(contains(filter));
+                Ok(())
+            }
+            "planKey" => {
+                q.filters
+                    .push((FilterField::PlanKey, StringFilter::Eq(value.clone())));
+                Ok(())
+            }
             "expand" => expand_value(&name, &value).map(|e| expand |= e),
             _ => Err(query_error(
                 &name,
