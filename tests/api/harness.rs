@@ -1,0 +1,236 @@
+//! Starts a real meterpay server (in this process, on an ephemeral port) on a
+//! fresh database of the chosen backend, and talks HTTP to it.
+//!
+//! PostgreSQL: `METERPAY_TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/test`); each test gets its own schema.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use meterpay::Server;
+use meterpay::config::{DatabaseArgs, ServeArgs};
+use reqwest::Method;
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    /// Kept alive for the test; later tests read its store directly.
+    #[allow(dead_code)]
+    pub server: Server,
+    pub base: String,
+    pub client: reqwest::Client,
+    #[allow(dead_code)]
+    pub backend: Backend,
+    _dir: Option<TempDir>,
+}
+
+/// A directory removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn temp_dir() -> TempDir {
+    let dir = std::env::temp_dir().join(format!("meterpay-test-{}", ulid::Ulid::generate()));
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    TempDir(dir)
+}
+
+pub fn postgres_base_url() -> String {
+    std::env::var("METERPAY_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// Creates a fresh schema and returns a URL whose connections use it.
+async fn postgres_schema_url() -> String {
+    use sqlx::Connection;
+    let base = postgres_base_url();
+    let schema = format!("meterpay_test_{}", ulid::Ulid::generate()).to_lowercase();
+    let mut conn = sqlx::PgConnection::connect(&base).await.unwrap_or_else(|err| {
+        panic!(
+            "PostgreSQL is not reachable at {base}: {err}\n\
+             Start it (see README) or point METERPAY_TEST_POSTGRES_URL at a server you may create schemas on."
+        )
+    });
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut conn)
+        .await
+        .expect("create test schema");
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}options=-c%20search_path%3D{schema}")
+}
+
+pub fn serve_args(database_url: String) -> ServeArgs {
+    ServeArgs {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        database: DatabaseArgs {
+            database_url: Some(database_url),
+            data_dir: std::env::temp_dir(),
+        },
+        api_tokens: Vec::new(),
+        emulate_stripe: false,
+    }
+}
+
+impl TestApp {
+    pub async fn start(backend: Backend) -> TestApp {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// Starts with the default test arguments changed by `configure`.
+    pub async fn start_with(backend: Backend, configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
+        let (url, dir) = match backend {
+            Backend::Sqlite => {
+                let dir = temp_dir();
+                (
+                    format!("sqlite://{}", dir.0.join("meterpay.db").display()),
+                    Some(dir),
+                )
+            }
+            Backend::Postgres => (postgres_schema_url().await, None),
+        };
+        let mut args = serve_args(url);
+        configure(&mut args);
+        let server = Server::start(&args).await.expect("start meterpay");
+        TestApp {
+            base: server.base_url(),
+            server,
+            client: reqwest::Client::new(),
+            backend,
+            _dir: dir,
+        }
+    }
+
+    pub async fn request(&self, method: Method, path: &str, body: Option<&Value>) -> Resp {
+        let mut req = self
+            .client
+            .request(method, format!("{}{}", self.base, path));
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        Resp::from(req.send().await.expect("request failed")).await
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        self.request(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Resp {
+        self.request(Method::POST, path, Some(&body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Resp {
+        self.request(Method::PUT, path, Some(&body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Resp {
+        self.request(Method::DELETE, path, None).await
+    }
+
+    /// Sends raw bytes with the given content type.
+    pub async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: &str,
+    ) -> Resp {
+        let req = self
+            .client
+            .request(method, format!("{}{}", self.base, path))
+            .header("content-type", content_type)
+            .body(body.to_owned());
+        Resp::from(req.send().await.expect("request failed")).await
+    }
+}
+
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub content_type: String,
+    pub headers: reqwest::header::HeaderMap,
+    /// The parsed JSON body; `Null` when empty.
+    pub body: Value,
+}
+
+impl Resp {
+    async fn from(resp: reqwest::Response) -> Resp {
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let content_type = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let text = resp.text().await.expect("read body");
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("response is not JSON ({e}): {text}"))
+        };
+        Resp {
+            status,
+            content_type,
+            headers,
+            body,
+        }
+    }
+
+    /// The problem document with its per-request `instance` blanked, for
+    /// whole-body comparisons.
+    pub fn problem(&self) -> Value {
+        assert_eq!(
+            self.content_type, "application/problem+json",
+            "expected a problem, got {}: {}",
+            self.status, self.body
+        );
+        let instance = self.body["instance"].as_str().unwrap_or_default();
+        assert!(
+            instance.starts_with("urn:request:"),
+            "instance should carry the request id: {}",
+            self.body
+        );
+        let mut body = self.body.clone();
+        body["instance"] = Value::String("urn:request:…".into());
+        body
+    }
+}
+
+/// Defines each test once and runs it on SQLite and on PostgreSQL:
+/// `both_backends! { async fn name(app) { … } }` yields
+/// `sqlite::name` and `postgres::name`.
+#[macro_export]
+macro_rules! both_backends {
+    ($(async fn $name:ident($app:ident) $body:block)*) => {
+        $(async fn $name($app: $crate::harness::TestApp) $body)*
+
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let app = $crate::harness::TestApp::start($crate::harness::Backend::Sqlite).await;
+                    super::$name(app).await
+                }
+            )*
+        }
+
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let app = $crate::harness::TestApp::start($crate::harness::Backend::Postgres).await;
+                    super::$name(app).await
+                }
+            )*
+        }
+    };
+}

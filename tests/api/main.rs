@@ -1,0 +1,11 @@
+//! Black-box tests: each starts a real meterpay server (and, where needed,
+//! the Stripe emulator) and talks HTTP to it. Every test that touches storage
+//! runs on SQLite and on PostgreSQL (see `both_backends!`).
+
+mod contract;
+mod harness;
+mod support;
+
+mod customers_v1;
+mod customers_v3;
+mod service;

@@ -1,0 +1,204 @@
+//! The service around the API: health, routing errors, tenancy, and the
+//! `meterpay` binary itself (migrate, serve, graceful shutdown).
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::harness::{Backend, TestApp, temp_dir};
+use crate::support::problem_of;
+
+crate::both_backends! {
+    async fn health_and_readiness(app) {
+        let health = app.get("/healthz").await;
+        assert_eq!((health.status, health.body), (200, json!({"status": "ok"})));
+        let ready = app.get("/readyz").await;
+        assert_eq!((ready.status, ready.body), (200, json!({"status": "ok"})));
+        assert!(ready.headers.get("x-request-id").is_some());
+    }
+
+    async fn unknown_routes_and_methods_are_problems(app) {
+        let missing = app.get("/api/v3/openmeter/nothing-here").await;
+        assert_eq!(missing.problem(), problem_of(404, "No route for [GET /api/v3/openmeter/nothing-here]"));
+        let method = app.request(reqwest::Method::PATCH, "/api/v3/openmeter/customers", None).await;
+        assert_eq!(method.problem(), problem_of(405, "[PATCH] is not allowed on [/api/v3/openmeter/customers]"));
+    }
+}
+
+async fn with_tokens(backend: Backend) -> TestApp {
+    TestApp::start_with(backend, |args| {
+        args.api_tokens = vec![
+            ("tok-a".into(), "team-a".into()),
+            ("tok-b".into(), "team-b".into()),
+        ];
+    })
+    .await
+}
+
+async fn tokens_select_a_namespace_and_hide_the_others(backend: Backend) {
+    let app = with_tokens(backend).await;
+    let url = |path: &str| format!("{}{}", app.base, path);
+    let anonymous = app.get("/api/v3/openmeter/customers").await;
+    assert_eq!(
+        anonymous.problem(),
+        problem_of(
+            401,
+            "Send a valid API token as [Authorization: Bearer <token>]"
+        )
+    );
+    let wrong = app
+        .client
+        .get(url("/api/v3/openmeter/customers"))
+        .bearer_auth("nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status().as_u16(), 401);
+
+    let created: serde_json::Value = app
+        .client
+        .post(url("/api/v3/openmeter/customers"))
+        .bearer_auth("tok-a")
+        .json(&json!({"name": "A's", "key": "shared-key"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap();
+    // Team B neither sees A's customer nor collides with its key.
+    let foreign = app
+        .client
+        .get(url(&format!("/api/v3/openmeter/customers/{id}")))
+        .bearer_auth("tok-b")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status().as_u16(), 404);
+    let b_create = app
+        .client
+        .post(url("/api/v3/openmeter/customers"))
+        .bearer_auth("tok-b")
+        .json(&json!({"name": "B's", "key": "shared-key"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(b_create.status().as_u16(), 201);
+    let a_list: serde_json::Value = app
+        .client
+        .get(url("/api/v1/customers"))
+        .bearer_auth("tok-a")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(a_list["totalCount"], 1);
+    assert_eq!(a_list["items"][0]["id"], id);
+    // Health stays open for probes.
+    assert_eq!(app.get("/healthz").await.status, 200);
+}
+
+#[tokio::test]
+async fn sqlite_tokens_select_a_namespace() {
+    tokens_select_a_namespace_and_hide_the_others(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_tokens_select_a_namespace() {
+    tokens_select_a_namespace_and_hide_the_others(Backend::Postgres).await;
+}
+
+fn meterpay() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_meterpay"))
+}
+
+#[test]
+fn refuses_a_public_address_without_tokens() {
+    let dir = temp_dir();
+    let out = meterpay()
+        .args(["serve", "--listen", "0.0.0.0:0"])
+        .env("METERPAY_DATA_DIR", &dir.0)
+        .env_remove("METERPAY_API_TOKENS")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("refusing to listen on 0.0.0.0:0 without API tokens"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn migrate_creates_the_embedded_database() {
+    let dir = temp_dir();
+    let out = meterpay()
+        .arg("migrate")
+        .env("METERPAY_DATA_DIR", dir.0.join("nested"))
+        .env_remove("METERPAY_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.0.join("nested/meterpay.db").exists());
+}
+
+/// `serve` as a real process: answers, keeps what it wrote, and exits 0 on SIGTERM.
+#[tokio::test]
+async fn serve_shuts_down_gracefully_on_sigterm() {
+    let dir = temp_dir();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = meterpay()
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("METERPAY_DATA_DIR", &dir.0)
+        .env_remove("METERPAY_DATABASE_URL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..100 {
+        if let Ok(r) = client.get(format!("{base}/readyz")).send().await
+            && r.status().is_success()
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(up, "meterpay did not become ready");
+    let created = client
+        .post(format!("{base}/api/v3/openmeter/customers"))
+        .json(&json!({"name": "Persisted", "key": "p"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status().as_u16(), 201);
+
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "exit status {status:?}");
+    assert!(dir.0.join("meterpay.db").exists());
+}
