@@ -46,7 +46,8 @@ impl DatabaseArgs {
     }
 }
 
-#[derive(Debug, Clone, Args)]
+/// `Debug` is written by hand below so the encryption key and tokens never reach a log.
+#[derive(Clone, Args)]
 pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "METERPAY_LISTEN", default_value = "127.0.0.1:8888")]
@@ -60,9 +61,28 @@ pub struct ServeArgs {
     #[arg(long, env = "METERPAY_API_TOKENS", value_delimiter = ',', value_parser = parse_token, hide_env_values = true)]
     pub api_tokens: Vec<(String, String)>,
 
-    /// Start the Stripe emulator in-process and send Stripe calls to it.
+    /// Start the Stripe emulator in-process, send Stripe calls to it, and on
+    /// first start install an emulated Stripe app with a default billing profile.
     #[arg(long, env = "METERPAY_EMULATE_STRIPE")]
     pub emulate_stripe: bool,
+
+    /// Stripe's API base URL (without `/v1`).
+    #[arg(
+        long,
+        env = "METERPAY_STRIPE_API_BASE",
+        default_value = "https://api.stripe.com"
+    )]
+    pub stripe_api_base: String,
+
+    /// Where Stripe reaches this server (webhook URLs are built from it).
+    /// Default: `http://` + the listen address.
+    #[arg(long, env = "METERPAY_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Key for secrets at rest: 32 bytes, base64. Default: a key generated on
+    /// first start and kept in the data directory (mode 0600).
+    #[arg(long, env = "METERPAY_ENCRYPTION_KEY", hide_env_values = true)]
+    pub encryption_key: Option<String>,
 }
 
 fn parse_token(entry: &str) -> Result<(String, String), String> {
@@ -105,5 +125,25 @@ impl ServeArgs {
             );
         }
         Ok(())
+    }
+}
+
+impl std::fmt::Debug for ServeArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeArgs")
+            .field("listen", &self.listen)
+            .field("database", &self.database)
+            .field(
+                "api_tokens",
+                &format_args!("[{} configured]", self.api_tokens.len()),
+            )
+            .field("emulate_stripe", &self.emulate_stripe)
+            .field("stripe_api_base", &self.stripe_api_base)
+            .field("public_url", &self.public_url)
+            .field(
+                "encryption_key",
+                &self.encryption_key.as_ref().map(|_| "***"),
+            )
+            .finish()
     }
 }

@@ -9,7 +9,9 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod ids;
+pub mod secrets;
 pub mod store;
+pub mod stripe;
 pub mod timestamp;
 
 use std::net::SocketAddr;

@@ -68,6 +68,9 @@ async fn postgres_schema_url() -> String {
     format!("{base}{sep}options=-c%20search_path%3D{schema}")
 }
 
+/// base64 of 32 bytes; tests use a fixed key so stored rows can be inspected.
+pub const TEST_ENCRYPTION_KEY: &str = "bWV0ZXJwYXktdGVzdC1rZXktMzItYnl0ZXMtbG9uZyE=";
+
 pub fn serve_args(database_url: String) -> ServeArgs {
     ServeArgs {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -77,6 +80,9 @@ pub fn serve_args(database_url: String) -> ServeArgs {
         },
         api_tokens: Vec::new(),
         emulate_stripe: false,
+        stripe_api_base: "http://127.0.0.1:9".into(),
+        public_url: None,
+        encryption_key: Some(TEST_ENCRYPTION_KEY.into()),
     }
 }
 
