@@ -158,7 +158,7 @@ impl CustomerFields {
     }
 }
 
-fn validate_labels(v: &mut Violations, labels: &BTreeMap<String, String>) {
+pub(crate) fn validate_labels(v: &mut Violations, labels: &BTreeMap<String, String>) {
     let field = "labels";
     if labels.len() > 50 {
         v.push(field, Rule::MaxItems(50), "must have at most 50 entries");

@@ -1,4 +1,5 @@
 //! Domain types and rules. Nothing here knows about HTTP or SQL.
 
+pub mod app;
 pub mod currency;
 pub mod customer;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::extract::{ApiJson, parse_ulid, path_ulid, query_error, query_int, query_pairs};
+use super::page::{PageMeta, PaginatedMeta};
 use super::tenancy::Namespace;
 use crate::billing::customer::{Address, Customer, CustomerFields};
 use crate::error::{Error, FieldError, Result, Rule};
@@ -107,18 +108,6 @@ impl From<Customer> for BillingCustomer {
             billing_address: c.billing_address,
         }
     }
-}
-
-#[derive(Debug, Serialize)]
-pub struct PageMeta {
-    pub number: u64,
-    pub size: u64,
-    pub total: u64,
-}
-
-#[derive(Debug, Serialize)]
-pub struct PaginatedMeta {
-    pub page: PageMeta,
 }
 
 #[derive(Debug, Serialize)]

@@ -4,6 +4,7 @@
 pub mod customers;
 pub mod extract;
 pub mod health;
+pub mod page;
 pub mod problem;
 pub mod tenancy;
 pub mod v1_customers;

@@ -7,6 +7,7 @@
 //! instead of failing a lock upgrade under concurrency; and no transaction or
 //! pooled connection is ever held across a call to Stripe.
 
+pub mod apps;
 pub mod customers;
 
 use std::path::Path;

@@ -1,0 +1,294 @@
+//! Installed apps. Secrets arrive here already encrypted; this module never
+//! sees a plaintext key.
+
+use std::collections::BTreeMap;
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use ulid::Ulid;
+
+use super::{Store, get_json, get_opt_ts, get_ts, to_json, unique_violation};
+use crate::billing::app::{App, AppStatus};
+use crate::error::{Error, Result};
+use crate::http::page::Page;
+use crate::timestamp;
+
+/// A Stripe app to insert, secrets encrypted.
+#[derive(Debug, Clone)]
+pub struct NewApp {
+    pub id: Ulid,
+    pub name: String,
+    pub description: Option<String>,
+    pub labels: Option<BTreeMap<String, String>>,
+    pub stripe_account_id: String,
+    pub livemode: bool,
+    pub masked_api_key: String,
+    pub api_key_encrypted: String,
+    pub webhook_endpoint_id: Option<String>,
+    pub webhook_secret_encrypted: Option<String>,
+}
+
+/// The encrypted secrets of an app.
+#[derive(Debug, Clone)]
+pub struct AppSecrets {
+    pub api_key_encrypted: String,
+    pub webhook_secret_encrypted: Option<String>,
+}
+
+const COLUMNS: &str = "id, namespace, name, description, labels, status, stripe_account_id, \
+     livemode, masked_api_key, webhook_endpoint_id, created_at, updated_at, deleted_at";
+
+impl Store {
+    /// Inserts a Stripe app. A live app of the same Stripe account in the
+    /// namespace makes this a 409 (decided by a unique index, so two racing
+    /// installs cannot both succeed).
+    pub async fn insert_app(&self, namespace: &str, app: NewApp) -> Result<App> {
+        let now = timestamp::now();
+        let inserted = sqlx::query(
+            "INSERT INTO apps (id, namespace, type, name, description, labels, status, \
+             stripe_account_id, livemode, masked_api_key, api_key_encrypted, \
+             webhook_endpoint_id, webhook_secret_encrypted, created_at, updated_at) \
+             VALUES ($1, $2, 'stripe', $3, $4, $5, 'ready', $6, $7, $8, $9, $10, $11, $12, $12)",
+        )
+        .bind(app.id.to_string())
+        .bind(namespace)
+        .bind(&app.name)
+        .bind(app.description.clone())
+        .bind(app.labels.as_ref().map(to_json))
+        .bind(&app.stripe_account_id)
+        .bind(i64::from(app.livemode))
+        .bind(&app.masked_api_key)
+        .bind(&app.api_key_encrypted)
+        .bind(app.webhook_endpoint_id.clone())
+        .bind(app.webhook_secret_encrypted.clone())
+        .bind(timestamp::format(now))
+        .execute(&self.pool)
+        .await;
+        match inserted {
+            Ok(_) => {}
+            Err(err) if unique_violation(&err).is_some() => {
+                return Err(duplicate_account(&app.stripe_account_id));
+            }
+            Err(err) => return Err(err.into()),
+        }
+        Ok(App {
+            id: app.id,
+            namespace: namespace.to_owned(),
+            name: app.name,
+            description: app.description,
+            labels: app.labels,
+            status: AppStatus::Ready,
+            stripe_account_id: app.stripe_account_id,
+            livemode: app.livemode,
+            masked_api_key: app.masked_api_key,
+            webhook_endpoint_id: app.webhook_endpoint_id,
+            created_at: now,
+            updated_at: now,
+            deleted_at: None,
+        })
+    }
+
+    /// An app by id, uninstalled or not.
+    pub async fn get_app(&self, namespace: &str, id: Ulid) -> Result<Option<App>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM apps WHERE namespace = $1 AND id = $2"
+        )))
+        .bind(namespace)
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| app_from_row(&r)).transpose()
+    }
+
+    /// A live app by id, or 404 (unknown) / 410 (uninstalled).
+    pub async fn live_app(&self, namespace: &str, id: Ulid) -> Result<App> {
+        let app = self
+            .get_app(namespace, id)
+            .await?
+            .ok_or_else(|| Error::not_found("app", id))?;
+        app.ensure_live()?;
+        Ok(app)
+    }
+
+    /// The live app connected to `stripe_account_id` in the namespace.
+    pub async fn app_for_account(
+        &self,
+        namespace: &str,
+        stripe_account_id: &str,
+    ) -> Result<Option<App>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM apps WHERE namespace = $1 AND stripe_account_id = $2 \
+             AND deleted_at IS NULL"
+        )))
+        .bind(namespace)
+        .bind(stripe_account_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| app_from_row(&r)).transpose()
+    }
+
+    /// Live apps, oldest first.
+    pub async fn list_apps(&self, namespace: &str, page: Page) -> Result<(Vec<App>, u64)> {
+        let total: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM apps WHERE namespace = $1 AND deleted_at IS NULL",
+        )
+        .bind(namespace)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM apps WHERE namespace = $1 AND deleted_at IS NULL \
+             ORDER BY created_at, id LIMIT $2 OFFSET $3"
+        )))
+        .bind(namespace)
+        .bind(clamp(page.size))
+        .bind(clamp(page.offset()))
+        .fetch_all(&self.pool)
+        .await?;
+        let apps = rows.iter().map(app_from_row).collect::<Result<Vec<_>>>()?;
+        Ok((apps, u64::try_from(total).unwrap_or(0)))
+    }
+
+    /// Renames / relabels a live app.
+    pub async fn update_app(
+        &self,
+        namespace: &str,
+        id: Ulid,
+        name: &str,
+        description: Option<&str>,
+        labels: Option<&BTreeMap<String, String>>,
+    ) -> Result<App> {
+        let done = sqlx::query(
+            "UPDATE apps SET name = $3, description = $4, labels = $5, updated_at = $6 \
+             WHERE namespace = $1 AND id = $2 AND deleted_at IS NULL",
+        )
+        .bind(namespace)
+        .bind(id.to_string())
+        .bind(name)
+        .bind(description.map(str::to_owned))
+        .bind(labels.map(to_json))
+        .bind(timestamp::format(timestamp::now()))
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            self.live_app(namespace, id).await?;
+        }
+        self.live_app(namespace, id).await
+    }
+
+    /// Stores a rotated (already verified) API key and marks the app ready.
+    pub async fn set_app_api_key(
+        &self,
+        namespace: &str,
+        id: Ulid,
+        masked: &str,
+        encrypted: &str,
+    ) -> Result<App> {
+        let done = sqlx::query(
+            "UPDATE apps SET masked_api_key = $3, api_key_encrypted = $4, status = 'ready', \
+             updated_at = $5 WHERE namespace = $1 AND id = $2 AND deleted_at IS NULL",
+        )
+        .bind(namespace)
+        .bind(id.to_string())
+        .bind(masked)
+        .bind(encrypted)
+        .bind(timestamp::format(timestamp::now()))
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            self.live_app(namespace, id).await?;
+        }
+        self.live_app(namespace, id).await
+    }
+
+    /// Marks an app whose key Stripe rejected (until the key is rotated).
+    pub async fn set_app_status(&self, namespace: &str, id: Ulid, status: AppStatus) -> Result<()> {
+        sqlx::query(
+            "UPDATE apps SET status = $3, updated_at = $4 \
+             WHERE namespace = $1 AND id = $2 AND deleted_at IS NULL AND status <> $3",
+        )
+        .bind(namespace)
+        .bind(id.to_string())
+        .bind(status.as_str())
+        .bind(timestamp::format(timestamp::now()))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Soft-deletes (uninstalls) a live app.
+    pub async fn delete_app(&self, namespace: &str, id: Ulid) -> Result<()> {
+        let now = timestamp::format(timestamp::now());
+        let done = sqlx::query(
+            "UPDATE apps SET deleted_at = $3, updated_at = $3 \
+             WHERE namespace = $1 AND id = $2 AND deleted_at IS NULL",
+        )
+        .bind(namespace)
+        .bind(id.to_string())
+        .bind(&now)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            self.live_app(namespace, id).await?;
+        }
+        Ok(())
+    }
+
+    /// The encrypted secrets of an app (uninstalled apps included).
+    pub async fn app_secrets(&self, namespace: &str, id: Ulid) -> Result<Option<AppSecrets>> {
+        let row = sqlx::query(
+            "SELECT api_key_encrypted, webhook_secret_encrypted FROM apps \
+             WHERE namespace = $1 AND id = $2",
+        )
+        .bind(namespace)
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| -> Result<AppSecrets> {
+            Ok(AppSecrets {
+                api_key_encrypted: r.try_get("api_key_encrypted")?,
+                webhook_secret_encrypted: r.try_get("webhook_secret_encrypted")?,
+            })
+        })
+        .transpose()
+    }
+}
+
+pub(crate) fn duplicate_account(account: &str) -> Error {
+    Error::conflict(
+        "api_key",
+        format!(
+            "a Stripe app for Stripe account [{account}] is already installed in this namespace; \
+             update that app (its key, name) instead of installing another"
+        ),
+    )
+}
+
+fn clamp(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn app_from_row(row: &AnyRow) -> Result<App> {
+    let parse = || -> anyhow::Result<App> {
+        let id: String = row.try_get("id")?;
+        let status: String = row.try_get("status")?;
+        let livemode: i64 = row.try_get("livemode")?;
+        Ok(App {
+            id: Ulid::from_string(&id)?,
+            namespace: row.try_get("namespace")?,
+            name: row.try_get("name")?,
+            description: row.try_get("description")?,
+            labels: get_json(row, "labels")?,
+            status: AppStatus::parse(&status)
+                .ok_or_else(|| anyhow::anyhow!("unknown app status {status}"))?,
+            stripe_account_id: row.try_get("stripe_account_id")?,
+            livemode: livemode != 0,
+            masked_api_key: row.try_get("masked_api_key")?,
+            webhook_endpoint_id: row.try_get("webhook_endpoint_id")?,
+            created_at: get_ts(row, "created_at")?,
+            updated_at: get_ts(row, "updated_at")?,
+            deleted_at: get_opt_ts(row, "deleted_at")?,
+        })
+    };
+    parse().map_err(Error::Internal)
+}
