@@ -66,6 +66,15 @@ pub struct ServeArgs {
     #[arg(long, env = "METERPAY_EMULATE_STRIPE")]
     pub emulate_stripe: bool,
 
+    /// Where the in-process emulator listens (with `--emulate-stripe`); its
+    /// hosted checkout pages are served from here.
+    #[arg(
+        long,
+        env = "METERPAY_EMULATOR_LISTEN",
+        default_value = "127.0.0.1:12111"
+    )]
+    pub emulator_listen: SocketAddr,
+
     /// Stripe's API base URL (without `/v1`).
     #[arg(
         long,
@@ -104,7 +113,7 @@ pub struct EmulateArgs {
     )]
     pub listen: SocketAddr,
 
-    /// API keys to accept (each its own account). Default: one generated key, printed on start.
+    /// API keys to accept (each its own account). Default: `sk_test_emulator`, printed on start.
     #[arg(
         long = "api-key",
         env = "METERPAY_EMULATOR_API_KEYS",
@@ -115,6 +124,18 @@ pub struct EmulateArgs {
 }
 
 impl ServeArgs {
+    /// The namespaces this configuration serves.
+    pub fn namespaces(&self) -> Vec<String> {
+        let mut namespaces: Vec<String> =
+            self.api_tokens.iter().map(|(_, ns)| ns.clone()).collect();
+        if namespaces.is_empty() {
+            namespaces.push(crate::http::tenancy::DEFAULT_NAMESPACE.to_owned());
+        }
+        namespaces.sort();
+        namespaces.dedup();
+        namespaces
+    }
+
     /// Refuses a configuration that would expose the unauthenticated
     /// `default` namespace to the network.
     pub fn check(&self) -> anyhow::Result<()> {
@@ -138,6 +159,7 @@ impl std::fmt::Debug for ServeArgs {
                 &format_args!("[{} configured]", self.api_tokens.len()),
             )
             .field("emulate_stripe", &self.emulate_stripe)
+            .field("emulator_listen", &self.emulator_listen)
             .field("stripe_api_base", &self.stripe_api_base)
             .field("public_url", &self.public_url)
             .field(

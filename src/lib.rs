@@ -10,6 +10,7 @@ pub mod error;
 pub mod http;
 pub mod ids;
 pub mod secrets;
+pub mod service;
 pub mod store;
 pub mod stripe;
 pub mod timestamp;
@@ -28,6 +29,8 @@ use store::Store;
 /// A meterpay server running on the current tokio runtime.
 pub struct Server {
     addr: SocketAddr,
+    /// The in-process Stripe emulator (`--emulate-stripe`).
+    emulator: Option<stripe_emulator::Emulator>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
     store: Store,
@@ -39,14 +42,57 @@ impl Server {
         args.check()?;
         let store = Store::connect(&args.database.url()).await?;
         store.migrate().await?;
-        let state = AppState {
-            store: store.clone(),
-            tokens: http::tenancy::Tokens::new(&args.api_tokens),
+        let secrets = match &args.encryption_key {
+            Some(key) => secrets::Secrets::from_base64(key)?,
+            None => secrets::Secrets::load_or_create(&args.database.data_dir)?,
+        };
+        let emulator = if args.emulate_stripe {
+            let emulator = stripe_emulator::Emulator::start(
+                args.emulator_listen,
+                stripe_emulator::EmulatorConfig::default(),
+            )
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot start the Stripe emulator on {} (set --emulator-listen)",
+                    args.emulator_listen
+                )
+            })?;
+            Some(emulator)
+        } else {
+            None
+        };
+        let stripe_base = match &emulator {
+            Some(emulator) => emulator.base_url(),
+            None => args.stripe_api_base.clone(),
         };
         let listener = TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
+        let public_url = args
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"))
+            .trim_end_matches('/')
+            .to_owned();
+        let state = AppState {
+            store: store.clone(),
+            tokens: http::tenancy::Tokens::new(&args.api_tokens),
+            stripe: stripe::Stripe::new(stripe::StripeConfig::new(stripe_base)),
+            secrets,
+            public_url,
+        };
+        if let Some(emulator) = &emulator {
+            for namespace in args.namespaces() {
+                service::apps::bootstrap_emulated(&state, &namespace)
+                    .await
+                    .with_context(|| {
+                        format!("setting up the emulated Stripe app in namespace {namespace}")
+                    })?;
+            }
+            tracing::info!(emulator = %emulator.base_url(), "Stripe calls go to the in-process emulator");
+        }
         let (tx, rx) = oneshot::channel::<()>();
         let app = http::router(state);
         let task = tokio::spawn(async move {
@@ -59,6 +105,7 @@ impl Server {
         tracing::info!(%addr, backend = ?store.backend(), "meterpay listening");
         Ok(Server {
             addr,
+            emulator,
             shutdown: Some(tx),
             task,
             store,
@@ -77,6 +124,11 @@ impl Server {
         &self.store
     }
 
+    /// The in-process Stripe emulator, when started with `--emulate-stripe`.
+    pub fn emulator(&self) -> Option<&stripe_emulator::Emulator> {
+        self.emulator.as_ref()
+    }
+
     /// Stops accepting connections, lets in-flight requests finish, closes the pool.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
         if let Some(tx) = self.shutdown.take() {
@@ -84,6 +136,9 @@ impl Server {
         }
         (&mut self.task).await??;
         self.store.close().await;
+        if let Some(emulator) = self.emulator.take() {
+            emulator.shutdown().await;
+        }
         Ok(())
     }
 }

@@ -1,3 +1,4 @@
+use anyhow::Context;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
@@ -29,8 +30,14 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::EmulateStripe(_args) => {
-            anyhow::bail!("the Stripe emulator is not wired in yet")
+        Command::EmulateStripe(args) => {
+            let mut config = stripe_emulator::EmulatorConfig::default();
+            if !args.api_keys.is_empty() {
+                config.api_keys = args.api_keys;
+            }
+            stripe_emulator::serve(args.listen, config)
+                .await
+                .with_context(|| format!("Stripe emulator on {}", args.listen))
         }
     }
 }

@@ -65,6 +65,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     })
 }
 
+/// Deserialises an already-parsed JSON value (e.g. after reading a `oneOf`
+/// discriminator), naming the field at fault like [`parse_json`].
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Error> {
+    let bytes = serde_json::to_vec(&value).map_err(|e| Error::Internal(e.into()))?;
+    parse_json(&bytes)
+}
+
 /// Translates serde's message into the contract's field / rule / reason.
 fn json_error(path: &str, err: &serde_json::Error) -> FieldError {
     use serde_json::error::Category;

@@ -1,12 +1,14 @@
 //! The HTTP surface: one router per resource, assembled here with the
 //! middleware every request passes through.
 
+pub mod apps;
 pub mod customers;
 pub mod extract;
 pub mod health;
 pub mod page;
 pub mod problem;
 pub mod tenancy;
+pub mod v1_apps;
 pub mod v1_customers;
 
 use std::any::Any;
@@ -27,12 +29,26 @@ use problem::{REQUEST_ID, problem, problem_response};
 pub struct AppState {
     pub store: Store,
     pub tokens: tenancy::Tokens,
+    pub stripe: crate::stripe::Stripe,
+    pub secrets: crate::secrets::Secrets,
+    /// Where Stripe reaches meterpay (webhook URLs), without a trailing `/`.
+    pub public_url: String,
 }
 
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
-        .nest("/api/v3/openmeter", customers::router())
-        .nest("/api/v1", v1_customers::router())
+        .nest(
+            "/api/v3/openmeter",
+            Router::new()
+                .merge(customers::router())
+                .merge(apps::router()),
+        )
+        .nest(
+            "/api/v1",
+            Router::new()
+                .merge(v1_customers::router())
+                .merge(v1_apps::router()),
+        )
         .layer(middleware::from_fn_with_state(
             state.clone(),
             tenancy::authenticate,

@@ -201,6 +201,31 @@ impl Store {
         self.live_app(namespace, id).await
     }
 
+    /// Records a (re-)registered webhook endpoint and its encrypted secret.
+    pub async fn set_app_webhook(
+        &self,
+        namespace: &str,
+        id: Ulid,
+        endpoint_id: &str,
+        secret_encrypted: &str,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE apps SET webhook_endpoint_id = $3, webhook_secret_encrypted = $4, \
+             updated_at = $5 WHERE namespace = $1 AND id = $2 AND deleted_at IS NULL",
+        )
+        .bind(namespace)
+        .bind(id.to_string())
+        .bind(endpoint_id)
+        .bind(secret_encrypted)
+        .bind(timestamp::format(timestamp::now()))
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            self.live_app(namespace, id).await?;
+        }
+        Ok(())
+    }
+
     /// Marks an app whose key Stripe rejected (until the key is rotated).
     pub async fn set_app_status(&self, namespace: &str, id: Ulid, status: AppStatus) -> Result<()> {
         sqlx::query(

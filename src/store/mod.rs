@@ -9,6 +9,7 @@
 
 pub mod apps;
 pub mod customers;
+mod pending;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -156,6 +156,22 @@ impl Emulator {
         self.shared.lock().add_key(key)
     }
 
+    /// Adds another API key to an existing account, as rolling a key in the
+    /// Stripe dashboard does; false if the account does not exist.
+    pub fn add_api_key_to_account(&self, account: &str, key: &str) -> bool {
+        let mut st = self.shared.lock();
+        if !st.accounts.contains_key(account) {
+            return false;
+        }
+        st.keys.insert(key.to_string(), account.to_string());
+        true
+    }
+
+    /// Revokes an API key: later requests with it get Stripe's 401.
+    pub fn revoke_api_key(&self, key: &str) -> bool {
+        self.shared.lock().keys.remove(key).is_some()
+    }
+
     /// The account id an API key belongs to.
     pub fn account_for_key(&self, key: &str) -> Option<String> {
         self.shared.lock().keys.get(key).cloned()

@@ -11,6 +11,7 @@ use meterpay::Server;
 use meterpay::config::{DatabaseArgs, ServeArgs};
 use reqwest::Method;
 use serde_json::Value;
+use stripe_emulator::{Emulator, EmulatorConfig};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -19,6 +20,8 @@ pub enum Backend {
 }
 
 pub struct TestApp {
+    /// The Stripe emulator this server talks to (one per test).
+    pub emu: Emulator,
     /// Kept alive for the test; later tests read its store directly.
     #[allow(dead_code)]
     pub server: Server,
@@ -80,6 +83,7 @@ pub fn serve_args(database_url: String) -> ServeArgs {
         },
         api_tokens: Vec::new(),
         emulate_stripe: false,
+        emulator_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         stripe_api_base: "http://127.0.0.1:9".into(),
         public_url: None,
         encryption_key: Some(TEST_ENCRYPTION_KEY.into()),
@@ -103,10 +107,21 @@ impl TestApp {
             }
             Backend::Postgres => (postgres_schema_url().await, None),
         };
+        let emu = Emulator::start(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            EmulatorConfig {
+                webhook_retry_base_ms: 50,
+                ..EmulatorConfig::default()
+            },
+        )
+        .await
+        .expect("start the Stripe emulator");
         let mut args = serve_args(url);
+        args.stripe_api_base = emu.base_url();
         configure(&mut args);
         let server = Server::start(&args).await.expect("start meterpay");
         TestApp {
+            emu,
             base: server.base_url(),
             server,
             client: reqwest::Client::new(),

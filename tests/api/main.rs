@@ -6,6 +6,7 @@ mod contract;
 mod harness;
 mod support;
 
+mod apps;
 mod customers_v1;
 mod customers_v3;
 mod service;

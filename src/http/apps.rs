@@ -1,0 +1,310 @@
+//! v3 apps and the app catalog: `/api/v3/openmeter/apps…`,
+//! `/api/v3/openmeter/app-catalog…`.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::AppState;
+use super::extract::{ApiJson, from_value, path_ulid};
+use super::page::{Page, V3Page};
+use super::tenancy::Namespace;
+use crate::billing::app::{self, App, CatalogItem};
+use crate::error::{Error, Result, Rule};
+use crate::service::apps::{self as service, AppNaming, InstallStripe};
+
+/// The app types the v3 contract knows.
+pub const V3_TYPES: &[&str] = &["sandbox", "stripe", "external_invoicing"];
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/app-catalog", get(list_catalog))
+        .route("/app-catalog/install", post(install))
+        .route("/app-catalog/{appType}", get(get_catalog_item))
+        .route("/apps", get(list))
+        .route("/apps/{appId}", get(fetch).put(update).delete(uninstall))
+}
+
+#[derive(Debug, Serialize)]
+pub struct CapabilityBody {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub key: &'static str,
+    pub name: &'static str,
+    pub description: &'static str,
+}
+
+/// `BillingAppCatalogItem`.
+#[derive(Debug, Serialize)]
+pub struct CatalogItemBody {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub name: &'static str,
+    pub description: &'static str,
+    pub capabilities: Vec<CapabilityBody>,
+    pub install_methods: Vec<&'static str>,
+}
+
+impl From<&CatalogItem> for CatalogItemBody {
+    fn from(item: &CatalogItem) -> Self {
+        CatalogItemBody {
+            kind: item.kind,
+            name: item.name,
+            description: item.description,
+            capabilities: item
+                .capabilities
+                .iter()
+                .map(|c| CapabilityBody {
+                    kind: c.kind,
+                    key: c.key,
+                    name: c.name,
+                    description: c.description,
+                })
+                .collect(),
+            install_methods: item.install_methods.to_vec(),
+        }
+    }
+}
+
+/// `BillingAppStripe`.
+#[derive(Debug, Serialize)]
+pub struct AppBody {
+    pub id: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
+    #[serde(with = "crate::timestamp::serde")]
+    pub created_at: time::OffsetDateTime,
+    #[serde(with = "crate::timestamp::serde")]
+    pub updated_at: time::OffsetDateTime,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::timestamp::serde::option::serialize"
+    )]
+    pub deleted_at: Option<time::OffsetDateTime>,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub definition: CatalogItemBody,
+    pub status: &'static str,
+    pub account_id: String,
+    pub livemode: bool,
+    pub masked_api_key: String,
+}
+
+impl From<App> for AppBody {
+    fn from(a: App) -> Self {
+        AppBody {
+            id: a.id.to_string(),
+            name: a.name,
+            description: a.description,
+            labels: a.labels,
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+            deleted_at: a.deleted_at,
+            kind: app::STRIPE.kind,
+            definition: (&app::STRIPE).into(),
+            status: a.status.as_str(),
+            account_id: a.stripe_account_id,
+            livemode: a.livemode,
+            masked_api_key: a.masked_api_key,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct InstallResponse {
+    pub app: AppBody,
+    pub default_for_capability_types: Vec<&'static str>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InstallStripeRequest {
+    #[serde(rename = "type")]
+    _kind: String,
+    name: String,
+    create_billing_profile: bool,
+    api_key: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateStripeRequest {
+    name: String,
+    description: Option<String>,
+    labels: Option<BTreeMap<String, String>>,
+    #[serde(rename = "type")]
+    _kind: String,
+    secret_api_key: Option<String>,
+}
+
+/// Reads the discriminator of a `oneOf` body: must be a known type and one
+/// meterpay implements.
+pub fn discriminator(body: &Value, field: &str, known: &[&str]) -> Result<()> {
+    let kind = match body.get(field) {
+        None if body.is_object() => {
+            return Err(Error::field(field, Rule::Required, "is a required field"));
+        }
+        None => {
+            return Err(Error::field("body", Rule::Type, "must be a JSON object"));
+        }
+        Some(Value::String(kind)) => kind.as_str(),
+        Some(_) => return Err(Error::field(field, Rule::Type, "must be a string")),
+    };
+    if app::SUPPORTED_TYPES.contains(&kind) {
+        return Ok(());
+    }
+    if known.contains(&kind) {
+        return Err(Error::field(
+            field,
+            Rule::Enum(
+                app::SUPPORTED_TYPES
+                    .iter()
+                    .map(|s| (*s).to_owned())
+                    .collect(),
+            ),
+            format!(
+                "meterpay does not support [{kind}] apps; supported types: {}",
+                app::SUPPORTED_TYPES.join(", ")
+            ),
+        ));
+    }
+    Err(Error::field(
+        field,
+        Rule::Enum(known.iter().map(|s| (*s).to_owned()).collect()),
+        format!(
+            "[{kind}] is not an app type; use one of {}",
+            known.join(", ")
+        ),
+    ))
+}
+
+async fn list_catalog(RawQuery(raw): RawQuery) -> Result<Json<V3Page<CatalogItemBody>>> {
+    let page = Page::from_v3_query(raw.as_deref())?;
+    let items: Vec<CatalogItemBody> = app::CATALOG
+        .iter()
+        .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
+        .take(usize::try_from(page.size).unwrap_or(usize::MAX))
+        .map(Into::into)
+        .collect();
+    Ok(Json(V3Page {
+        data: items,
+        meta: page.v3_meta(app::CATALOG.len() as u64),
+    }))
+}
+
+async fn get_catalog_item(Path(kind): Path<String>) -> Result<Json<CatalogItemBody>> {
+    let item = app::catalog_item("appType", &kind, V3_TYPES).map_err(in_path)?;
+    Ok(Json(item.into()))
+}
+
+/// Field errors about path parameters say so.
+fn in_path(err: Error) -> Error {
+    match err {
+        Error::Invalid(errors) => Error::Invalid(
+            errors
+                .into_iter()
+                .map(|e| e.in_source(crate::error::Source::Path))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+async fn install(
+    State(state): State<AppState>,
+    Namespace(ns): Namespace,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<(StatusCode, Json<InstallResponse>)> {
+    discriminator(&body, "type", V3_TYPES)?;
+    let req: InstallStripeRequest = from_value(body)?;
+    let installed = service::install_stripe(
+        &state,
+        &ns,
+        InstallStripe {
+            name: req.name,
+            description: None,
+            labels: None,
+            api_key: req.api_key,
+            create_billing_profile: req.create_billing_profile,
+        },
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(InstallResponse {
+            app: installed.app.into(),
+            default_for_capability_types: installed.default_for_capability_types,
+        }),
+    ))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Namespace(ns): Namespace,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<V3Page<AppBody>>> {
+    let page = Page::from_v3_query(raw.as_deref())?;
+    let (apps, total) = state.store.list_apps(&ns, page).await?;
+    Ok(Json(V3Page {
+        data: apps.into_iter().map(Into::into).collect(),
+        meta: page.v3_meta(total),
+    }))
+}
+
+async fn fetch(
+    State(state): State<AppState>,
+    Namespace(ns): Namespace,
+    Path(id): Path<String>,
+) -> Result<Json<AppBody>> {
+    let id = path_ulid("appId", &id)?;
+    let app = state
+        .store
+        .get_app(&ns, id)
+        .await?
+        .ok_or_else(|| Error::not_found("app", id))?;
+    Ok(Json(app.into()))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Namespace(ns): Namespace,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Json<AppBody>> {
+    let id = path_ulid("appId", &id)?;
+    discriminator(&body, "type", V3_TYPES)?;
+    let req: UpdateStripeRequest = from_value(body)?;
+    let app = service::update_stripe(
+        &state,
+        &ns,
+        id,
+        Some(AppNaming {
+            name: &req.name,
+            description: req.description.as_deref(),
+            labels: req.labels.as_ref(),
+        }),
+        req.secret_api_key
+            .as_deref()
+            .map(|key| ("secret_api_key", key)),
+    )
+    .await?;
+    Ok(Json(app.into()))
+}
+
+async fn uninstall(
+    State(state): State<AppState>,
+    Namespace(ns): Namespace,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    let id = path_ulid("appId", &id)?;
+    service::uninstall(&state, &ns, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,288 @@
+//! v1 apps and marketplace: `/api/v1/apps…`, `/api/v1/marketplace/listings…`
+//! — the shapes the official OpenMeter SDKs speak.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::AppState;
+use super::apps::{CapabilityBody, discriminator};
+use super::extract::{ApiJson, from_value, path_ulid};
+use super::page::{Page, V1Page};
+use super::problem::V1Error;
+use super::tenancy::Namespace;
+use crate::billing::app::{self, App, CatalogItem};
+use crate::error::{Error, Source};
+use crate::service::apps::{self as service, AppNaming, InstallStripe};
+
+type Result<T> = std::result::Result<T, V1Error>;
+
+/// The app types the v1 contract knows.
+pub const V1_TYPES: &[&str] = &["stripe", "sandbox", "custom_invoicing"];
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/marketplace/listings", get(list_listings))
+        .route("/marketplace/listings/{type}", get(get_listing))
+        .route(
+            "/marketplace/listings/{type}/install/apikey",
+            post(install_with_api_key),
+        )
+        .route("/apps", get(list))
+        .route("/apps/{id}", get(fetch).put(update).delete(uninstall))
+        .route("/apps/{id}/stripe/api-key", put(update_api_key))
+}
+
+/// `MarketplaceListing`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListingBody {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub name: &'static str,
+    pub description: &'static str,
+    pub capabilities: Vec<CapabilityBody>,
+    pub install_methods: Vec<&'static str>,
+}
+
+impl From<&CatalogItem> for ListingBody {
+    fn from(item: &CatalogItem) -> Self {
+        ListingBody {
+            kind: item.kind,
+            name: item.name,
+            description: item.description,
+            capabilities: item
+                .capabilities
+                .iter()
+                .map(|c| CapabilityBody {
+                    kind: c.kind,
+                    key: c.key,
+                    name: c.name,
+                    description: c.description,
+                })
+                .collect(),
+            install_methods: item.install_methods.to_vec(),
+        }
+    }
+}
+
+/// `StripeApp`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StripeAppV1 {
+    pub id: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<BTreeMap<String, String>>,
+    #[serde(with = "crate::timestamp::serde")]
+    pub created_at: time::OffsetDateTime,
+    #[serde(with = "crate::timestamp::serde")]
+    pub updated_at: time::OffsetDateTime,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::timestamp::serde::option::serialize"
+    )]
+    pub deleted_at: Option<time::OffsetDateTime>,
+    pub listing: ListingBody,
+    pub status: &'static str,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub stripe_account_id: String,
+    pub livemode: bool,
+    #[serde(rename = "maskedAPIKey")]
+    pub masked_api_key: String,
+}
+
+impl From<App> for StripeAppV1 {
+    fn from(a: App) -> Self {
+        StripeAppV1 {
+            id: a.id.to_string(),
+            name: a.name,
+            description: a.description,
+            metadata: a.labels,
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+            deleted_at: a.deleted_at,
+            listing: (&app::STRIPE).into(),
+            status: a.status.as_str(),
+            kind: app::STRIPE.kind,
+            stripe_account_id: a.stripe_account_id,
+            livemode: a.livemode,
+            masked_api_key: a.masked_api_key,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstallResponseV1 {
+    pub app: StripeAppV1,
+    pub default_for_capability_types: Vec<&'static str>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InstallRequest {
+    name: Option<String>,
+    create_billing_profile: Option<bool>,
+    api_key: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReplaceStripeRequest {
+    name: String,
+    description: Option<String>,
+    metadata: Option<BTreeMap<String, String>>,
+    #[serde(rename = "type")]
+    _kind: String,
+    #[serde(rename = "secretAPIKey")]
+    secret_api_key: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ApiKeyRequest {
+    #[serde(rename = "secretAPIKey")]
+    secret_api_key: String,
+}
+
+fn listing(kind: &str) -> std::result::Result<&'static CatalogItem, Error> {
+    app::catalog_item("type", kind, V1_TYPES).map_err(|err| match err {
+        Error::Invalid(errors) => Error::Invalid(
+            errors
+                .into_iter()
+                .map(|e| e.in_source(Source::Path))
+                .collect(),
+        ),
+        other => other,
+    })
+}
+
+async fn list_listings(RawQuery(raw): RawQuery) -> Result<Json<V1Page<ListingBody>>> {
+    let page = Page::from_v1_query(raw.as_deref())?;
+    let items = app::CATALOG
+        .iter()
+        .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
+        .take(usize::try_from(page.size).unwrap_or(usize::MAX))
+        .map(Into::into)
+        .collect();
+    Ok(Json(V1Page::new(page, app::CATALOG.len() as u64, items)))
+}
+
+async fn get_listing(Path(kind): Path<String>) -> Result<Json<ListingBody>> {
+    Ok(Json(listing(&kind)?.into()))
+}
+
+async fn install_with_api_key(
+    State(state): State<AppState>,
+    Namespace(ns): Namespace,
+    Path(kind): Path<String>,
+    ApiJson(body): ApiJson<InstallRequest>,
+) -> Result<Json<InstallResponseV1>> {
+    let item = listing(&kind)?;
+    let installed = service::install_stripe(
+        &state,
+        &ns,
+        InstallStripe {
+            name: body.name.unwrap_or_else(|| item.name.to_owned()),
+            description: None,
+            labels: None,
+            api_key: body.api_key,
+            create_billing_profile: body.create_billing_profile.unwrap_or(true),
+        },
+    )
+    .await?;
+    Ok(Json(InstallResponseV1 {
+        app: installed.app.into(),
+        default_for_capability_types: installed.default_for_capability_types,
+    }))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Namespace(ns): Namespace,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<V1Page<StripeAppV1>>> {
+    let page = Page::from_v1_query(raw.as_deref())?;
+    let (apps, total) = state.store.list_apps(&ns, page).await?;
+    Ok(Json(V1Page::new(
+        page,
+        total,
+        apps.into_iter().map(Into::into).collect(),
+    )))
+}
+
+async fn fetch(
+    State(state): State<AppState>,
+    Namespace(ns): Namespace,
+    Path(id): Path<String>,
+) -> Result<Json<StripeAppV1>> {
+    let id = path_ulid("id", &id)?;
+    let app = state
+        .store
+        .get_app(&ns, id)
+        .await?
+        .ok_or_else(|| Error::not_found("app", id))?;
+    Ok(Json(app.into()))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Namespace(ns): Namespace,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Json<StripeAppV1>> {
+    let id = path_ulid("id", &id)?;
+    discriminator(&body, "type", V1_TYPES)?;
+    let req: ReplaceStripeRequest = from_value(body)?;
+    let app = service::update_stripe(
+        &state,
+        &ns,
+        id,
+        Some(AppNaming {
+            name: &req.name,
+            description: req.description.as_deref(),
+            labels: req.metadata.as_ref(),
+        }),
+        req.secret_api_key
+            .as_deref()
+            .map(|key| ("secretAPIKey", key)),
+    )
+    .await?;
+    Ok(Json(app.into()))
+}
+
+async fn update_api_key(
+    State(state): State<AppState>,
+    Namespace(ns): Namespace,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ApiKeyRequest>,
+) -> Result<StatusCode> {
+    let id = path_ulid("id", &id)?;
+    service::update_stripe(
+        &state,
+        &ns,
+        id,
+        None,
+        Some(("secretAPIKey", &body.secret_api_key)),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn uninstall(
+    State(state): State<AppState>,
+    Namespace(ns): Namespace,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    let id = path_ulid("id", &id)?;
+    service::uninstall(&state, &ns, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,373 @@
+//! Installing, rotating and uninstalling Stripe apps. Stripe is called
+//! with no database transaction open; when a step after creating the Stripe
+//! webhook endpoint fails, the endpoint is deleted again so no half-installed
+//! app is left behind.
+
+use std::collections::BTreeMap;
+
+use ulid::Ulid;
+
+use crate::billing::app::{self, App, AppStatus, WEBHOOK_EVENTS};
+use crate::error::{Error, Result, Rule, Violations};
+use crate::http::AppState;
+use crate::secrets;
+use crate::store::apps::{NewApp, duplicate_account};
+use crate::stripe::{StripeClient, StripeError};
+
+/// What a client asks to install (field names in v3 spelling).
+#[derive(Debug, Clone)]
+pub struct InstallStripe {
+    pub name: String,
+    pub description: Option<String>,
+    pub labels: Option<BTreeMap<String, String>>,
+    pub api_key: String,
+    pub create_billing_profile: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Installed {
+    pub app: App,
+    /// Capability types this app became the default for (a default billing
+    /// profile was created with it).
+    pub default_for_capability_types: Vec<&'static str>,
+}
+
+/// The capability types a default profile made of one Stripe app covers.
+pub const DEFAULT_CAPABILITIES: &[&str] =
+    &["calculate_tax", "invoice_customers", "collect_payments"];
+
+/// The path Stripe posts this app's events to.
+pub fn webhook_path(app_id: Ulid) -> String {
+    format!("/api/v1/apps/{app_id}/stripe/webhook")
+}
+
+pub async fn install_stripe(state: &AppState, ns: &str, req: InstallStripe) -> Result<Installed> {
+    let mut v = Violations::default();
+    app::check_app_fields(
+        &mut v,
+        &req.name,
+        req.description.as_deref(),
+        req.labels.as_ref(),
+    );
+    let key_livemode = app::check_api_key(&mut v, "api_key", &req.api_key);
+    v.into_result()?;
+
+    let client = state.stripe.client(&req.api_key);
+    let account = client
+        .account()
+        .await
+        .map_err(|e| key_error(e, "api_key"))?;
+    // Cheap early answer; the unique index decides under races.
+    if state
+        .store
+        .app_for_account(ns, &account.id)
+        .await?
+        .is_some()
+    {
+        return Err(duplicate_account(&account.id));
+    }
+
+    let id = crate::ids::new_ulid();
+    let url = format!(
+        "{}{}",
+        state.public_url.trim_end_matches('/'),
+        webhook_path(id)
+    );
+    let metadata = BTreeMap::from([
+        ("meterpay_namespace".to_owned(), ns.to_owned()),
+        ("meterpay_app_id".to_owned(), id.to_string()),
+    ]);
+    let endpoint = client
+        .create_webhook_endpoint(
+            &url,
+            WEBHOOK_EVENTS,
+            &metadata,
+            &format!("meterpay-app-{id}-webhook-endpoint"),
+        )
+        .await
+        .map_err(|e| key_error(e, "api_key"))?;
+
+    let new = NewApp {
+        id,
+        name: req.name,
+        description: req.description,
+        labels: req.labels,
+        stripe_account_id: account.id,
+        livemode: key_livemode,
+        masked_api_key: secrets::mask(&req.api_key),
+        api_key_encrypted: state
+            .secrets
+            .encrypt(&req.api_key, &App::api_key_context(id)),
+        webhook_endpoint_id: Some(endpoint.id.clone()),
+        webhook_secret_encrypted: Some(
+            state
+                .secrets
+                .encrypt(&endpoint.secret, &App::webhook_secret_context(id)),
+        ),
+    };
+    let installed = match state.store.insert_app(ns, new).await {
+        Ok(app) => app,
+        Err(err) => {
+            remove_endpoint(&client, &endpoint.id).await;
+            return Err(err);
+        }
+    };
+
+    let mut default_for = Vec::new();
+    if req.create_billing_profile {
+        let profile_name = format!("{} billing profile", installed.name);
+        match state
+            .store
+            .create_default_profile_for_app(ns, id, &profile_name)
+            .await
+        {
+            Ok(Some(_)) => default_for = DEFAULT_CAPABILITIES.to_vec(),
+            Ok(None) => {}
+            Err(err) => {
+                // Undo: the app row, then the Stripe endpoint.
+                if let Err(undo) = state.store.delete_app(ns, id).await {
+                    tracing::error!(app_id = %id, error = %undo, "could not roll back an app install");
+                }
+                remove_endpoint(&client, &endpoint.id).await;
+                return Err(err);
+            }
+        }
+    }
+    tracing::info!(app_id = %id, namespace = ns, account = %installed.stripe_account_id, "installed Stripe app");
+    Ok(Installed {
+        app: installed,
+        default_for_capability_types: default_for,
+    })
+}
+
+/// New name, description and labels of an app.
+#[derive(Debug, Clone, Copy)]
+pub struct AppNaming<'a> {
+    pub name: &'a str,
+    pub description: Option<&'a str>,
+    pub labels: Option<&'a BTreeMap<String, String>>,
+}
+
+/// Renames an app and, when `new_api_key` is given, rotates its key after
+/// verifying that Stripe accepts it and that it belongs to the same account.
+pub async fn update_stripe(
+    state: &AppState,
+    ns: &str,
+    id: Ulid,
+    naming: Option<AppNaming<'_>>,
+    new_api_key: Option<(&str, &str)>,
+) -> Result<App> {
+    let mut v = Violations::default();
+    if let Some(n) = naming {
+        app::check_app_fields(&mut v, n.name, n.description, n.labels);
+    }
+    if let Some((field, key)) = new_api_key {
+        app::check_api_key(&mut v, field, key);
+    }
+    v.into_result()?;
+    let existing = state.store.live_app(ns, id).await?;
+
+    if let Some((field, key)) = new_api_key {
+        let account = state
+            .stripe
+            .client(key)
+            .account()
+            .await
+            .map_err(|e| key_error(e, field))?;
+        if account.id != existing.stripe_account_id {
+            return Err(Error::field(
+                field,
+                Rule::Invalid,
+                format!(
+                    "this key belongs to Stripe account [{}], but app [{id}] is connected to [{}]; \
+                     install a new app for another account",
+                    account.id, existing.stripe_account_id
+                ),
+            ));
+        }
+        state
+            .store
+            .set_app_api_key(
+                ns,
+                id,
+                &secrets::mask(key),
+                &state.secrets.encrypt(key, &App::api_key_context(id)),
+            )
+            .await?;
+        tracing::info!(app_id = %id, namespace = ns, "rotated Stripe API key");
+    }
+    match naming {
+        Some(n) => {
+            state
+                .store
+                .update_app(ns, id, n.name, n.description, n.labels)
+                .await
+        }
+        None => state.store.live_app(ns, id).await,
+    }
+}
+
+/// Uninstalls: refuses while a billing profile uses the app, deletes the
+/// webhook endpoint in Stripe, then soft-deletes the app.
+pub async fn uninstall(state: &AppState, ns: &str, id: Ulid) -> Result<()> {
+    let existing = state.store.live_app(ns, id).await?;
+    if let Some((profile_id, profile_name)) = state
+        .store
+        .profiles_using_app(ns, id)
+        .await?
+        .into_iter()
+        .next()
+    {
+        return Err(Error::Conflict {
+            field: None,
+            detail: format!(
+                "app [{id}] is used by billing profile [{profile_id}] ({profile_name}); \
+                 point that profile at another app or delete it first"
+            ),
+        });
+    }
+    if let Some(endpoint) = &existing.webhook_endpoint_id {
+        let client = client_for(state, ns, id).await?;
+        match client.delete_webhook_endpoint(endpoint).await {
+            Ok(()) => {}
+            // A revoked key cannot delete anything; uninstalling is how users
+            // clean up after revoking, so proceed (the endpoint dies with the key's access).
+            Err(StripeError::KeyRejected { message }) => {
+                tracing::warn!(app_id = %id, %message, "Stripe rejected the app's key; uninstalling without deleting its webhook endpoint");
+            }
+            Err(e) => return Err(stripe_error(e)),
+        }
+    }
+    state.store.delete_app(ns, id).await?;
+    tracing::info!(app_id = %id, namespace = ns, "uninstalled Stripe app");
+    Ok(())
+}
+
+/// A Stripe client with the app's decrypted key.
+pub async fn client_for(state: &AppState, ns: &str, id: Ulid) -> Result<StripeClient> {
+    let secrets = state
+        .store
+        .app_secrets(ns, id)
+        .await?
+        .ok_or_else(|| Error::not_found("app", id))?;
+    let key = state
+        .secrets
+        .decrypt(&secrets.api_key_encrypted, &App::api_key_context(id))
+        .map_err(|e| Error::Internal(anyhow::Error::new(e)))?;
+    Ok(state.stripe.client(&key))
+}
+
+/// Best-effort cleanup of an endpoint created during a failed install.
+async fn remove_endpoint(client: &StripeClient, endpoint_id: &str) {
+    if let Err(err) = client.delete_webhook_endpoint(endpoint_id).await {
+        tracing::error!(endpoint = endpoint_id, error = %err, "could not delete the Stripe webhook endpoint of a failed install; delete it in the Stripe dashboard");
+    }
+}
+
+/// Stripe's answer about a key the client just gave us.
+fn key_error(err: StripeError, field: &str) -> Error {
+    match err {
+        StripeError::KeyRejected { message } => Error::field(
+            field,
+            Rule::Invalid,
+            format!("Stripe rejected this API key: {message}"),
+        ),
+        other => stripe_error(other),
+    }
+}
+
+/// Any other Stripe failure as a client-facing error: Stripe's 4xx become a
+/// 400 naming Stripe's parameter (as `stripe.<param>`) with Stripe's message.
+pub fn stripe_error(err: StripeError) -> Error {
+    match err {
+        StripeError::Rejected { message, param, .. } => Error::field(
+            format!("stripe.{}", param.as_deref().unwrap_or("request")),
+            Rule::Invalid,
+            format!("Stripe refused the request: {message}"),
+        ),
+        StripeError::KeyRejected { message } => Error::field(
+            "app",
+            Rule::Invalid,
+            format!(
+                "Stripe rejected the app's API key ({message}); it is no longer valid: \
+                 rotate it with PUT /api/v1/apps/{{id}}/stripe/api-key"
+            ),
+        ),
+        StripeError::Unavailable {
+            detail,
+            retry_after_secs,
+        } => Error::Unavailable {
+            detail: format!("Stripe is unavailable: {detail}"),
+            retry_after_secs: Some(retry_after_secs.unwrap_or(5)),
+        },
+    }
+}
+
+/// Marks an app unauthorized when Stripe rejected its stored key.
+pub async fn note_key_rejected(state: &AppState, ns: &str, id: Ulid, err: &StripeError) {
+    if matches!(err, StripeError::KeyRejected { .. })
+        && let Err(e) = state
+            .store
+            .set_app_status(ns, id, AppStatus::Unauthorized)
+            .await
+    {
+        tracing::warn!(app_id = %id, error = %e, "could not mark app unauthorized");
+    }
+}
+
+/// `serve --emulate-stripe`: make sure the namespace has an app on the
+/// emulator's default account (installing it with a default billing profile
+/// on first start). The emulator keeps its state in memory, so on later
+/// starts the app's webhook endpoint is registered again and its new signing
+/// secret stored.
+pub async fn bootstrap_emulated(state: &AppState, ns: &str) -> Result<App> {
+    let key = stripe_emulator::DEFAULT_API_KEY;
+    let client = state.stripe.client(key);
+    let account = client.account().await.map_err(stripe_error)?;
+    let Some(existing) = state.store.app_for_account(ns, &account.id).await? else {
+        let installed = install_stripe(
+            state,
+            ns,
+            InstallStripe {
+                name: "Stripe (emulated)".to_owned(),
+                description: Some("Installed by `meterpay serve --emulate-stripe`".to_owned()),
+                labels: None,
+                api_key: key.to_owned(),
+                create_billing_profile: true,
+            },
+        )
+        .await?;
+        tracing::info!(app_id = %installed.app.id, namespace = ns, "installed the emulated Stripe app");
+        return Ok(installed.app);
+    };
+    let id = existing.id;
+    let url = format!("{}{}", state.public_url, webhook_path(id));
+    let metadata = BTreeMap::from([
+        ("meterpay_namespace".to_owned(), ns.to_owned()),
+        ("meterpay_app_id".to_owned(), id.to_string()),
+    ]);
+    let endpoint = client
+        .create_webhook_endpoint(
+            &url,
+            WEBHOOK_EVENTS,
+            &metadata,
+            &format!(
+                "meterpay-app-{id}-webhook-endpoint-{}",
+                crate::ids::new_ulid()
+            ),
+        )
+        .await
+        .map_err(stripe_error)?;
+    state
+        .store
+        .set_app_webhook(
+            ns,
+            id,
+            &endpoint.id,
+            &state
+                .secrets
+                .encrypt(&endpoint.secret, &App::webhook_secret_context(id)),
+        )
+        .await?;
+    Ok(existing)
+}
