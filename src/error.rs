@@ -171,6 +171,17 @@ impl Violations {
         self.max_len(field, value, max);
     }
 
+    /// Takes `other`'s errors, renaming a leading `from` in their field names to `to`
+    /// (e.g. shared label rules reporting `labels.x` inside `app_data.stripe`).
+    pub fn extend_prefixed(&mut self, other: Violations, from: &str, to: &str) {
+        for mut e in other.0 {
+            if let Some(rest) = e.field.strip_prefix(from) {
+                e.field = format!("{to}{rest}");
+            }
+            self.0.push(e);
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

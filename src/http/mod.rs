@@ -2,6 +2,7 @@
 //! middleware every request passes through.
 
 pub mod apps;
+pub mod customer_billing;
 pub mod customers;
 pub mod extract;
 pub mod health;
@@ -9,6 +10,7 @@ pub mod page;
 pub mod problem;
 pub mod tenancy;
 pub mod v1_apps;
+pub mod v1_customer_apps;
 pub mod v1_customers;
 
 use std::any::Any;
@@ -41,12 +43,14 @@ pub fn router(state: AppState) -> Router {
             "/api/v3/openmeter",
             Router::new()
                 .merge(customers::router())
+                .merge(customer_billing::router())
                 .merge(apps::router()),
         )
         .nest(
             "/api/v1",
             Router::new()
                 .merge(v1_customers::router())
+                .merge(v1_customer_apps::router())
                 .merge(v1_apps::router()),
         )
         .layer(middleware::from_fn_with_state(

@@ -3,3 +3,4 @@
 //! connection is held while Stripe is called.
 
 pub mod apps;
+pub mod customer_billing;

@@ -8,8 +8,9 @@
 //! pooled connection is ever held across a call to Stripe.
 
 pub mod apps;
+pub mod customer_stripe;
 pub mod customers;
-mod pending;
+pub mod pending;
 
 use std::path::Path;
 use std::str::FromStr;

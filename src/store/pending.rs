@@ -24,3 +24,21 @@ impl Store {
         Ok(Vec::new())
     }
 }
+
+/// Stand-in for `crate::billing::profile::BillingProfile`.
+#[derive(Debug, Clone)]
+pub struct BillingProfile {
+    pub id: Ulid,
+    pub payment_app_id: Ulid,
+    pub deleted_at: Option<time::OffsetDateTime>,
+}
+
+impl Store {
+    pub async fn get_profile(&self, _namespace: &str, _id: Ulid) -> Result<Option<BillingProfile>> {
+        Ok(None)
+    }
+
+    pub async fn default_profile(&self, _namespace: &str) -> Result<Option<BillingProfile>> {
+        Ok(None)
+    }
+}

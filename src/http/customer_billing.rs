@@ -1,0 +1,261 @@
+//! v3 customer billing data: `/api/v3/openmeter/customers/{customerId}/billing…`.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use super::AppState;
+use super::extract::{ApiJson, path_ulid};
+use super::tenancy::Namespace;
+use crate::billing::customer::Customer;
+use crate::error::{Error, Result, Rule};
+use crate::service::customer_billing::{
+    self as service, StripeDataInput, V3_STRIPE_FIELDS, no_app_detail,
+};
+use crate::store::customer_stripe::CustomerStripe;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/customers/{customerId}/billing", get(fetch).put(upsert))
+        .route(
+            "/customers/{customerId}/billing/app-data",
+            put(upsert_app_data),
+        )
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileReference {
+    pub id: String,
+}
+
+/// `BillingAppCustomerDataStripe`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StripeData {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_payment_method_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalInvoicingData {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
+}
+
+/// `BillingAppCustomerData` / `UpsertAppCustomerDataRequest`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppData {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stripe: Option<StripeData>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_invoicing: Option<ExternalInvoicingData>,
+}
+
+/// `BillingCustomerData` / `UpsertCustomerBillingDataRequest`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BillingData {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub billing_profile: Option<ProfileReference>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_data: Option<AppData>,
+}
+
+impl From<CustomerStripe> for StripeData {
+    fn from(s: CustomerStripe) -> Self {
+        StripeData {
+            customer_id: Some(s.stripe_customer_id),
+            default_payment_method_id: s.default_payment_method_id,
+            labels: s.labels,
+        }
+    }
+}
+
+async fn load_customer(state: &AppState, ns: &str, id: &str) -> Result<Customer> {
+    let id = path_ulid("customerId", id)?;
+    state
+        .store
+        .get_customer(ns, id)
+        .await?
+        .ok_or_else(|| Error::not_found("customer", id))
+}
+
+async fn stripe_data(
+    state: &AppState,
+    ns: &str,
+    customer: &Customer,
+) -> Result<Option<StripeData>> {
+    let Some(app) = service::resolve_stripe_app(state, ns, customer, None).await? else {
+        return Ok(None);
+    };
+    Ok(state
+        .store
+        .get_customer_stripe(ns, app.id, customer.id)
+        .await?
+        .map(Into::into))
+}
+
+async fn current(state: &AppState, ns: &str, customer: &Customer) -> Result<BillingData> {
+    let profile = state
+        .store
+        .customer_billing_profile(ns, customer.id)
+        .await?;
+    Ok(BillingData {
+        billing_profile: profile.map(|id| ProfileReference { id: id.to_string() }),
+        app_data: Some(AppData {
+            stripe: stripe_data(state, ns, customer).await?,
+            external_invoicing: None,
+        }),
+    })
+}
+
+async fn fetch(
+    State(state): State<AppState>,
+    Namespace(ns): Namespace,
+    Path(id): Path<String>,
+) -> Result<Json<BillingData>> {
+    let customer = load_customer(&state, &ns, &id).await?;
+    Ok(Json(current(&state, &ns, &customer).await?))
+}
+
+fn refuse_external_invoicing(app_data: &AppData, field: &str) -> Result<()> {
+    if app_data.external_invoicing.is_some() {
+        return Err(Error::field(
+            field,
+            Rule::Invalid,
+            "meterpay supports Stripe apps only; external invoicing data cannot be set",
+        ));
+    }
+    Ok(())
+}
+
+/// Validates the Stripe data for the app the customer resolves to under
+/// `profile_override` and returns the row to store (nothing written yet).
+async fn prepare_stripe(
+    state: &AppState,
+    ns: &str,
+    customer: &Customer,
+    profile_override: Option<ulid::Ulid>,
+    stripe: StripeData,
+) -> Result<CustomerStripe> {
+    let app = service::resolve_with_profile(state, ns, profile_override)
+        .await?
+        .ok_or_else(|| Error::field("app_data.stripe", Rule::Invalid, no_app_detail()))?;
+    service::prepare_stripe_data(
+        state,
+        ns,
+        customer,
+        &app,
+        StripeDataInput {
+            customer_id: stripe.customer_id,
+            default_payment_method_id: stripe.default_payment_method_id,
+            labels: stripe.labels,
+        },
+        V3_STRIPE_FIELDS,
+    )
+    .await
+}
+
+/// Sets the billing profile override (absent: the namespace default applies)
+/// and, when given, the Stripe data for the customer's resolved Stripe app.
+/// Absent `app_data` leaves the Stripe data as it is.
+async fn upsert(
+    State(state): State<AppState>,
+    Namespace(ns): Namespace,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<BillingData>,
+) -> Result<Json<BillingData>> {
+    let customer = load_customer(&state, &ns, &id).await?;
+    customer.ensure_live()?;
+    if let Some(app_data) = &body.app_data {
+        refuse_external_invoicing(app_data, "app_data.external_invoicing")?;
+    }
+    let profile = match &body.billing_profile {
+        Some(reference) => {
+            let field = "billing_profile.id";
+            let id = super::extract::parse_ulid(&reference.id).ok_or_else(|| {
+                Error::field(
+                    field,
+                    Rule::MatchesRegex,
+                    format!("[{}] is not a ULID", reference.id),
+                )
+            })?;
+            service::check_profile(&state, &ns, field, id).await?;
+            Some(id)
+        }
+        None => None,
+    };
+    // Stripe is checked first; then the override and the Stripe data are
+    // written together, so a refusal leaves both as they were.
+    let stripe = match body.app_data.and_then(|a| a.stripe) {
+        Some(stripe) => Some(prepare_stripe(&state, &ns, &customer, profile, stripe).await?),
+        None => None,
+    };
+    state
+        .store
+        .set_customer_billing(&ns, customer.id, profile, stripe.as_ref())
+        .await
+        .map_err(|e| service::rename_conflict(e, V3_STRIPE_FIELDS))?;
+    Ok(Json(current(&state, &ns, &customer).await?))
+}
+
+async fn upsert_app_data(
+    State(state): State<AppState>,
+    Namespace(ns): Namespace,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<AppData>,
+) -> Result<Json<AppData>> {
+    let customer = load_customer(&state, &ns, &id).await?;
+    customer.ensure_live()?;
+    refuse_external_invoicing(&body, "external_invoicing")?;
+    if let Some(stripe) = body.stripe {
+        let profile = state
+            .store
+            .customer_billing_profile(&ns, customer.id)
+            .await?;
+        let row = prepare_stripe(&state, &ns, &customer, profile, stripe)
+            .await
+            .map_err(strip_app_data_prefix)?;
+        state
+            .store
+            .upsert_customer_stripe(&ns, &row)
+            .await
+            .map_err(|e| strip_app_data_prefix(service::rename_conflict(e, V3_STRIPE_FIELDS)))?;
+    }
+    Ok(Json(AppData {
+        stripe: stripe_data(&state, &ns, &customer).await?,
+        external_invoicing: None,
+    }))
+}
+
+/// `PUT …/billing/app-data` takes the app data itself: name fields from there.
+fn strip_app_data_prefix(err: Error) -> Error {
+    match err {
+        Error::Invalid(errors) => Error::Invalid(
+            errors
+                .into_iter()
+                .map(|mut e| {
+                    if let Some(rest) = e.field.strip_prefix("app_data.") {
+                        e.field = rest.to_owned();
+                    }
+                    e
+                })
+                .collect(),
+        ),
+        Error::Conflict { field, detail } => Error::Conflict {
+            field: field.map(|f| f.strip_prefix("app_data.").map(str::to_owned).unwrap_or(f)),
+            detail,
+        },
+        other => other,
+    }
+}

@@ -1,0 +1,299 @@
+//! v1 customer app data: `/api/v1/customers/{customerIdOrKey}/stripe` and
+//! `/api/v1/customers/{customerIdOrKey}/apps…`.
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::AppState;
+use super::extract::{
+    ApiJson, from_value, parse_ulid, path_ulid, query_error, query_int, query_pairs,
+};
+use super::page::{MAX_SIZE, Page, V1_DEFAULT_SIZE, V1Page};
+use super::problem::V1Error;
+use super::tenancy::Namespace;
+use super::v1_apps::{StripeAppV1, V1_TYPES};
+use super::v1_customers::resolve;
+use crate::billing::app::{self, App};
+use crate::billing::customer::Customer;
+use crate::error::{Error, FieldError, Rule};
+use crate::service::customer_billing::{
+    self as service, StripeDataInput, StripeFields, no_app_detail,
+};
+use crate::store::customer_stripe::CustomerStripe;
+
+type Result<T> = std::result::Result<T, V1Error>;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/customers/{customerIdOrKey}/stripe",
+            get(get_stripe).put(put_stripe),
+        )
+        .route(
+            "/customers/{customerIdOrKey}/apps",
+            get(list_app_data).put(put_app_data),
+        )
+        .route(
+            "/customers/{customerIdOrKey}/apps/{appId}",
+            delete(delete_app_data),
+        )
+}
+
+const V1_FIELDS: StripeFields = StripeFields {
+    customer_id: "stripeCustomerId",
+    default_payment_method_id: "stripeDefaultPaymentMethodId",
+    labels: "metadata",
+};
+
+/// `StripeCustomerAppData`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StripeCustomerAppData {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub stripe_customer_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stripe_default_payment_method_id: Option<String>,
+    pub app: StripeAppV1,
+}
+
+impl StripeCustomerAppData {
+    fn new(data: CustomerStripe, app: App) -> Self {
+        StripeCustomerAppData {
+            id: app.id.to_string(),
+            kind: app::STRIPE.kind,
+            stripe_customer_id: data.stripe_customer_id,
+            stripe_default_payment_method_id: data.default_payment_method_id,
+            app: app.into(),
+        }
+    }
+}
+
+/// `StripeCustomerAppDataBase`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StripeBase {
+    stripe_customer_id: String,
+    stripe_default_payment_method_id: Option<String>,
+}
+
+/// `StripeCustomerAppDataCreateOrUpdateItem`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StripeItem {
+    id: Option<String>,
+    #[serde(rename = "type")]
+    _kind: String,
+    stripe_customer_id: String,
+    stripe_default_payment_method_id: Option<String>,
+}
+
+async fn default_app(state: &AppState, ns: &str, customer: &Customer) -> Result<App> {
+    Ok(service::resolve_stripe_app(state, ns, customer, None)
+        .await?
+        .ok_or_else(|| Error::field("id", Rule::Invalid, no_app_detail()))?)
+}
+
+async fn get_stripe(
+    State(state): State<AppState>,
+    Namespace(ns): Namespace,
+    Path(id_or_key): Path<String>,
+) -> Result<Json<StripeCustomerAppData>> {
+    let customer = resolve(&state.store, &ns, &id_or_key).await?;
+    let app = default_app(&state, &ns, &customer).await?;
+    let data = state
+        .store
+        .get_customer_stripe(&ns, app.id, customer.id)
+        .await?
+        .ok_or_else(|| {
+            Error::NotFound(format!(
+                "customer [{id_or_key}] has no Stripe data for app [{}]",
+                app.id
+            ))
+        })?;
+    Ok(Json(StripeCustomerAppData::new(data, app)))
+}
+
+async fn put_stripe(
+    State(state): State<AppState>,
+    Namespace(ns): Namespace,
+    Path(id_or_key): Path<String>,
+    ApiJson(body): ApiJson<StripeBase>,
+) -> Result<Json<StripeCustomerAppData>> {
+    let customer = resolve(&state.store, &ns, &id_or_key).await?;
+    customer.ensure_live()?;
+    let app = default_app(&state, &ns, &customer).await?;
+    let data = service::set_stripe_data(
+        &state,
+        &ns,
+        &customer,
+        &app,
+        StripeDataInput {
+            customer_id: Some(body.stripe_customer_id),
+            default_payment_method_id: body.stripe_default_payment_method_id,
+            labels: None,
+        },
+        V1_FIELDS,
+    )
+    .await?;
+    Ok(Json(StripeCustomerAppData::new(data, app)))
+}
+
+async fn list_app_data(
+    State(state): State<AppState>,
+    Namespace(ns): Namespace,
+    Path(id_or_key): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<V1Page<StripeCustomerAppData>>> {
+    let mut page = Page {
+        number: 1,
+        size: V1_DEFAULT_SIZE,
+    };
+    let mut kind_filter: Option<String> = None;
+    let mut errors: Vec<FieldError> = Vec::new();
+    for (name, value) in query_pairs(raw.as_deref()) {
+        let outcome = match name.as_str() {
+            "page" => query_int(&name, &value, 1, u64::from(u32::MAX)).map(|n| page.number = n),
+            "pageSize" => query_int(&name, &value, 1, MAX_SIZE).map(|n| page.size = n),
+            "type" if V1_TYPES.contains(&value.as_str()) => {
+                kind_filter = Some(value);
+                Ok(())
+            }
+            "type" => Err(query_error(
+                &name,
+                Rule::Enum(V1_TYPES.iter().map(|s| (*s).to_owned()).collect()),
+                format!("[{value}] is not an app type"),
+            )),
+            _ => Err(query_error(
+                &name,
+                Rule::UnknownProperty,
+                "is not a known query parameter; use page, pageSize or type",
+            )),
+        };
+        if let Err(e) = outcome {
+            errors.push(e);
+        }
+    }
+    if !errors.is_empty() {
+        return Err(Error::Invalid(errors).into());
+    }
+    let customer = resolve(&state.store, &ns, &id_or_key).await?;
+    let mut items = Vec::new();
+    if kind_filter.as_deref().is_none_or(|k| k == "stripe") {
+        for data in state.store.list_customer_stripe(&ns, customer.id).await? {
+            if let Some(app) = state.store.get_app(&ns, data.app_id).await? {
+                items.push(StripeCustomerAppData::new(data, app));
+            }
+        }
+    }
+    let total = items.len() as u64;
+    let items = items
+        .into_iter()
+        .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
+        .take(usize::try_from(page.size).unwrap_or(usize::MAX))
+        .collect();
+    Ok(Json(V1Page::new(page, total, items)))
+}
+
+/// Upserts each item: Stripe is checked for every item first, then the rows
+/// are written, so one bad item leaves everything unchanged.
+async fn put_app_data(
+    State(state): State<AppState>,
+    Namespace(ns): Namespace,
+    Path(id_or_key): Path<String>,
+    ApiJson(body): ApiJson<Vec<Value>>,
+) -> Result<Json<Vec<StripeCustomerAppData>>> {
+    let customer = resolve(&state.store, &ns, &id_or_key).await?;
+    customer.ensure_live()?;
+    let mut prepared = Vec::new();
+    for (i, raw) in body.into_iter().enumerate() {
+        let at = |e: Error| prefix_fields(e, &format!("[{i}]"));
+        super::apps::discriminator(&raw, "type", V1_TYPES).map_err(at)?;
+        let item: StripeItem = from_value(raw).map_err(at)?;
+        let app = match &item.id {
+            Some(id) => {
+                let app_id = parse_ulid(id).ok_or_else(|| {
+                    at(Error::field(
+                        "id",
+                        Rule::MatchesRegex,
+                        format!("[{id}] is not a ULID"),
+                    ))
+                })?;
+                state.store.live_app(&ns, app_id).await?
+            }
+            None => default_app(&state, &ns, &customer)
+                .await
+                .map_err(|e| V1Error(at(e.0)))?,
+        };
+        let row = service::prepare_stripe_data(
+            &state,
+            &ns,
+            &customer,
+            &app,
+            StripeDataInput {
+                customer_id: Some(item.stripe_customer_id),
+                default_payment_method_id: item.stripe_default_payment_method_id,
+                labels: None,
+            },
+            V1_FIELDS,
+        )
+        .await
+        .map_err(at)?;
+        prepared.push((row, app));
+    }
+    let mut out = Vec::new();
+    for (row, app) in prepared {
+        let stored = state
+            .store
+            .upsert_customer_stripe(&ns, &row)
+            .await
+            .map_err(|e| service::rename_conflict(e, V1_FIELDS))?;
+        out.push(StripeCustomerAppData::new(stored, app));
+    }
+    Ok(Json(out))
+}
+
+fn prefix_fields(err: Error, prefix: &str) -> Error {
+    match err {
+        Error::Invalid(errors) => Error::Invalid(
+            errors
+                .into_iter()
+                .map(|mut e| {
+                    e.field = if e.field == "body" {
+                        prefix.to_owned()
+                    } else {
+                        format!("{prefix}.{}", e.field)
+                    };
+                    e
+                })
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+async fn delete_app_data(
+    State(state): State<AppState>,
+    Namespace(ns): Namespace,
+    Path((id_or_key, app_id)): Path<(String, String)>,
+) -> Result<StatusCode> {
+    let customer = resolve(&state.store, &ns, &id_or_key).await?;
+    customer.ensure_live()?;
+    let app_id = path_ulid("appId", &app_id)?;
+    if !state
+        .store
+        .delete_customer_stripe(&ns, app_id, customer.id)
+        .await?
+    {
+        return Err(Error::NotFound(format!(
+            "customer [{id_or_key}] has no data for app [{app_id}]"
+        ))
+        .into());
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

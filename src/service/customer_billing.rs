@@ -1,0 +1,233 @@
+//! A customer's billing data: its billing profile override and its Stripe
+//! side (Stripe customer, default payment method) per Stripe app.
+
+use std::collections::BTreeMap;
+
+use ulid::Ulid;
+
+use super::apps::{client_for, note_key_rejected, stripe_error};
+use crate::billing::app::App;
+use crate::billing::customer::Customer;
+use crate::error::{Error, Result, Rule, Violations};
+use crate::http::AppState;
+use crate::store::customer_stripe::CustomerStripe;
+
+/// What a client may set on a customer's Stripe data.
+#[derive(Debug, Clone, Default)]
+pub struct StripeDataInput {
+    pub customer_id: Option<String>,
+    pub default_payment_method_id: Option<String>,
+    pub labels: Option<BTreeMap<String, String>>,
+}
+
+/// Field names of [`StripeDataInput`] in the caller's API.
+#[derive(Debug, Clone, Copy)]
+pub struct StripeFields {
+    pub customer_id: &'static str,
+    pub default_payment_method_id: &'static str,
+    pub labels: &'static str,
+}
+
+pub const V3_STRIPE_FIELDS: StripeFields = StripeFields {
+    customer_id: "app_data.stripe.customer_id",
+    default_payment_method_id: "app_data.stripe.default_payment_method_id",
+    labels: "app_data.stripe.labels",
+};
+
+/// What to tell a client when no Stripe app can be found for a customer.
+pub fn no_app_detail() -> String {
+    "no Stripe app is set up for this customer: install one (POST /api/v3/openmeter/app-catalog/install \
+     with create_billing_profile: true), make a billing profile with a Stripe payment app the default, \
+     or pass the app's id"
+        .to_owned()
+}
+
+/// DESIGN step 2: the explicit app, else the payment app of the customer's
+/// billing profile override, else that of the namespace's default profile.
+/// `Ok(None)` when none is set up.
+pub async fn resolve_stripe_app(
+    state: &AppState,
+    ns: &str,
+    customer: &Customer,
+    explicit: Option<Ulid>,
+) -> Result<Option<App>> {
+    if let Some(id) = explicit {
+        return state.store.live_app(ns, id).await.map(Some);
+    }
+    let profile_override = state
+        .store
+        .customer_billing_profile(ns, customer.id)
+        .await?;
+    resolve_with_profile(state, ns, profile_override).await
+}
+
+/// The Stripe app a customer with this billing profile override (None: the
+/// namespace default) would use.
+pub async fn resolve_with_profile(
+    state: &AppState,
+    ns: &str,
+    profile_override: Option<Ulid>,
+) -> Result<Option<App>> {
+    let profile = match profile_override {
+        Some(profile_id) => state.store.get_profile(ns, profile_id).await?,
+        None => None,
+    };
+    let profile = match profile.filter(|p| p.deleted_at.is_none()) {
+        Some(profile) => Some(profile),
+        None => state.store.default_profile(ns).await?,
+    };
+    let Some(profile) = profile else {
+        return Ok(None);
+    };
+    match state.store.get_app(ns, profile.payment_app_id).await? {
+        Some(app) if app.deleted_at.is_none() => Ok(Some(app)),
+        _ => Ok(None),
+    }
+}
+
+/// Checks the client's Stripe data for `app` and stores it.
+pub async fn set_stripe_data(
+    state: &AppState,
+    ns: &str,
+    customer: &Customer,
+    app: &App,
+    input: StripeDataInput,
+    fields: StripeFields,
+) -> Result<CustomerStripe> {
+    let row = prepare_stripe_data(state, ns, customer, app, input, fields).await?;
+    state
+        .store
+        .upsert_customer_stripe(ns, &row)
+        .await
+        .map_err(|e| rename_conflict(e, fields))
+}
+
+/// Names a Stripe-customer conflict with the caller's field name.
+pub fn rename_conflict(err: Error, fields: StripeFields) -> Error {
+    match err {
+        Error::Conflict {
+            field: Some(_),
+            detail,
+        } => Error::conflict(fields.customer_id, detail),
+        other => other,
+    }
+}
+
+/// Checks the client's Stripe data for `app` and returns the row to store.
+/// A new Stripe customer id is verified to exist in the app's Stripe account
+/// (one Stripe call, with no database connection held). Writes nothing.
+pub async fn prepare_stripe_data(
+    state: &AppState,
+    ns: &str,
+    customer: &Customer,
+    app: &App,
+    input: StripeDataInput,
+    fields: StripeFields,
+) -> Result<CustomerStripe> {
+    customer.ensure_live()?;
+    let mut v = Violations::default();
+    if let Some(id) = &input.customer_id
+        && !is_stripe_id(id, "cus_")
+    {
+        v.push(
+            fields.customer_id,
+            Rule::MatchesRegex,
+            "must be a Stripe customer id (cus_…)",
+        );
+    }
+    if let Some(pm) = &input.default_payment_method_id
+        && !(is_stripe_id(pm, "pm_") || is_stripe_id(pm, "card_") || is_stripe_id(pm, "src_"))
+    {
+        v.push(
+            fields.default_payment_method_id,
+            Rule::MatchesRegex,
+            "must be a Stripe payment method id (pm_…)",
+        );
+    }
+    if let Some(labels) = &input.labels {
+        let mut label_errors = Violations::default();
+        crate::billing::customer::validate_labels(&mut label_errors, labels);
+        v.extend_prefixed(label_errors, "labels", fields.labels);
+    }
+    v.into_result()?;
+
+    let existing = state
+        .store
+        .get_customer_stripe(ns, app.id, customer.id)
+        .await?;
+    let stripe_customer_id = match (&input.customer_id, &existing) {
+        (Some(id), _) => id.clone(),
+        (None, Some(existing)) => existing.stripe_customer_id.clone(),
+        (None, None) => {
+            return Err(Error::field(
+                fields.customer_id,
+                Rule::Required,
+                format!(
+                    "the customer has no Stripe customer for app [{}] yet; give its Stripe customer id",
+                    app.id
+                ),
+            ));
+        }
+    };
+    let changed = existing
+        .as_ref()
+        .is_none_or(|e| e.stripe_customer_id != stripe_customer_id);
+    if changed {
+        let client = client_for(state, ns, app.id).await?;
+        let exists = match client.customer_exists(&stripe_customer_id).await {
+            Ok(exists) => exists,
+            Err(err) => {
+                note_key_rejected(state, ns, app.id, &err).await;
+                return Err(stripe_error(err));
+            }
+        };
+        if !exists {
+            return Err(Error::field(
+                fields.customer_id,
+                Rule::Invalid,
+                format!(
+                    "Stripe customer [{stripe_customer_id}] does not exist in Stripe account [{}]",
+                    app.stripe_account_id
+                ),
+            ));
+        }
+    }
+    let now = crate::timestamp::now();
+    Ok(CustomerStripe {
+        app_id: app.id,
+        customer_id: customer.id,
+        stripe_customer_id,
+        default_payment_method_id: input.default_payment_method_id.or_else(|| {
+            // Keep the known default unless the Stripe customer changed.
+            existing
+                .filter(|_| !changed)
+                .and_then(|e| e.default_payment_method_id)
+        }),
+        labels: input.labels,
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+/// Validates a billing profile override: it must be a live profile of the namespace.
+pub async fn check_profile(state: &AppState, ns: &str, field: &str, id: Ulid) -> Result<()> {
+    match state.store.get_profile(ns, id).await? {
+        Some(profile) if profile.deleted_at.is_none() => Ok(()),
+        Some(_) => Err(Error::field(
+            field,
+            Rule::Invalid,
+            format!("billing profile [{id}] was deleted"),
+        )),
+        None => Err(Error::field(
+            field,
+            Rule::Invalid,
+            format!("billing profile [{id}] does not exist"),
+        )),
+    }
+}
+
+fn is_stripe_id(id: &str, prefix: &str) -> bool {
+    id.strip_prefix(prefix).is_some_and(|rest| {
+        !rest.is_empty() && rest.len() <= 255 && rest.bytes().all(|b| b.is_ascii_alphanumeric())
+    })
+}

@@ -1,0 +1,235 @@
+//! A customer's Stripe data per Stripe app.
+
+use std::collections::BTreeMap;
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use time::OffsetDateTime;
+use ulid::Ulid;
+
+use super::{Store, get_json, get_ts, to_json, unique_violation};
+use crate::error::{Error, Result};
+use crate::timestamp;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerStripe {
+    pub app_id: Ulid,
+    pub customer_id: Ulid,
+    pub stripe_customer_id: String,
+    pub default_payment_method_id: Option<String>,
+    pub labels: Option<BTreeMap<String, String>>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+const COLUMNS: &str = "app_id, customer_id, stripe_customer_id, default_payment_method_id, \
+     labels, created_at, updated_at";
+
+impl Store {
+    pub async fn get_customer_stripe(
+        &self,
+        namespace: &str,
+        app_id: Ulid,
+        customer_id: Ulid,
+    ) -> Result<Option<CustomerStripe>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM customer_stripe \
+             WHERE namespace = $1 AND app_id = $2 AND customer_id = $3"
+        )))
+        .bind(namespace)
+        .bind(app_id.to_string())
+        .bind(customer_id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| from_row(&r)).transpose()
+    }
+
+    /// The customer's Stripe data for every live app, oldest first.
+    pub async fn list_customer_stripe(
+        &self,
+        namespace: &str,
+        customer_id: Ulid,
+    ) -> Result<Vec<CustomerStripe>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM customer_stripe cs \
+             WHERE cs.namespace = $1 AND cs.customer_id = $2 AND EXISTS \
+             (SELECT 1 FROM apps a WHERE a.id = cs.app_id AND a.deleted_at IS NULL) \
+             ORDER BY cs.created_at, cs.app_id"
+        )))
+        .bind(namespace)
+        .bind(customer_id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// Sets the customer's Stripe data for an app (insert or replace).
+    pub async fn upsert_customer_stripe(
+        &self,
+        namespace: &str,
+        data: &CustomerStripe,
+    ) -> Result<CustomerStripe> {
+        let mut conn = self.pool.acquire().await?;
+        upsert(&mut conn, namespace, data).await?;
+        drop(conn);
+        self.get_customer_stripe(namespace, data.app_id, data.customer_id)
+            .await?
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("customer_stripe row vanished")))
+    }
+
+    /// Sets a customer's billing profile override and, when given, its
+    /// Stripe data, in one transaction.
+    pub async fn set_customer_billing(
+        &self,
+        namespace: &str,
+        customer_id: Ulid,
+        profile_id: Option<Ulid>,
+        stripe: Option<&CustomerStripe>,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE customers SET billing_profile_id = $3, updated_at = $4 \
+             WHERE namespace = $1 AND id = $2 AND deleted_at IS NULL",
+        )
+        .bind(namespace)
+        .bind(customer_id.to_string())
+        .bind(profile_id.map(|p| p.to_string()))
+        .bind(timestamp::format(timestamp::now()))
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() == 0 {
+            drop(tx);
+            let customer = self
+                .get_customer(namespace, customer_id)
+                .await?
+                .ok_or_else(|| Error::not_found("customer", customer_id))?;
+            customer.ensure_live()?;
+            return Err(Error::Internal(anyhow::anyhow!(
+                "customer update matched no row"
+            )));
+        }
+        if let Some(data) = stripe {
+            upsert(&mut tx, namespace, data).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Removes the customer's data for an app; false if there was none.
+    pub async fn delete_customer_stripe(
+        &self,
+        namespace: &str,
+        app_id: Ulid,
+        customer_id: Ulid,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "DELETE FROM customer_stripe WHERE namespace = $1 AND app_id = $2 AND customer_id = $3",
+        )
+        .bind(namespace)
+        .bind(app_id.to_string())
+        .bind(customer_id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Sets (or clears) a customer's billing profile override.
+    pub async fn set_customer_billing_profile(
+        &self,
+        namespace: &str,
+        customer_id: Ulid,
+        profile_id: Option<Ulid>,
+    ) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE customers SET billing_profile_id = $3, updated_at = $4 \
+             WHERE namespace = $1 AND id = $2 AND deleted_at IS NULL",
+        )
+        .bind(namespace)
+        .bind(customer_id.to_string())
+        .bind(profile_id.map(|p| p.to_string()))
+        .bind(timestamp::format(timestamp::now()))
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            let customer = self
+                .get_customer(namespace, customer_id)
+                .await?
+                .ok_or_else(|| Error::not_found("customer", customer_id))?;
+            customer.ensure_live()?;
+        }
+        Ok(())
+    }
+
+    /// A customer's billing profile override.
+    pub async fn customer_billing_profile(
+        &self,
+        namespace: &str,
+        customer_id: Ulid,
+    ) -> Result<Option<Ulid>> {
+        let row = sqlx::query(
+            "SELECT billing_profile_id FROM customers WHERE namespace = $1 AND id = $2",
+        )
+        .bind(namespace)
+        .bind(customer_id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let id: Option<String> = row.try_get("billing_profile_id")?;
+        id.map(|id| Ulid::from_string(&id).map_err(|e| Error::Internal(e.into())))
+            .transpose()
+    }
+}
+
+async fn upsert(
+    conn: &mut sqlx::AnyConnection,
+    namespace: &str,
+    data: &CustomerStripe,
+) -> Result<()> {
+    let now = timestamp::format(timestamp::now());
+    let done = sqlx::query(
+        "INSERT INTO customer_stripe (namespace, app_id, customer_id, stripe_customer_id, \
+         default_payment_method_id, labels, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $7) \
+         ON CONFLICT (app_id, customer_id) DO UPDATE SET \
+         stripe_customer_id = excluded.stripe_customer_id, \
+         default_payment_method_id = excluded.default_payment_method_id, \
+         labels = excluded.labels, updated_at = excluded.updated_at",
+    )
+    .bind(namespace)
+    .bind(data.app_id.to_string())
+    .bind(data.customer_id.to_string())
+    .bind(&data.stripe_customer_id)
+    .bind(data.default_payment_method_id.clone())
+    .bind(data.labels.as_ref().map(to_json))
+    .bind(&now)
+    .execute(&mut *conn)
+    .await;
+    match done {
+        Ok(_) => Ok(()),
+        Err(err) if unique_violation(&err).is_some() => Err(Error::conflict(
+            "stripe_customer_id",
+            format!(
+                "Stripe customer [{}] already belongs to another customer of app [{}]",
+                data.stripe_customer_id, data.app_id
+            ),
+        )),
+        Err(err) => Err(err.into()),
+    }
+}
+
+fn from_row(row: &AnyRow) -> Result<CustomerStripe> {
+    let parse = || -> anyhow::Result<CustomerStripe> {
+        let app_id: String = row.try_get("app_id")?;
+        let customer_id: String = row.try_get("customer_id")?;
+        Ok(CustomerStripe {
+            app_id: Ulid::from_string(&app_id)?,
+            customer_id: Ulid::from_string(&customer_id)?,
+            stripe_customer_id: row.try_get("stripe_customer_id")?,
+            default_payment_method_id: row.try_get("default_payment_method_id")?,
+            labels: get_json(row, "labels")?,
+            created_at: get_ts(row, "created_at")?,
+            updated_at: get_ts(row, "updated_at")?,
+        })
+    };
+    parse().map_err(Error::Internal)
+}
