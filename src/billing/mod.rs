@@ -1,5 +1,6 @@
 //! Domain types and rules. Nothing here knows about HTTP or SQL.
 
 pub mod app;
+pub mod checkout;
 pub mod currency;
 pub mod customer;
