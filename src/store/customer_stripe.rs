@@ -115,6 +115,45 @@ impl Store {
         Ok(())
     }
 
+    /// Maps a customer to a Stripe customer unless it is mapped already, and
+    /// returns the mapping that holds (the first writer's under races).
+    pub async fn ensure_customer_stripe(
+        &self,
+        namespace: &str,
+        app_id: Ulid,
+        customer_id: Ulid,
+        stripe_customer_id: &str,
+    ) -> Result<CustomerStripe> {
+        let now = timestamp::format(timestamp::now());
+        let inserted = sqlx::query(
+            "INSERT INTO customer_stripe (namespace, app_id, customer_id, stripe_customer_id, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5) \
+             ON CONFLICT (app_id, customer_id) DO NOTHING",
+        )
+        .bind(namespace)
+        .bind(app_id.to_string())
+        .bind(customer_id.to_string())
+        .bind(stripe_customer_id)
+        .bind(&now)
+        .execute(&self.pool)
+        .await;
+        match inserted {
+            Ok(_) => {}
+            Err(err) if unique_violation(&err).is_some() => {
+                return Err(Error::conflict(
+                    "stripe_customer_id",
+                    format!(
+                        "Stripe customer [{stripe_customer_id}] already belongs to another customer of app [{app_id}]"
+                    ),
+                ));
+            }
+            Err(err) => return Err(err.into()),
+        }
+        self.get_customer_stripe(namespace, app_id, customer_id)
+            .await?
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("customer_stripe row vanished")))
+    }
+
     /// Removes the customer's data for an app; false if there was none.
     pub async fn delete_customer_stripe(
         &self,

@@ -8,6 +8,7 @@
 //! pooled connection is ever held across a call to Stripe.
 
 pub mod apps;
+pub mod checkout_sessions;
 pub mod customer_stripe;
 pub mod customers;
 pub mod pending;
