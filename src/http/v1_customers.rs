@@ -196,6 +196,16 @@ async fn create(
     Namespace(ns): Namespace,
     ApiJson(body): ApiJson<CustomerInputV1>,
 ) -> Result<(StatusCode, Json<CustomerV1>)> {
+    let customer = create_customer_v1(&state, &ns, body).await?;
+    Ok((StatusCode::CREATED, Json(customer.into())))
+}
+
+/// Creates a customer from its v1 shape (also used by the v1 checkout's inline customer).
+pub async fn create_customer_v1(
+    state: &AppState,
+    ns: &str,
+    body: CustomerInputV1,
+) -> Result<Customer> {
     let has_subjects = body
         .usage_attribution
         .as_ref()
@@ -209,11 +219,10 @@ async fn create(
         .into());
     }
     let (key, fields) = body.into_fields();
-    let customer = state
+    Ok(state
         .store
-        .insert_customer(&ns, fields.validate(key)?)
-        .await?;
-    Ok((StatusCode::CREATED, Json(customer.into())))
+        .insert_customer(ns, fields.validate(key)?)
+        .await?)
 }
 
 async fn fetch(
