@@ -2,6 +2,7 @@
 //! middleware every request passes through.
 
 pub mod apps;
+pub mod checkout;
 pub mod customer_billing;
 pub mod customers;
 pub mod extract;
@@ -44,6 +45,7 @@ pub fn router(state: AppState) -> Router {
             Router::new()
                 .merge(customers::router())
                 .merge(customer_billing::router())
+                .merge(checkout::v3_router())
                 .merge(apps::router()),
         )
         .nest(
@@ -51,6 +53,7 @@ pub fn router(state: AppState) -> Router {
             Router::new()
                 .merge(v1_customers::router())
                 .merge(v1_customer_apps::router())
+                .merge(checkout::v1_router())
                 .merge(v1_apps::router()),
         )
         .layer(middleware::from_fn_with_state(

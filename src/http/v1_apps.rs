@@ -60,7 +60,7 @@ impl From<&CatalogItem> for ListingBody {
                 .capabilities
                 .iter()
                 .map(|c| CapabilityBody {
-                    kind: c.kind,
+                    kind: v1_capability(c.kind),
                     key: c.key,
                     name: c.name,
                     description: c.description,
@@ -68,6 +68,18 @@ impl From<&CatalogItem> for ListingBody {
                 .collect(),
             install_methods: item.install_methods.to_vec(),
         }
+    }
+}
+
+/// v1 spells capability types in camelCase (`calculate_tax` → `calculateTax`).
+pub fn v1_capability(kind: &'static str) -> &'static str {
+    match kind {
+        "report_usage" => "reportUsage",
+        "report_events" => "reportEvents",
+        "calculate_tax" => "calculateTax",
+        "invoice_customers" => "invoiceCustomers",
+        "collect_payments" => "collectPayments",
+        other => other,
     }
 }
 
@@ -201,7 +213,11 @@ async fn install_with_api_key(
     .await?;
     Ok(Json(InstallResponseV1 {
         app: installed.app.into(),
-        default_for_capability_types: installed.default_for_capability_types,
+        default_for_capability_types: installed
+            .default_for_capability_types
+            .into_iter()
+            .map(v1_capability)
+            .collect(),
     }))
 }
 

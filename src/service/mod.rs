@@ -3,4 +3,5 @@
 //! connection is held while Stripe is called.
 
 pub mod apps;
+pub mod checkout;
 pub mod customer_billing;

@@ -6,7 +6,10 @@
 //! `ui_mode` is `hosted_page`/`embedded_page`, payment method types are
 //! `allowed_payment_method_types`.
 //!
-//! INTERFACE SKETCH — bodies are filled in by the Stripe-client work.
+mod client;
+pub mod webhook;
+
+pub use client::StripeClient;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -84,9 +87,95 @@ pub struct NewStripeCustomer {
     pub metadata: BTreeMap<String, String>,
 }
 
-/// One Stripe client bound to one API key.
-pub struct StripeClient {
-    // filled in by the implementation
+/// `ui_mode` in Stripe's 2026 vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UiMode {
+    HostedPage,
+    EmbeddedPage,
+}
+
+impl UiMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UiMode::HostedPage => "hosted_page",
+            UiMode::EmbeddedPage => "embedded_page",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CustomerUpdate {
+    pub address: Option<String>,
+    pub name: Option<String>,
+    pub shipping: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConsentCollection {
+    pub payment_method_reuse_agreement_position: Option<String>,
+    pub promotions: Option<String>,
+    pub terms_of_service: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CustomText {
+    pub after_submit: Option<String>,
+    pub shipping_address: Option<String>,
+    pub submit: Option<String>,
+    pub terms_of_service_acceptance: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaxIdCollection {
+    pub enabled: bool,
+    pub required: Option<String>,
+}
+
+/// A setup-mode Checkout Session, in Stripe's current parameter names.
+/// Enum-like values are Stripe's wire strings, already validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutSessionParams {
+    pub customer: String,
+    /// Lower-case ISO 4217.
+    pub currency: Option<String>,
+    pub ui_mode: UiMode,
+    pub success_url: Option<String>,
+    pub cancel_url: Option<String>,
+    pub return_url: Option<String>,
+    pub client_reference_id: Option<String>,
+    pub billing_address_collection: Option<String>,
+    pub customer_update: Option<CustomerUpdate>,
+    pub consent_collection: Option<ConsentCollection>,
+    pub custom_text: Option<CustomText>,
+    pub expires_at: Option<i64>,
+    pub locale: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    pub allowed_payment_method_types: Vec<String>,
+    pub redirect_on_completion: Option<String>,
+    pub tax_id_collection: Option<TaxIdCollection>,
+    /// `setup_intent_data[metadata]`: meterpay's own ids, for the webhook.
+    pub setup_intent_metadata: BTreeMap<String, String>,
+}
+
+/// What meterpay keeps of a created session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedCheckoutSession {
+    pub id: String,
+    pub url: Option<String>,
+    pub client_secret: Option<String>,
+    pub setup_intent: Option<String>,
+    pub status: Option<String>,
+    /// Lower-case, as Stripe returns it.
+    pub currency: Option<String>,
+    pub customer_email: Option<String>,
+    pub created: i64,
+    pub expires_at: i64,
+    pub metadata: BTreeMap<String, String>,
+    pub return_url: Option<String>,
+    pub success_url: Option<String>,
+    pub cancel_url: Option<String>,
+    pub client_reference_id: Option<String>,
+    pub livemode: bool,
 }
 
 impl Stripe {
@@ -96,49 +185,8 @@ impl Stripe {
         }
     }
 
+    /// A client for one API key. The key never appears in logs or `Debug`.
     pub fn client(&self, api_key: &str) -> StripeClient {
-        let _ = api_key;
-        unimplemented!()
-    }
-}
-
-impl StripeClient {
-    /// `GET /v1/account`: verifies the key and names its account.
-    pub async fn account(&self) -> Result<StripeAccount, StripeError> {
-        unimplemented!()
-    }
-
-    /// `POST /v1/webhook_endpoints`.
-    pub async fn create_webhook_endpoint(
-        &self,
-        url: &str,
-        enabled_events: &[&str],
-        metadata: &BTreeMap<String, String>,
-        idempotency_key: &str,
-    ) -> Result<CreatedWebhookEndpoint, StripeError> {
-        let _ = (url, enabled_events, metadata, idempotency_key);
-        unimplemented!()
-    }
-
-    /// `DELETE /v1/webhook_endpoints/{id}`; an endpoint already gone is success.
-    pub async fn delete_webhook_endpoint(&self, id: &str) -> Result<(), StripeError> {
-        let _ = id;
-        unimplemented!()
-    }
-
-    /// Whether `cus_…` exists (and is not deleted) in this account.
-    pub async fn customer_exists(&self, id: &str) -> Result<bool, StripeError> {
-        let _ = id;
-        unimplemented!()
-    }
-
-    /// `POST /v1/customers`; returns the new `cus_` id.
-    pub async fn create_customer(
-        &self,
-        customer: &NewStripeCustomer,
-        idempotency_key: &str,
-    ) -> Result<String, StripeError> {
-        let _ = (customer, idempotency_key);
-        unimplemented!()
+        StripeClient::new(self.config.clone(), api_key)
     }
 }

@@ -7,6 +7,7 @@ mod harness;
 mod support;
 
 mod apps;
+mod checkout;
 mod customer_billing;
 mod customers_v1;
 mod customers_v3;

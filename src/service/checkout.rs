@@ -1,0 +1,366 @@
+//! Creating a Stripe Checkout Session in setup mode — DESIGN.md "The main
+//! flow". Warm path (Stripe customer known): one Stripe request. Cold path:
+//! two (create the Stripe customer, then the session). No database
+//! connection is held across either.
+
+use std::collections::BTreeMap;
+
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+use ulid::Ulid;
+
+use super::apps::{client_for, note_key_rejected};
+use super::customer_billing::{no_app_detail, resolve_stripe_app};
+use crate::billing::app::{App, AppStatus};
+use crate::billing::checkout::{
+    CheckoutOptions, META_APP_ID, META_CUSTOMER_ID, META_NAMESPACE, UiMode, ValidCheckout,
+};
+use crate::billing::customer::Customer;
+use crate::error::{Error, Result, Rule};
+use crate::http::AppState;
+use crate::store::checkout_sessions::CheckoutSessionRecord;
+use crate::stripe::{
+    CheckoutSessionParams, CreatedCheckoutSession, NewStripeCustomer, StripeClient, StripeError,
+};
+
+#[derive(Debug, Clone, Default)]
+pub struct CheckoutRequest {
+    /// v1 `appId`; v3 resolves the app from the customer's billing profile.
+    pub app_id: Option<Ulid>,
+    /// v1 `stripeCustomerId`.
+    pub stripe_customer_id: Option<String>,
+    pub options: CheckoutOptions,
+}
+
+/// `BillingAppStripeCreateCheckoutSessionResult`, in domain form.
+#[derive(Debug, Clone)]
+pub struct CheckoutResult {
+    pub customer_id: Ulid,
+    pub stripe_customer_id: String,
+    pub session_id: String,
+    pub setup_intent_id: String,
+    pub client_secret: Option<String>,
+    pub client_reference_id: Option<String>,
+    pub customer_email: Option<String>,
+    /// Upper-case ISO 4217.
+    pub currency: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub expires_at: Option<OffsetDateTime>,
+    pub metadata: Option<BTreeMap<String, String>>,
+    pub status: Option<String>,
+    pub url: Option<String>,
+    pub cancel_url: Option<String>,
+    pub success_url: Option<String>,
+    pub return_url: Option<String>,
+}
+
+pub async fn create_checkout_session(
+    state: &AppState,
+    ns: &str,
+    customer: &Customer,
+    req: CheckoutRequest,
+) -> Result<CheckoutResult> {
+    customer.ensure_live()?;
+    // 1. Everything that can be checked without the network.
+    let now = OffsetDateTime::now_utc().unix_timestamp();
+    let valid = req.options.validate(now, customer.currency.as_ref());
+    let given = match &req.stripe_customer_id {
+        Some(id) if !is_customer_id(id) => Err(Error::field(
+            "stripe_customer_id",
+            Rule::MatchesRegex,
+            "must be a Stripe customer id (cus_…)",
+        )),
+        other => Ok(other.clone()),
+    };
+    let (valid, given) = merge_invalid(valid, given)?;
+
+    // 2. The Stripe app.
+    let app = resolve_stripe_app(state, ns, customer, req.app_id)
+        .await?
+        .ok_or_else(|| Error::field("app_id", Rule::Required, no_app_detail()))?;
+    if app.status == AppStatus::Unauthorized {
+        return Err(key_invalid(&app));
+    }
+
+    // 3. The Stripe customer.
+    let client = client_for(state, ns, app.id).await?;
+    let mapping = state
+        .store
+        .get_customer_stripe(ns, app.id, customer.id)
+        .await?;
+    let (stripe_customer_id, map_after) = match (mapping, given) {
+        (Some(m), Some(given)) if m.stripe_customer_id != given => {
+            return Err(Error::conflict(
+                "stripe_customer_id",
+                format!(
+                    "customer [{}] is already linked to Stripe customer [{}], not [{given}]",
+                    customer.id, m.stripe_customer_id
+                ),
+            ));
+        }
+        (Some(m), _) => (m.stripe_customer_id, false),
+        (None, Some(given)) => (given, true),
+        (None, None) => (
+            create_stripe_customer(state, ns, &app, &client, customer).await?,
+            false,
+        ),
+    };
+
+    // 4. The session.
+    let params = stripe_params(ns, &app, customer, &stripe_customer_id, &valid);
+    let session = client
+        .create_checkout_session(
+            &params,
+            &format!("meterpay-checkout-{}", crate::ids::new_ulid()),
+        )
+        .await;
+    let session = match session {
+        Ok(session) => session,
+        Err(err) => {
+            note_key_rejected(state, ns, app.id, &err).await;
+            return Err(checkout_stripe_error(err, &app));
+        }
+    };
+    if map_after {
+        state
+            .store
+            .ensure_customer_stripe(ns, app.id, customer.id, &stripe_customer_id)
+            .await?;
+    }
+
+    // 5. Record and answer.
+    let result = to_result(customer.id, &stripe_customer_id, session, &valid)?;
+    state
+        .store
+        .record_checkout_session(ns, &record(&app, &result, valid.ui_mode))
+        .await?;
+    tracing::info!(session = %result.session_id, customer = %customer.id, app = %app.id, "created checkout session");
+    Ok(result)
+}
+
+/// Creates (or, under concurrent first requests, finds) the customer's Stripe
+/// customer. The idempotency key is derived from namespace, app and
+/// customer, so every concurrent request gets the same Stripe customer; the
+/// mapping's primary key then keeps exactly one.
+async fn create_stripe_customer(
+    state: &AppState,
+    ns: &str,
+    app: &App,
+    client: &StripeClient,
+    customer: &Customer,
+) -> Result<String> {
+    let digest = hex::encode(Sha256::digest(format!("{ns}\n{}\n{}", app.id, customer.id)));
+    let created = client
+        .create_customer(
+            &NewStripeCustomer {
+                name: Some(customer.name.clone()),
+                email: customer.primary_email.clone(),
+                metadata: BTreeMap::from([
+                    (META_NAMESPACE.to_owned(), ns.to_owned()),
+                    (META_APP_ID.to_owned(), app.id.to_string()),
+                    (META_CUSTOMER_ID.to_owned(), customer.id.to_string()),
+                    ("meterpay_customer_key".to_owned(), customer.key.clone()),
+                ]),
+            },
+            &format!("meterpay-customer-{digest}"),
+        )
+        .await;
+    let stripe_id = match created {
+        Ok(id) => id,
+        Err(err) => {
+            note_key_rejected(state, ns, app.id, &err).await;
+            return Err(checkout_stripe_error(err, app));
+        }
+    };
+    let mapping = state
+        .store
+        .ensure_customer_stripe(ns, app.id, customer.id, &stripe_id)
+        .await?;
+    Ok(mapping.stripe_customer_id)
+}
+
+fn stripe_params(
+    ns: &str,
+    app: &App,
+    customer: &Customer,
+    stripe_customer_id: &str,
+    valid: &ValidCheckout,
+) -> CheckoutSessionParams {
+    let o = &valid.options;
+    CheckoutSessionParams {
+        customer: stripe_customer_id.to_owned(),
+        currency: valid
+            .currency
+            .as_ref()
+            .map(|c| c.as_str().to_ascii_lowercase()),
+        ui_mode: match valid.ui_mode {
+            UiMode::Hosted => crate::stripe::UiMode::HostedPage,
+            UiMode::Embedded => crate::stripe::UiMode::EmbeddedPage,
+        },
+        success_url: o.success_url.clone(),
+        cancel_url: o.cancel_url.clone(),
+        return_url: o.return_url.clone(),
+        client_reference_id: o.client_reference_id.clone(),
+        billing_address_collection: o.billing_address_collection.map(|b| b.as_str().to_owned()),
+        customer_update: o
+            .customer_update
+            .as_ref()
+            .map(|u| crate::stripe::CustomerUpdate {
+                address: u.address.map(|b| b.as_str().to_owned()),
+                name: u.name.map(|b| b.as_str().to_owned()),
+                shipping: u.shipping.map(|b| b.as_str().to_owned()),
+            }),
+        consent_collection: o.consent_collection.as_ref().map(|c| {
+            crate::stripe::ConsentCollection {
+                payment_method_reuse_agreement_position: c
+                    .payment_method_reuse_agreement
+                    .map(|p| p.as_str().to_owned()),
+                promotions: c.promotions.map(|p| p.as_str().to_owned()),
+                terms_of_service: c.terms_of_service.map(|t| t.as_str().to_owned()),
+            }
+        }),
+        custom_text: o.custom_text.as_ref().map(|t| crate::stripe::CustomText {
+            after_submit: t.after_submit.clone(),
+            shipping_address: t.shipping_address.clone(),
+            submit: t.submit.clone(),
+            terms_of_service_acceptance: t.terms_of_service_acceptance.clone(),
+        }),
+        expires_at: o.expires_at,
+        locale: o.locale.clone(),
+        metadata: o.metadata.clone().unwrap_or_default(),
+        allowed_payment_method_types: o.payment_method_types.clone().unwrap_or_default(),
+        redirect_on_completion: o.redirect_on_completion.map(|r| r.as_str().to_owned()),
+        tax_id_collection: o
+            .tax_id_collection
+            .as_ref()
+            .map(|t| crate::stripe::TaxIdCollection {
+                enabled: t.enabled,
+                required: t.required.map(|r| r.as_str().to_owned()),
+            }),
+        setup_intent_metadata: BTreeMap::from([
+            (META_NAMESPACE.to_owned(), ns.to_owned()),
+            (META_APP_ID.to_owned(), app.id.to_string()),
+            (META_CUSTOMER_ID.to_owned(), customer.id.to_string()),
+        ]),
+    }
+}
+
+fn to_result(
+    customer_id: Ulid,
+    stripe_customer_id: &str,
+    s: CreatedCheckoutSession,
+    valid: &ValidCheckout,
+) -> Result<CheckoutResult> {
+    let ts = |secs: i64| {
+        OffsetDateTime::from_unix_timestamp(secs)
+            .map_err(|e| Error::Internal(anyhow::anyhow!("Stripe timestamp {secs}: {e}")))
+    };
+    let setup_intent_id = s.setup_intent.clone().ok_or_else(|| {
+        Error::Internal(anyhow::anyhow!(
+            "Stripe created session {} without a setup intent",
+            s.id
+        ))
+    })?;
+    Ok(CheckoutResult {
+        customer_id,
+        stripe_customer_id: stripe_customer_id.to_owned(),
+        session_id: s.id,
+        setup_intent_id,
+        client_secret: s.client_secret,
+        client_reference_id: s.client_reference_id,
+        customer_email: s.customer_email,
+        currency: s
+            .currency
+            .map(|c| c.to_ascii_uppercase())
+            .or_else(|| valid.currency.as_ref().map(|c| c.as_str().to_owned())),
+        created_at: ts(s.created)?,
+        expires_at: Some(ts(s.expires_at)?),
+        metadata: Some(s.metadata).filter(|m| !m.is_empty()),
+        status: s.status,
+        url: s.url,
+        cancel_url: s.cancel_url,
+        success_url: s.success_url,
+        return_url: s.return_url,
+    })
+}
+
+fn record(app: &App, r: &CheckoutResult, ui_mode: UiMode) -> CheckoutSessionRecord {
+    let now = crate::timestamp::now();
+    CheckoutSessionRecord {
+        id: r.session_id.clone(),
+        app_id: app.id,
+        customer_id: r.customer_id,
+        stripe_customer_id: r.stripe_customer_id.clone(),
+        setup_intent_id: Some(r.setup_intent_id.clone()),
+        status: r.status.clone().unwrap_or_else(|| "open".to_owned()),
+        ui_mode: ui_mode.upstream().to_owned(),
+        currency: r.currency.clone(),
+        url: r.url.clone(),
+        success_url: r.success_url.clone(),
+        cancel_url: r.cancel_url.clone(),
+        return_url: r.return_url.clone(),
+        client_reference_id: r.client_reference_id.clone(),
+        customer_email: r.customer_email.clone(),
+        metadata: r.metadata.clone(),
+        payment_method_id: None,
+        failure_reason: None,
+        expires_at: r.expires_at,
+        created_at: r.created_at,
+        updated_at: now,
+    }
+}
+
+fn key_invalid(app: &App) -> Error {
+    Error::field(
+        "app_id",
+        Rule::Invalid,
+        format!(
+            "the Stripe API key of app [{}] is no longer valid (Stripe rejected it); \
+             rotate it with PUT /api/v1/apps/{}/stripe/api-key",
+            app.id, app.id
+        ),
+    )
+}
+
+/// Stripe's refusal of a checkout call as a client-facing error, naming
+/// meterpay's field for Stripe's parameter where there is one.
+fn checkout_stripe_error(err: StripeError, app: &App) -> Error {
+    match err {
+        StripeError::KeyRejected { .. } => key_invalid(app),
+        StripeError::Rejected { message, param, .. } => {
+            let field = match param.as_deref() {
+                Some("customer") => "stripe_customer_id".to_owned(),
+                Some("allowed_payment_method_types") => {
+                    "stripe_options.payment_method_types".to_owned()
+                }
+                Some(p) if p.starts_with("setup_intent_data") => format!("stripe.{p}"),
+                Some(p) => format!("stripe_options.{}", p.replace('[', ".").replace(']', "")),
+                None => "stripe".to_owned(),
+            };
+            Error::field(
+                field,
+                Rule::Invalid,
+                format!("Stripe refused the request: {message}"),
+            )
+        }
+        other => super::apps::stripe_error(other),
+    }
+}
+
+fn is_customer_id(id: &str) -> bool {
+    id.strip_prefix("cus_").is_some_and(|rest| {
+        !rest.is_empty() && rest.len() <= 255 && rest.bytes().all(|b| b.is_ascii_alphanumeric())
+    })
+}
+
+/// Both results, or one 400 listing every field error of both.
+fn merge_invalid<A, B>(a: Result<A>, b: Result<B>) -> Result<(A, B)> {
+    match (a, b) {
+        (Ok(a), Ok(b)) => Ok((a, b)),
+        (Err(Error::Invalid(mut x)), Err(Error::Invalid(y))) => {
+            x.extend(y);
+            Err(Error::Invalid(x))
+        }
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    }
+}

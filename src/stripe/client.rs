@@ -1,0 +1,401 @@
+//! The async-stripe client behind [`StripeClient`]: typed requests at the
+//! pinned API version, our own retry loop (so every attempt of a POST carries
+//! the caller's idempotency key), per-attempt timeouts, and Stripe's errors
+//! sorted into [`StripeError`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::convert::Infallible;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rand::RngExt;
+use stripe::IdempotencyKey;
+use stripe::{ClientBuilder, RequestStrategy, StripeRequest};
+use stripe_checkout::checkout_session::{
+    CreateCheckoutSession, CreateCheckoutSessionConsentCollection,
+    CreateCheckoutSessionConsentCollectionPaymentMethodReuseAgreement,
+    CreateCheckoutSessionCustomText, CreateCheckoutSessionCustomerUpdate,
+    CreateCheckoutSessionSetupIntentData, CreateCheckoutSessionTaxIdCollection,
+    CustomTextPositionParam,
+};
+use stripe_connect::account::RetrieveForMyAccountAccount;
+use stripe_core::customer::{
+    CreateCustomer, RetrieveCustomer, RetrieveCustomerReturned, UpdateCustomer,
+    UpdateCustomerInvoiceSettings,
+};
+use stripe_misc::webhook_endpoint::{CreateWebhookEndpoint, DeleteWebhookEndpoint};
+
+use super::{
+    CheckoutSessionParams, CreatedCheckoutSession, CreatedWebhookEndpoint, NewStripeCustomer,
+    StripeAccount, StripeConfig, StripeError,
+};
+
+/// One Stripe client bound to one API key.
+pub struct StripeClient {
+    config: Arc<StripeConfig>,
+    /// `Err` when the key cannot even be sent (not a valid header value).
+    inner: Result<stripe::Client, String>,
+}
+
+impl fmt::Debug for StripeClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StripeClient")
+            .field("api_base", &self.config.api_base)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Parses one of async-stripe's generated enums from Stripe's wire value
+/// (their `FromStr` cannot fail; unknown values become `Unknown`).
+fn wire<T: FromStr<Err = Infallible>>(value: &str) -> T {
+    match value.parse() {
+        Ok(v) => v,
+        Err(never) => match never {},
+    }
+}
+
+impl StripeClient {
+    pub(super) fn new(config: Arc<StripeConfig>, api_key: &str) -> StripeClient {
+        let base = format!("{}/", config.api_base.trim_end_matches('/'));
+        let inner = ClientBuilder::new(api_key)
+            .url(base)
+            .request_strategy(RequestStrategy::Once)
+            .build()
+            .map_err(|_| "the API key contains characters that cannot be sent".to_owned());
+        StripeClient { config, inner }
+    }
+
+    /// Sends `req`, retrying 429, 5xx, timeouts and connection failures with
+    /// jittered exponential backoff, always under the same idempotency key.
+    async fn send<R>(
+        &self,
+        what: &'static str,
+        req: &R,
+        idempotency_key: Option<&str>,
+    ) -> Result<R::Output, StripeError>
+    where
+        R: StripeRequest,
+        R::Output: miniserde::Deserialize,
+    {
+        let client = self
+            .inner
+            .as_ref()
+            .map_err(|message| StripeError::KeyRejected {
+                message: message.clone(),
+            })?;
+        let key = match idempotency_key {
+            Some(k) => Some(IdempotencyKey::new(k).map_err(|e| StripeError::Rejected {
+                status: 400,
+                kind: "idempotency_error".into(),
+                code: None,
+                message: format!("invalid idempotency key: {e:?}"),
+                param: None,
+            })?),
+            None => None,
+        };
+        let attempts = self.config.max_attempts.max(1);
+        let mut last = String::new();
+        for attempt in 1..=attempts {
+            let started = Instant::now();
+            let mut customized = req.customize().timeout(self.config.timeout);
+            customized = customized.request_strategy(match &key {
+                Some(k) => RequestStrategy::Idempotent(k.clone()),
+                None => RequestStrategy::Once,
+            });
+            let outcome = customized.send(client).await;
+            let elapsed_ms = started.elapsed().as_millis() as u64;
+            match outcome {
+                Ok(value) => {
+                    tracing::debug!(call = what, attempt, elapsed_ms, "Stripe call succeeded");
+                    return Ok(value);
+                }
+                Err(stripe::StripeError::Stripe(err, status)) => {
+                    let message = err
+                        .message
+                        .clone()
+                        .unwrap_or_else(|| format!("Stripe answered {status}"));
+                    tracing::debug!(
+                        call = what,
+                        attempt,
+                        status,
+                        elapsed_ms,
+                        "Stripe call failed"
+                    );
+                    if status == 429 || status >= 500 {
+                        last = format!("{what}: Stripe answered {status}: {message}");
+                    } else if status == 401 || status == 403 {
+                        return Err(StripeError::KeyRejected { message });
+                    } else {
+                        return Err(StripeError::Rejected {
+                            status,
+                            kind: err.type_.as_str().to_owned(),
+                            code: err.code.as_ref().map(|c| c.as_str().to_owned()),
+                            message,
+                            param: err.param.clone(),
+                        });
+                    }
+                }
+                Err(stripe::StripeError::Timeout) => {
+                    tracing::debug!(call = what, attempt, elapsed_ms, "Stripe call timed out");
+                    last = format!(
+                        "{what}: no answer from Stripe within {} ms",
+                        self.config.timeout.as_millis()
+                    );
+                }
+                Err(stripe::StripeError::ClientError(e)) => {
+                    tracing::debug!(call = what, attempt, elapsed_ms, error = %e, "Stripe unreachable");
+                    last = format!("{what}: cannot reach Stripe: {e}");
+                }
+                Err(stripe::StripeError::JSONDeserialize(e)) => {
+                    // An answer we cannot read will not improve by asking again.
+                    return Err(StripeError::Unavailable {
+                        detail: format!("{what}: unexpected answer from Stripe: {e}"),
+                        retry_after_secs: None,
+                    });
+                }
+                Err(stripe::StripeError::ConfigError(e)) => {
+                    return Err(StripeError::KeyRejected { message: e });
+                }
+            }
+            if attempt < attempts {
+                tokio::time::sleep(self.backoff(attempt)).await;
+            }
+        }
+        tracing::warn!(call = what, attempts, detail = %last, "Stripe unavailable after retries");
+        Err(StripeError::Unavailable {
+            detail: last,
+            retry_after_secs: None,
+        })
+    }
+
+    /// `base * 2^(attempt-1)`, scaled by a random factor in [0.5, 1.5).
+    fn backoff(&self, attempt: u32) -> Duration {
+        let base = self.config.backoff_base.as_millis() as u64;
+        let exp = base.saturating_mul(1u64 << (attempt - 1).min(10));
+        let jitter = rand::rng().random_range(0.5..1.5);
+        Duration::from_millis((exp as f64 * jitter) as u64)
+    }
+
+    /// `GET /v1/account`: verifies the key and names its account.
+    pub async fn account(&self) -> Result<StripeAccount, StripeError> {
+        let account = self
+            .send(
+                "retrieve account",
+                &RetrieveForMyAccountAccount::new(),
+                None,
+            )
+            .await?;
+        Ok(StripeAccount {
+            id: account.id.as_str().to_owned(),
+            business_name: account.business_profile.and_then(|p| p.name),
+        })
+    }
+
+    /// `POST /v1/webhook_endpoints`.
+    pub async fn create_webhook_endpoint(
+        &self,
+        url: &str,
+        enabled_events: &[&str],
+        metadata: &BTreeMap<String, String>,
+        idempotency_key: &str,
+    ) -> Result<CreatedWebhookEndpoint, StripeError> {
+        let events: Vec<_> = enabled_events.iter().map(|e| wire(e)).collect();
+        let req = CreateWebhookEndpoint::new(events, url)
+            .metadata(metadata.clone().into_iter().collect::<HashMap<_, _>>());
+        let endpoint = self
+            .send("create webhook endpoint", &req, Some(idempotency_key))
+            .await?;
+        let secret = endpoint.secret.ok_or_else(|| StripeError::Unavailable {
+            detail: "Stripe created the webhook endpoint without returning its secret".into(),
+            retry_after_secs: None,
+        })?;
+        Ok(CreatedWebhookEndpoint {
+            id: endpoint.id.as_str().to_owned(),
+            secret,
+        })
+    }
+
+    /// `DELETE /v1/webhook_endpoints/{id}`; an endpoint already gone is success.
+    pub async fn delete_webhook_endpoint(&self, id: &str) -> Result<(), StripeError> {
+        match self
+            .send(
+                "delete webhook endpoint",
+                &DeleteWebhookEndpoint::new(id),
+                None,
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(StripeError::Rejected { status: 404, .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether `cus_…` exists (and is not deleted) in this account.
+    pub async fn customer_exists(&self, id: &str) -> Result<bool, StripeError> {
+        match self
+            .send("retrieve customer", &RetrieveCustomer::new(id), None)
+            .await
+        {
+            Ok(RetrieveCustomerReturned::Customer(_)) => Ok(true),
+            Ok(RetrieveCustomerReturned::DeletedCustomer(_)) => Ok(false),
+            Err(StripeError::Rejected { status: 404, .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `POST /v1/customers`; returns the new `cus_` id.
+    pub async fn create_customer(
+        &self,
+        customer: &NewStripeCustomer,
+        idempotency_key: &str,
+    ) -> Result<String, StripeError> {
+        let mut req = CreateCustomer::new().metadata(
+            customer
+                .metadata
+                .clone()
+                .into_iter()
+                .collect::<HashMap<_, _>>(),
+        );
+        if let Some(name) = &customer.name {
+            req = req.name(name.clone());
+        }
+        if let Some(email) = &customer.email {
+            req = req.email(email.clone());
+        }
+        let created = self
+            .send("create customer", &req, Some(idempotency_key))
+            .await?;
+        Ok(created.id.as_str().to_owned())
+    }
+
+    /// `POST /v1/customers/{id}` with `invoice_settings[default_payment_method]`.
+    pub async fn set_default_payment_method(
+        &self,
+        customer_id: &str,
+        payment_method_id: &str,
+        idempotency_key: &str,
+    ) -> Result<(), StripeError> {
+        let mut settings = UpdateCustomerInvoiceSettings::new();
+        settings.default_payment_method = Some(payment_method_id.to_owned());
+        let req = UpdateCustomer::new(customer_id).invoice_settings(settings);
+        self.send("update customer", &req, Some(idempotency_key))
+            .await?;
+        Ok(())
+    }
+
+    /// `POST /v1/checkout/sessions` in setup mode.
+    pub async fn create_checkout_session(
+        &self,
+        p: &CheckoutSessionParams,
+        idempotency_key: &str,
+    ) -> Result<CreatedCheckoutSession, StripeError> {
+        let mut req = CreateCheckoutSession::new()
+            .mode(wire::<stripe_checkout::CheckoutSessionMode>("setup"))
+            .customer(p.customer.clone())
+            .ui_mode(wire::<stripe_checkout::CheckoutSessionUiMode>(
+                p.ui_mode.as_str(),
+            ));
+        if let Some(currency) = &p.currency {
+            req = req.currency(wire::<stripe_types::Currency>(currency));
+        }
+        if let Some(url) = &p.success_url {
+            req = req.success_url(url.clone());
+        }
+        if let Some(url) = &p.cancel_url {
+            req = req.cancel_url(url.clone());
+        }
+        if let Some(url) = &p.return_url {
+            req = req.return_url(url.clone());
+        }
+        if let Some(id) = &p.client_reference_id {
+            req = req.client_reference_id(id.clone());
+        }
+        if let Some(v) = &p.billing_address_collection {
+            req = req.billing_address_collection(wire::<
+                stripe_checkout::CheckoutSessionBillingAddressCollection,
+            >(v));
+        }
+        if let Some(u) = &p.customer_update {
+            let mut update = CreateCheckoutSessionCustomerUpdate::new();
+            update.address = u.address.as_deref().map(wire);
+            update.name = u.name.as_deref().map(wire);
+            update.shipping = u.shipping.as_deref().map(wire);
+            req = req.customer_update(update);
+        }
+        if let Some(c) = &p.consent_collection {
+            let mut consent = CreateCheckoutSessionConsentCollection::new();
+            consent.payment_method_reuse_agreement =
+                c.payment_method_reuse_agreement_position.as_deref().map(|pos| {
+                    CreateCheckoutSessionConsentCollectionPaymentMethodReuseAgreement::new(wire::<
+                        stripe_checkout::checkout_session::CreateCheckoutSessionConsentCollectionPaymentMethodReuseAgreementPosition,
+                    >(pos))
+                });
+            consent.promotions = c.promotions.as_deref().map(wire);
+            consent.terms_of_service = c.terms_of_service.as_deref().map(wire);
+            req = req.consent_collection(consent);
+        }
+        if let Some(t) = &p.custom_text {
+            let mut text = CreateCheckoutSessionCustomText::new();
+            let param = |m: &Option<String>| m.clone().map(CustomTextPositionParam::new);
+            text.after_submit = param(&t.after_submit);
+            text.shipping_address = param(&t.shipping_address);
+            text.submit = param(&t.submit);
+            text.terms_of_service_acceptance = param(&t.terms_of_service_acceptance);
+            req = req.custom_text(text);
+        }
+        if let Some(at) = p.expires_at {
+            req = req.expires_at(at);
+        }
+        if let Some(locale) = &p.locale {
+            req = req.locale(wire::<stripe_checkout::CheckoutSessionLocale>(locale));
+        }
+        if !p.metadata.is_empty() {
+            req = req.metadata(p.metadata.clone().into_iter().collect::<HashMap<_, _>>());
+        }
+        if !p.allowed_payment_method_types.is_empty() {
+            req = req.allowed_payment_method_types(
+                p.allowed_payment_method_types
+                    .iter()
+                    .map(|t| wire(t))
+                    .collect::<Vec<_>>(),
+            );
+        }
+        if let Some(r) = &p.redirect_on_completion {
+            req = req.redirect_on_completion(wire::<
+                stripe_checkout::CheckoutSessionRedirectOnCompletion,
+            >(r));
+        }
+        if let Some(t) = &p.tax_id_collection {
+            let mut tax = CreateCheckoutSessionTaxIdCollection::new(t.enabled);
+            tax.required = t.required.as_deref().map(wire);
+            req = req.tax_id_collection(tax);
+        }
+        let mut setup = CreateCheckoutSessionSetupIntentData::new();
+        setup.metadata = Some(p.setup_intent_metadata.clone().into_iter().collect());
+        req = req.setup_intent_data(setup);
+
+        let s = self
+            .send("create checkout session", &req, Some(idempotency_key))
+            .await?;
+        Ok(CreatedCheckoutSession {
+            id: s.id.as_str().to_owned(),
+            url: s.url,
+            client_secret: s.client_secret,
+            setup_intent: s.setup_intent.map(|si| si.id().as_str().to_owned()),
+            status: s.status.map(|st| st.as_str().to_owned()),
+            currency: s.currency.map(|c| c.to_string()),
+            customer_email: s.customer_email,
+            created: s.created,
+            expires_at: s.expires_at,
+            metadata: s.metadata.unwrap_or_default().into_iter().collect(),
+            return_url: s.return_url,
+            success_url: s.success_url,
+            cancel_url: s.cancel_url,
+            client_reference_id: s.client_reference_id,
+            livemode: s.livemode,
+        })
+    }
+}

@@ -1,0 +1,1 @@
+//! Verifying Stripe's webhook signatures (`Stripe-Signature: t=…,v1=…`).
