@@ -129,7 +129,12 @@ pub async fn create_checkout_session(
     }
 
     // 5. Record and answer.
-    let result = to_result(customer.id, &stripe_customer_id, session, &valid)?;
+    let mut result = to_result(customer.id, &stripe_customer_id, session, &valid)?;
+    // Stripe leaves the session's customer_email empty when a customer is
+    // given; the email the session collects for is the customer's.
+    if result.customer_email.is_none() {
+        result.customer_email = customer.primary_email.clone();
+    }
     state
         .store
         .record_checkout_session(ns, &record(&app, &result, valid.ui_mode))
