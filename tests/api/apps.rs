@@ -165,6 +165,15 @@ crate::both_backends! {
         let webhook_encrypted: Option<String> = row.try_get("webhook_secret_encrypted").unwrap();
         assert!(encrypted.starts_with("v1."));
         assert!(webhook_encrypted.unwrap().starts_with("v1."));
+
+        // With create_billing_profile the first app becomes the namespace default.
+        let (_, key2) = app.emu.create_account().await;
+        let with_profile = install(&app, json!({
+            "type": "stripe", "name": "Default", "create_billing_profile": true, "api_key": key2
+        })).await;
+        assert_eq!(with_profile.body["default_for_capability_types"],
+            json!(["calculate_tax", "invoice_customers", "collect_payments"]));
+        app.delete(&format!("{APPS}/{}", with_profile.body["app"]["id"].as_str().unwrap())).await;
     }
 
     async fn catalog_lists_what_meterpay_installs(app) {
@@ -352,6 +361,27 @@ crate::both_backends! {
         // The account can be connected again.
         let again = install(&app, json!({"type": "stripe", "name": "Again", "create_billing_profile": false, "api_key": key})).await;
         assert_eq!(again.status, 201, "{}", again.body);
+    }
+
+    async fn install_with_billing_profile_and_uninstall_guard(app) {
+        let (installed, key, _) = install_stripe_app(&app, true).await;
+        let id = installed["id"].as_str().unwrap().to_owned();
+        let profiles = app.get("/api/v3/openmeter/profiles").await.body;
+        let profile = &profiles["data"][0];
+        assert_eq!(profile["default"], true);
+        assert_eq!(profile["apps"]["payment"]["id"], json!(id));
+        // A second app does not replace the default profile.
+        let (_, key2) = app.emu.create_account().await;
+        let second = install(&app, json!({"type": "stripe", "name": "Second", "create_billing_profile": true, "api_key": key2})).await;
+        assert_eq!(second.body["default_for_capability_types"], json!([]));
+        // The app in use by the profile cannot be uninstalled, and Stripe is untouched.
+        let resp = app.delete(&format!("{APPS}/{id}")).await;
+        assert_v3(&resp, "uninstall-app", &[204, 400, 404]);
+        let detail = format!(
+            "app [{id}] is used by billing profile [{}] ({}); point that profile at another app or delete it first",
+            profile["id"].as_str().unwrap(), profile["name"].as_str().unwrap());
+        assert_eq!(resp.problem(), problem_of(409, &detail));
+        assert_eq!(stripe_get(&app, &key, "/v1/webhook_endpoints").await["data"].as_array().unwrap().len(), 1);
     }
 
     async fn uninstall_with_a_revoked_key_still_uninstalls(app) {
