@@ -4,3 +4,4 @@ pub mod app;
 pub mod checkout;
 pub mod currency;
 pub mod customer;
+pub mod profile;

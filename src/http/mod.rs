@@ -9,10 +9,12 @@ pub mod extract;
 pub mod health;
 pub mod page;
 pub mod problem;
+pub mod profiles;
 pub mod tenancy;
 pub mod v1_apps;
 pub mod v1_customer_apps;
 pub mod v1_customers;
+pub mod webhook;
 
 use std::any::Any;
 
@@ -45,6 +47,7 @@ pub fn router(state: AppState) -> Router {
             Router::new()
                 .merge(customers::router())
                 .merge(customer_billing::router())
+                .merge(profiles::router())
                 .merge(checkout::v3_router())
                 .merge(apps::router()),
         )
@@ -63,6 +66,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::router())
         .merge(api)
+        .merge(webhook::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))

@@ -5,3 +5,4 @@
 pub mod apps;
 pub mod checkout;
 pub mod customer_billing;
+pub mod webhooks;

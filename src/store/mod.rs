@@ -11,7 +11,8 @@ pub mod apps;
 pub mod checkout_sessions;
 pub mod customer_stripe;
 pub mod customers;
-pub mod pending;
+pub mod events;
+pub mod profiles;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -21,7 +21,11 @@ async fn checkout(app: &TestApp, customer_id: &str, options: Value) -> Resp {
             json!({"stripe_options": options}),
         )
         .await;
-    crate::apps::assert_v3(&resp, "create-customer-stripe-checkout-session", &[201, 400, 404]);
+    crate::apps::assert_v3(
+        &resp,
+        "create-customer-stripe-checkout-session",
+        &[201, 400, 404],
+    );
     if resp.status == 201 {
         assert_checkout_result(&resp.body);
     }

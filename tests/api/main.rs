@@ -12,3 +12,4 @@ mod customer_billing;
 mod customers_v1;
 mod customers_v3;
 mod service;
+mod webhooks;

@@ -1,0 +1,275 @@
+//! v3 billing profiles: `/api/v3/openmeter/profiles…`.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
+use ulid::Ulid;
+
+use super::AppState;
+use super::extract::{ApiJson, parse_ulid, path_ulid};
+use super::page::{Page, V3Page};
+use super::tenancy::Namespace;
+use crate::billing::profile::{
+    AppRefs, BillingProfile, Party, ProfileFields, Workflow, WorkflowInput, app_ref_error,
+};
+use crate::error::{Error, FieldError, Result, Rule, Violations};
+use crate::store::Store;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/profiles", get(list).post(create))
+        .route("/profiles/{id}", get(fetch).put(upsert).delete(remove))
+}
+
+/// `BillingAppReference` in a request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppReferenceInput {
+    pub id: String,
+}
+
+/// `BillingProfileAppReferences` in a request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppReferencesInput {
+    pub tax: AppReferenceInput,
+    pub invoicing: AppReferenceInput,
+    pub payment: AppReferenceInput,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateBillingProfileRequest {
+    pub name: String,
+    pub description: Option<String>,
+    pub labels: Option<BTreeMap<String, String>>,
+    pub supplier: Party,
+    pub workflow: WorkflowInput,
+    pub apps: AppReferencesInput,
+    #[serde(rename = "default")]
+    pub is_default: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpsertBillingProfileRequest {
+    pub name: String,
+    pub description: Option<String>,
+    pub labels: Option<BTreeMap<String, String>>,
+    pub supplier: Party,
+    pub workflow: WorkflowInput,
+    #[serde(rename = "default")]
+    pub is_default: bool,
+    /// Not part of the upsert request: named in a clear refusal below
+    /// rather than as just another unknown property.
+    pub apps: Option<IgnoredAny>,
+}
+
+/// `BillingAppReference`.
+#[derive(Debug, Serialize)]
+pub struct AppReference {
+    pub id: String,
+}
+
+/// `BillingProfileAppReferences`: the contract's `apps` member holds
+/// references, not expanded apps.
+#[derive(Debug, Serialize)]
+pub struct AppReferences {
+    pub tax: AppReference,
+    pub invoicing: AppReference,
+    pub payment: AppReference,
+}
+
+/// `BillingProfile`.
+#[derive(Debug, Serialize)]
+pub struct BillingProfileBody {
+    pub id: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
+    #[serde(with = "crate::timestamp::serde")]
+    pub created_at: time::OffsetDateTime,
+    #[serde(with = "crate::timestamp::serde")]
+    pub updated_at: time::OffsetDateTime,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::timestamp::serde::option::serialize"
+    )]
+    pub deleted_at: Option<time::OffsetDateTime>,
+    pub supplier: Party,
+    pub workflow: Workflow,
+    pub apps: AppReferences,
+    pub default: bool,
+}
+
+impl From<BillingProfile> for BillingProfileBody {
+    fn from(p: BillingProfile) -> Self {
+        let reference = |id: Ulid| AppReference { id: id.to_string() };
+        Self {
+            id: p.id.to_string(),
+            name: p.name,
+            description: p.description,
+            labels: p.labels,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+            deleted_at: p.deleted_at,
+            supplier: p.supplier,
+            workflow: p.workflow,
+            apps: AppReferences {
+                tax: reference(p.tax_app_id),
+                invoicing: reference(p.invoicing_app_id),
+                payment: reference(p.payment_app_id),
+            },
+            default: p.is_default,
+        }
+    }
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Namespace(ns): Namespace,
+    ApiJson(body): ApiJson<CreateBillingProfileRequest>,
+) -> Result<(StatusCode, Json<BillingProfileBody>)> {
+    let mut v = Violations::default();
+    let valid = ProfileFields {
+        name: body.name,
+        description: body.description,
+        labels: body.labels,
+        supplier: body.supplier,
+        workflow: body.workflow,
+        is_default: body.is_default,
+    }
+    .check(&mut v, None);
+    let apps = check_app_refs(&state.store, &ns, &mut v, &body.apps).await?;
+    v.into_result()?;
+    let apps = apps.ok_or_else(|| Error::Internal(anyhow::anyhow!("app references unchecked")))?;
+    let profile = state.store.insert_profile(&ns, valid, apps).await?;
+    Ok((StatusCode::CREATED, Json(profile.into())))
+}
+
+/// Parses the three references and checks each names a live app of the
+/// namespace, reporting every bad one by its field (`apps.payment.id`).
+async fn check_app_refs(
+    store: &Store,
+    namespace: &str,
+    v: &mut Violations,
+    refs: &AppReferencesInput,
+) -> Result<Option<AppRefs>> {
+    let mut ids = Vec::with_capacity(3);
+    for (field, given) in [
+        ("apps.tax.id", &refs.tax.id),
+        ("apps.invoicing.id", &refs.invoicing.id),
+        ("apps.payment.id", &refs.payment.id),
+    ] {
+        let Some(id) = parse_ulid(given) else {
+            v.push(
+                field,
+                Rule::MatchesRegex,
+                format!("[{given}] is not a ULID (26 characters, e.g. 01G65Z755AFWAKHE12NY0CQ9FH)"),
+            );
+            ids.push(None);
+            continue;
+        };
+        match store.live_app(namespace, id).await {
+            Ok(_) => {}
+            Err(Error::NotFound(_)) => push(v, app_ref_error(field, id, false)),
+            Err(Error::Gone(_)) => push(v, app_ref_error(field, id, true)),
+            Err(other) => return Err(other),
+        }
+        ids.push(Some(id));
+    }
+    Ok(match ids[..] {
+        [Some(tax), Some(invoicing), Some(payment)] => Some(AppRefs {
+            tax,
+            invoicing,
+            payment,
+        }),
+        _ => None,
+    })
+}
+
+fn push(v: &mut Violations, e: FieldError) {
+    v.push(e.field, e.rule, e.reason);
+}
+
+async fn fetch(
+    State(state): State<AppState>,
+    Namespace(ns): Namespace,
+    Path(id): Path<String>,
+) -> Result<Json<BillingProfileBody>> {
+    let id = path_ulid("id", &id)?;
+    let profile = state
+        .store
+        .get_profile(&ns, id)
+        .await?
+        .ok_or_else(|| Error::not_found("billing profile", id))?;
+    Ok(Json(profile.into()))
+}
+
+async fn upsert(
+    State(state): State<AppState>,
+    Namespace(ns): Namespace,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpsertBillingProfileRequest>,
+) -> Result<Json<BillingProfileBody>> {
+    let id = path_ulid("id", &id)?;
+    let current = state
+        .store
+        .get_profile(&ns, id)
+        .await?
+        .ok_or_else(|| Error::not_found("billing profile", id))?;
+    current.ensure_live()?;
+    let mut v = Violations::default();
+    if body.apps.is_some() {
+        v.push(
+            "apps",
+            Rule::UnknownProperty,
+            "is not a known property of an update: a billing profile's apps are fixed when it is created; create another profile to use other apps",
+        );
+    }
+    let valid = ProfileFields {
+        name: body.name,
+        description: body.description,
+        labels: body.labels,
+        supplier: body.supplier,
+        workflow: body.workflow,
+        is_default: body.is_default,
+    }
+    .check(&mut v, current.workflow.tax.default_tax_config.as_ref());
+    if current.is_default && !body.is_default {
+        push(&mut v, BillingProfile::cannot_unset_default(id));
+    }
+    v.into_result()?;
+    let profile = state.store.update_profile(&ns, id, valid).await?;
+    Ok(Json(profile.into()))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    Namespace(ns): Namespace,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
+    let id = path_ulid("id", &id)?;
+    state.store.delete_profile(&ns, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Namespace(ns): Namespace,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<V3Page<BillingProfileBody>>> {
+    let page = Page::from_v3_query(raw.as_deref())?;
+    let (profiles, total) = state.store.list_profiles(&ns, page).await?;
+    Ok(Json(V3Page {
+        data: profiles.into_iter().map(Into::into).collect(),
+        meta: page.v3_meta(total),
+    }))
+}

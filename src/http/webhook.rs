@@ -1,0 +1,67 @@
+//! `POST /api/v1/apps/{id}/stripe/webhook`: authenticated by Stripe's
+//! signature, not by an API token.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Serialize;
+
+use super::AppState;
+use super::extract::{MAX_BODY_BYTES, path_ulid};
+use super::problem::V1Error;
+use crate::error::Error;
+use crate::service::webhooks::{Outcome, receive};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/apps/{id}/stripe/webhook", post(webhook))
+}
+
+/// `StripeWebhookResponse`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookResponse {
+    pub namespace_id: String,
+    pub app_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+async fn webhook(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    req: Request,
+) -> Result<(StatusCode, Json<WebhookResponse>), V1Error> {
+    let app_id = path_ulid("id", &id)?;
+    let body = Bytes::from_request(req, &state)
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Error::PayloadTooLarge(format!(
+                    "The request body is larger than {MAX_BODY_BYTES} bytes"
+                ))
+            } else {
+                Error::field("body", crate::error::Rule::Invalid, rejection.body_text())
+            }
+        })?;
+    let signature = headers
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok());
+    let outcome = receive(&state, app_id, signature, &body).await?;
+    let app = state.store.app_by_id(app_id).await?;
+    let message = match outcome {
+        Outcome::Processed => None,
+        Outcome::AlreadyProcessed => Some("event already processed".to_owned()),
+        Outcome::Ignored(why) => Some(format!("ignored: {why}")),
+    };
+    Ok((
+        StatusCode::OK,
+        Json(WebhookResponse {
+            namespace_id: app.map(|a| a.namespace).unwrap_or_default(),
+            app_id: app_id.to_string(),
+            message,
+        }),
+    ))
+}
