@@ -202,3 +202,116 @@ async fn serve_shuts_down_gracefully_on_sigterm() {
     assert!(status.success(), "exit status {status:?}");
     assert!(dir.0.join("meterpay.db").exists());
 }
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+async fn wait_until_up(client: &reqwest::Client, url: &str) {
+    for _ in 0..150 {
+        if let Ok(r) = client.get(url).send().await
+            && r.status().is_success()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{url} did not come up");
+}
+
+/// The README's first command: `serve --emulate-stripe` on a fresh data
+/// directory answers a checkout request with nothing else configured.
+#[tokio::test]
+async fn serve_with_the_emulator_checks_out_with_no_setup() {
+    let dir = temp_dir();
+    let (port, emu_port) = (free_port(), free_port());
+    let mut child = meterpay()
+        .args([
+            "serve",
+            "--emulate-stripe",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--emulator-listen",
+            &format!("127.0.0.1:{emu_port}"),
+        ])
+        .env("METERPAY_DATA_DIR", &dir.0)
+        .env_remove("METERPAY_DATABASE_URL")
+        .env_remove("METERPAY_ENCRYPTION_KEY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    wait_until_up(&client, &format!("{base}/readyz")).await;
+    let customer: serde_json::Value = client
+        .post(format!("{base}/api/v3/openmeter/customers"))
+        .json(&json!({"name": "ACME", "key": "acme", "currency": "USD"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let resp = client
+        .post(format!(
+            "{base}/api/v3/openmeter/customers/{}/billing/stripe/checkout-sessions",
+            customer["id"].as_str().unwrap()
+        ))
+        .json(&json!({"stripe_options": {"success_url": "https://example.com/ok"}}))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let body: serde_json::Value = resp.json().await.unwrap();
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert_eq!(status, 201, "{body}");
+    crate::contract::assert_checkout_result(&body);
+    assert!(
+        body["url"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("http://127.0.0.1:{emu_port}/c/pay/cs_test_"))
+    );
+    let key = std::fs::metadata(dir.0.join("encryption.key")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(key.permissions().mode() & 0o777, 0o600);
+}
+
+/// `meterpay emulate-stripe` alone speaks Stripe's API with the default key.
+#[tokio::test]
+async fn emulate_stripe_command_serves_the_stripe_api() {
+    let port = free_port();
+    let mut child = meterpay()
+        .args(["emulate-stripe", "--listen", &format!("127.0.0.1:{port}")])
+        .env_remove("METERPAY_EMULATOR_API_KEYS")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    wait_until_up(&client, &format!("{base}/_emulator/health")).await;
+    let account = client
+        .get(format!("{base}/v1/account"))
+        .bearer_auth("sk_test_emulator")
+        .send()
+        .await
+        .unwrap();
+    let status = account.status().as_u16();
+    let body: serde_json::Value = account.json().await.unwrap();
+    let anonymous = client
+        .get(format!("{base}/v1/account"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert_eq!(status, 200, "{body}");
+    assert!(body["id"].as_str().unwrap().starts_with("acct_"));
+    assert_eq!(anonymous, 401);
+}
