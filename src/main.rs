@@ -10,7 +10,7 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("METERPAY_LOG")
-                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info")),
+                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info,stripe=error")),
         )
         .init();
     match Cli::parse().command {

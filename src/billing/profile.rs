@@ -736,9 +736,11 @@ mod tests {
 
     #[test]
     fn stored_workflow_round_trips() {
-        let mut workflow = Workflow::default();
-        workflow.payment = PaymentSettings::SendInvoice {
-            due_after: "P7D".into(),
+        let mut workflow = Workflow {
+            payment: PaymentSettings::SendInvoice {
+                due_after: "P7D".into(),
+            },
+            ..Workflow::default()
         };
         workflow.collection.alignment = Alignment::Anchored {
             recurring_period: RecurringPeriod {

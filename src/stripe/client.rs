@@ -123,7 +123,10 @@ impl StripeClient {
                         elapsed_ms,
                         "Stripe call failed"
                     );
-                    if status == 429 || status >= 500 {
+                    // 409: the same idempotency key is in use by a concurrent
+                    // request (Stripe: safe to retry); 424: a transient failure
+                    // of an external dependency.
+                    if matches!(status, 409 | 424 | 429) || status >= 500 {
                         last = format!("{what}: Stripe answered {status}: {message}");
                     } else if status == 401 || status == 403 {
                         return Err(StripeError::KeyRejected { message });
