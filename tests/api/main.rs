@@ -7,6 +7,7 @@ mod harness;
 mod support;
 
 mod apps;
+mod billing_profiles;
 mod checkout;
 mod customer_billing;
 mod customers_v1;
