@@ -68,7 +68,7 @@ crate::both_backends! {
         let second = create(&app, body("EU", &app_id, true)).await;
         assert_eq!(second.status, 201, "{}", second.body);
         let second_id = second.body["id"].as_str().unwrap().to_owned();
-        assert_eq!(defaults(&app).await, [second_id.clone()]);
+        assert_eq!(defaults(&app).await, std::slice::from_ref(&second_id));
 
         // Racing switches still leave exactly one default.
         let mut upsert = body("Main", &app_id, true);
