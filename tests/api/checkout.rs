@@ -56,6 +56,58 @@ async fn setup(app: &TestApp) -> (Value, String, String) {
     (stripe_app, key, c["id"].as_str().unwrap().to_owned())
 }
 
+/// An app id of another namespace is 404 for the v1 checkout, like an unknown one.
+async fn foreign_app_is_not_found(backend: crate::harness::Backend) {
+    let app = TestApp::start_with(backend, |args| {
+        args.api_tokens = vec![
+            ("tok-a".into(), "team-a".into()),
+            ("tok-b".into(), "team-b".into()),
+        ];
+    })
+    .await;
+    let send = |token: &'static str, path: &str, body: Value| {
+        let req = app
+            .client
+            .post(format!("{}{path}", app.base))
+            .bearer_auth(token)
+            .json(&body);
+        async move {
+            let resp = req.send().await.unwrap();
+            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
+        }
+    };
+    let (_, key) = app.emu.create_account().await;
+    let (status, installed) = send(
+        "tok-a",
+        "/api/v3/openmeter/app-catalog/install",
+        json!({"type": "stripe", "name": "A", "create_billing_profile": true, "api_key": key}),
+    )
+    .await;
+    assert_eq!(status, 201, "{installed}");
+    let (status, _) = send(
+        "tok-b",
+        "/api/v1/customers",
+        json!({"name": "B", "key": "b", "currency": "USD"}),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let app_id = installed["app"]["id"].as_str().unwrap();
+    let (status, body) = send("tok-b", "/api/v1/stripe/checkout/sessions", json!({
+        "appId": app_id, "customer": {"key": "b"}, "options": {"successURL": "https://x.example/s"}})).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["detail"], json!(format!("app [{app_id}] not found")));
+}
+
+#[tokio::test]
+async fn sqlite_foreign_app_is_not_found() {
+    foreign_app_is_not_found(crate::harness::Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_foreign_app_is_not_found() {
+    foreign_app_is_not_found(crate::harness::Backend::Postgres).await;
+}
+
 crate::both_backends! {
     async fn hosted_session_cold_then_warm(app) {
         let (stripe_app, _key, id) = setup(&app).await;
@@ -366,6 +418,14 @@ crate::both_backends! {
         assert_eq!(resp.problem()["invalid_parameters"][0]["field"], "stripeCustomerId");
         let resp = post(json!({"customer": {"key": "nobody"}, "options": {"successURL": "https://x.example/s"}})).await;
         assert_eq!(resp.status, 404);
+        // Stripe's own refusal comes back as a 400 naming our field, with Stripe's message.
+        let resp = post(json!({"customer": {"name": "Ghost", "key": "ghost", "currency": "USD"},
+            "stripeCustomerId": "cus_NoSuchCustomer1", "options": {"successURL": "https://x.example/s"}})).await;
+        assert_eq!(resp.status, 400, "{}", resp.body);
+        let problem = resp.problem();
+        assert_eq!(problem["invalid_parameters"][0]["field"], "stripeCustomerId");
+        let reason = problem["invalid_parameters"][0]["reason"].as_str().unwrap();
+        assert!(reason.starts_with("Stripe refused the request: No such customer"), "{reason}");
         // An app of another namespace is not found.
         let resp = post(json!({"appId": "01J00000000000000000000000", "customer": {"key": "acme"},
             "options": {"successURL": "https://x.example/s"}})).await;
