@@ -126,6 +126,10 @@ crate::both_backends! {
             assert_eq!(body["invalid_parameters"][0]["field"], "Stripe-Signature");
         }
         assert_eq!(app.get(&billing).await.body["app_data"]["stripe"]["default_payment_method_id"], json!(pm));
+        // Over 1 MiB: 413.
+        let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(1024 * 1024 + 1));
+        let (status, body) = post_event(&app, &path, &big, None).await;
+        assert_eq!(status, 413, "{body}");
         // Unknown app: 404.
         let (status, _) = post_event(&app, "/api/v1/apps/01J00000000000000000000000/stripe/webhook", &payload, None).await;
         assert_eq!(status, 404);
