@@ -19,8 +19,28 @@ pub fn new_ulid() -> Ulid {
     }
 }
 
+/// The ULID that stands for a namespace where the v1 contract wants one
+/// (`StripeWebhookResponse.namespaceId`): namespaces are names here, so the
+/// id is derived from the name (the first 128 bits of its SHA-256), the same
+/// on every process and every start.
+pub fn namespace_ulid(namespace: &str) -> Ulid {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(namespace.as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    Ulid::from(u128::from_be_bytes(bytes))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn namespace_ids_are_stable_and_distinct() {
+        let a = super::namespace_ulid("default");
+        assert_eq!(a, super::namespace_ulid("default"));
+        assert_ne!(a, super::namespace_ulid("acme"));
+        assert_eq!(a.to_string().len(), 26);
+    }
+
     #[test]
     fn ids_increase() {
         let ids: Vec<_> = (0..1000).map(|_| super::new_ulid()).collect();

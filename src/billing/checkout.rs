@@ -382,7 +382,7 @@ fn check_metadata(v: &mut Violations, metadata: &BTreeMap<String, String>) {
 }
 
 /// An absolute http(s) URL, as Stripe requires for its redirect URLs.
-fn check_url(url: &str) -> std::result::Result<(), String> {
+pub fn check_url(url: &str) -> std::result::Result<(), String> {
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"))

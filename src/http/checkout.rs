@@ -154,7 +154,8 @@ impl From<OptionsV3> for CheckoutOptions {
 }
 
 /// `BillingAppStripeCreateCheckoutSessionResult`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = BillingAppStripeCreateCheckoutSessionResult)]
 pub struct ResultV3 {
     pub customer_id: String,
     pub stripe_customer_id: String,
@@ -181,6 +182,7 @@ pub struct ResultV3 {
     pub status: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    #[schema(value_type = String, pattern = "^setup$")]
     pub mode: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cancel_url: Option<String>,
@@ -221,11 +223,7 @@ async fn create_v3(
     ApiJson(body): ApiJson<CreateV3>,
 ) -> Result<(StatusCode, Json<ResultV3>)> {
     let id = path_ulid("customerId", &id)?;
-    let customer = state
-        .store
-        .get_customer(&ns, id)
-        .await?
-        .ok_or_else(|| Error::not_found("customer", id))?;
+    let customer = state.store.require_customer(&ns, id).await?;
     let result = create_checkout_session(
         &state,
         &ns,
@@ -450,11 +448,7 @@ async fn create_v1(
             let id = map["id"].as_str().and_then(parse_ulid).ok_or_else(|| {
                 Error::field("customer.id", Rule::MatchesRegex, "must be a customer ULID")
             })?;
-            state
-                .store
-                .get_customer(&ns, id)
-                .await?
-                .ok_or_else(|| Error::not_found("customer", id))?
+            state.store.require_customer(&ns, id).await?
         }
         Value::Object(map) if map.len() == 1 && map.contains_key("key") => {
             let key = map["key"]

@@ -141,11 +141,7 @@ async fn fetch(
     Path(id): Path<String>,
 ) -> Result<Json<BillingCustomer>> {
     let id = path_ulid("customerId", &id)?;
-    let customer = state
-        .store
-        .get_customer(&ns, id)
-        .await?
-        .ok_or_else(|| Error::not_found("customer", id))?;
+    let customer = state.store.require_customer(&ns, id).await?;
     Ok(Json(customer.into()))
 }
 

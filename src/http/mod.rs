@@ -3,11 +3,13 @@
 
 pub mod apps;
 pub mod checkout;
+pub mod checkout_history;
 pub mod customer_billing;
 pub mod customers;
 pub mod extract;
 pub mod health;
 pub mod page;
+pub mod portal;
 pub mod problem;
 pub mod profiles;
 pub mod tenancy;
@@ -49,6 +51,8 @@ pub fn router(state: AppState) -> Router {
                 .merge(customer_billing::router())
                 .merge(profiles::router())
                 .merge(checkout::v3_router())
+                .merge(checkout_history::router())
+                .merge(portal::v3_router())
                 .merge(apps::router()),
         )
         .nest(
@@ -57,6 +61,7 @@ pub fn router(state: AppState) -> Router {
                 .merge(v1_customers::router())
                 .merge(v1_customer_apps::router())
                 .merge(checkout::v1_router())
+                .merge(portal::v1_router())
                 .merge(v1_apps::router()),
         )
         .layer(middleware::from_fn_with_state(

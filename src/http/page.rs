@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use super::extract::{query_error, query_int, query_pairs};
-use crate::error::{Error, Rule};
+use crate::error::{Error, FieldError, Rule};
 
 pub const V3_DEFAULT_SIZE: u64 = 20;
 pub const V1_DEFAULT_SIZE: u64 = 100;
@@ -26,19 +26,37 @@ impl Page {
 
     /// `page[size]` and `page[number]` only.
     pub fn from_v3_query(raw: Option<&str>) -> Result<Page, Error> {
-        Page::parse(raw, "page[number]", "page[size]", V3_DEFAULT_SIZE)
+        Page::from_v3_query_with(raw, "", |_, _| None)
+    }
+
+    /// `page[size]`, `page[number]`, and the parameters `other` takes: it
+    /// answers `None` for a name that is not its own. `others` names them
+    /// for the message that refuses an unknown parameter.
+    pub fn from_v3_query_with(
+        raw: Option<&str>,
+        others: &str,
+        other: impl FnMut(&str, &str) -> Option<Result<(), FieldError>>,
+    ) -> Result<Page, Error> {
+        Page::parse(
+            raw,
+            ("page[number]", "page[size]"),
+            V3_DEFAULT_SIZE,
+            others,
+            other,
+        )
     }
 
     /// `page` and `pageSize` only.
     pub fn from_v1_query(raw: Option<&str>) -> Result<Page, Error> {
-        Page::parse(raw, "page", "pageSize", V1_DEFAULT_SIZE)
+        Page::parse(raw, ("page", "pageSize"), V1_DEFAULT_SIZE, "", |_, _| None)
     }
 
     fn parse(
         raw: Option<&str>,
-        number: &str,
-        size: &str,
+        (number, size): (&str, &str),
         default_size: u64,
+        others: &str,
+        mut other: impl FnMut(&str, &str) -> Option<Result<(), FieldError>>,
     ) -> Result<Page, Error> {
         let mut page = Page {
             number: 1,
@@ -50,11 +68,18 @@ impl Page {
                 query_int(&name, &value, 1, u64::from(u32::MAX)).map(|n| page.number = n)
             } else if name == size {
                 query_int(&name, &value, 1, MAX_SIZE).map(|n| page.size = n)
+            } else if let Some(outcome) = other(&name, &value) {
+                outcome
             } else {
+                let known = if others.is_empty() {
+                    format!("{number} or {size}")
+                } else {
+                    format!("{number}, {size} or {others}")
+                };
                 Err(query_error(
                     &name,
                     Rule::UnknownProperty,
-                    format!("is not a known query parameter; use {number} or {size}"),
+                    format!("is not a known query parameter; use {known}"),
                 ))
             };
             if let Err(e) = outcome {

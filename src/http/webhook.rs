@@ -12,6 +12,7 @@ use super::AppState;
 use super::extract::{MAX_BODY_BYTES, path_ulid};
 use super::problem::V1Error;
 use crate::error::Error;
+use crate::ids::namespace_ulid;
 use crate::service::webhooks::{Outcome, receive};
 
 pub fn router() -> Router<AppState> {
@@ -24,6 +25,8 @@ pub fn router() -> Router<AppState> {
 pub struct WebhookResponse {
     pub namespace_id: String,
     pub app_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
@@ -49,19 +52,19 @@ async fn webhook(
     let signature = headers
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok());
-    let outcome = receive(&state, app_id, signature, &body).await?;
-    let app = state.store.app_by_id(app_id).await?;
-    let message = match outcome {
-        Outcome::Processed => None,
-        Outcome::AlreadyProcessed => Some("event already processed".to_owned()),
-        Outcome::Ignored(why) => Some(format!("ignored: {why}")),
+    let (app, outcome) = receive(&state, app_id, signature, &body).await?;
+    let (customer_id, message) = match outcome {
+        Outcome::Processed(customer) => (customer, "event processed".to_owned()),
+        Outcome::AlreadyProcessed => (None, "event already processed".to_owned()),
+        Outcome::Ignored(why) => (None, format!("ignored: {why}")),
     };
     Ok((
         StatusCode::OK,
         Json(WebhookResponse {
-            namespace_id: app.map(|a| a.namespace).unwrap_or_default(),
+            namespace_id: namespace_ulid(&app.namespace).to_string(),
             app_id: app_id.to_string(),
-            message,
+            customer_id: customer_id.map(|c| c.to_string()),
+            message: Some(message),
         }),
     ))
 }

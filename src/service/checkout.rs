@@ -315,7 +315,7 @@ fn record(app: &App, r: &CheckoutResult, ui_mode: UiMode) -> CheckoutSessionReco
     }
 }
 
-fn key_invalid(app: &App) -> Error {
+pub(crate) fn key_invalid(app: &App) -> Error {
     Error::field(
         "app_id",
         Rule::Invalid,

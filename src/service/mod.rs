@@ -5,4 +5,5 @@
 pub mod apps;
 pub mod checkout;
 pub mod customer_billing;
+pub mod portal;
 pub mod webhooks;

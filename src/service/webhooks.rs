@@ -2,22 +2,26 @@
 //! against the app's signing secret, act on each event exactly once, and
 //! trust only meterpay's own metadata naming this app and namespace.
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 use time::OffsetDateTime;
 use ulid::Ulid;
 
 use super::apps::{client_for, note_key_rejected, stripe_error};
 use crate::billing::app::App;
-use crate::billing::checkout::{META_APP_ID, META_CUSTOMER_ID, META_NAMESPACE};
+use crate::billing::checkout::{META_APP_ID, META_CUSTOMER_ID, META_NAMESPACE, UiMode};
 use crate::error::{Error, FieldError, Result, Rule, Source};
 use crate::http::AppState;
+use crate::store::checkout_sessions::CheckoutSessionRecord;
 use crate::store::events::Claim;
 use crate::stripe::webhook::{DEFAULT_TOLERANCE_SECS, verify_signature};
 
 /// What happened to a delivery (for the 200 answer and the log).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Processed,
+    /// Acted on; for the customer it concerns when known.
+    Processed(Option<Ulid>),
     AlreadyProcessed,
     Ignored(String),
 }
@@ -27,7 +31,7 @@ pub async fn receive(
     app_id: Ulid,
     signature: Option<&str>,
     payload: &[u8],
-) -> Result<Outcome> {
+) -> Result<(App, Outcome)> {
     let app = state
         .store
         .app_by_id(app_id)
@@ -51,7 +55,12 @@ pub async fn receive(
                 .in_source(Source::Header),
         ])
     })?;
+    let outcome = handle(state, &app, payload).await?;
+    Ok((app, outcome))
+}
 
+/// A verified delivery: acted on once per event id.
+async fn handle(state: &AppState, app: &App, payload: &[u8]) -> Result<Outcome> {
     let event: Value = serde_json::from_slice(payload)
         .map_err(|e| Error::field("body", Rule::Invalid, format!("not a Stripe event: {e}")))?;
     let (Some(event_id), Some(kind)) = (event["id"].as_str(), event["type"].as_str()) else {
@@ -84,10 +93,10 @@ pub async fn receive(
         Claim::Claimed => {}
     }
     let result = match kind {
-        "setup_intent.succeeded" => setup_intent_succeeded(state, &app, event_id, object).await,
-        "setup_intent.setup_failed" => setup_intent_failed(state, &app, object).await,
-        "checkout.session.completed" => session_status(state, &app, object, "complete").await,
-        _ => session_status(state, &app, object, "expired").await,
+        "setup_intent.succeeded" => setup_intent_succeeded(state, app, event_id, object).await,
+        "setup_intent.setup_failed" => setup_intent_failed(state, app, object).await,
+        "checkout.session.completed" => session_status(state, app, object, "complete").await,
+        _ => session_status(state, app, object, "expired").await,
     };
     match result {
         Ok(outcome) => {
@@ -187,15 +196,15 @@ async fn setup_intent_succeeded(
         .store
         .update_session_status(ns, None, intent_id, "complete", Some(payment_method), None)
         .await?;
-    Ok(Outcome::Processed)
+    Ok(Outcome::Processed(Some(customer_id)))
 }
 
 async fn setup_intent_failed(state: &AppState, app: &App, intent: &Value) -> Result<Outcome> {
-    if our_customer(app, &intent["metadata"])?.is_none() {
+    let Some(customer_id) = our_customer(app, &intent["metadata"])? else {
         return Ok(Outcome::Ignored(
             "setup intent without meterpay metadata".into(),
         ));
-    }
+    };
     let reason = intent["last_setup_error"]["message"]
         .as_str()
         .or_else(|| intent["last_setup_error"]["code"].as_str())
@@ -211,7 +220,7 @@ async fn setup_intent_failed(state: &AppState, app: &App, intent: &Value) -> Res
             Some(reason),
         )
         .await?;
-    Ok(Outcome::Processed)
+    Ok(Outcome::Processed(Some(customer_id)))
 }
 
 async fn session_status(
@@ -227,12 +236,104 @@ async fn session_status(
         .store
         .update_session_status(&app.namespace, Some(id), None, status, None, None)
         .await?;
-    if updated == 0 {
+    if updated > 0 {
+        return Ok(Outcome::Processed(None));
+    }
+    if status == "complete" {
+        return record_completed_session(state, app, id, session).await;
+    }
+    Ok(Outcome::Ignored(format!(
+        "session [{id}] was not created by meterpay"
+    )))
+}
+
+/// A completed setup session meterpay has no record of (it stopped between
+/// Stripe creating the session and recording it, say): recorded from the
+/// event when its Stripe customer is one this app links to a meterpay
+/// customer. Sessions of other customers or modes are not meterpay's.
+async fn record_completed_session(
+    state: &AppState,
+    app: &App,
+    id: &str,
+    session: &Value,
+) -> Result<Outcome> {
+    if session["mode"].as_str() != Some("setup") {
         return Ok(Outcome::Ignored(format!(
-            "session [{id}] was not created by meterpay"
+            "session [{id}] is not a setup session"
         )));
     }
-    Ok(Outcome::Processed)
+    let Some(stripe_customer) = expandable_id(&session["customer"]) else {
+        return Ok(Outcome::Ignored(format!(
+            "session [{id}] has no Stripe customer"
+        )));
+    };
+    let Some(link) = state
+        .store
+        .customer_by_stripe_id(&app.namespace, app.id, stripe_customer)
+        .await?
+    else {
+        return Ok(Outcome::Ignored(format!(
+            "session [{id}] belongs to Stripe customer [{stripe_customer}], which no meterpay customer is linked to"
+        )));
+    };
+    let record = session_from_event(app, link.customer_id, stripe_customer, id, session);
+    state
+        .store
+        .record_session_from_event(&app.namespace, &record)
+        .await?;
+    tracing::info!(app_id = %app.id, session = id, customer_id = %link.customer_id, "recorded a completed checkout session meterpay had no record of");
+    Ok(Outcome::Processed(Some(link.customer_id)))
+}
+
+fn session_from_event(
+    app: &App,
+    customer_id: Ulid,
+    stripe_customer: &str,
+    id: &str,
+    s: &Value,
+) -> CheckoutSessionRecord {
+    let text = |field: &str| s[field].as_str().map(str::to_owned);
+    let ts = |field: &str| {
+        s[field]
+            .as_i64()
+            .and_then(|secs| OffsetDateTime::from_unix_timestamp(secs).ok())
+    };
+    let now = crate::timestamp::now();
+    let metadata: BTreeMap<String, String> = s["metadata"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default();
+    let ui_mode = match s["ui_mode"].as_str() {
+        Some(m) if m.starts_with("embedded") => UiMode::Embedded,
+        _ => UiMode::Hosted,
+    };
+    CheckoutSessionRecord {
+        id: id.to_owned(),
+        app_id: app.id,
+        customer_id,
+        stripe_customer_id: stripe_customer.to_owned(),
+        setup_intent_id: expandable_id(&s["setup_intent"]).map(str::to_owned),
+        status: "complete".to_owned(),
+        ui_mode: ui_mode.upstream().to_owned(),
+        currency: text("currency").map(|c| c.to_ascii_uppercase()),
+        url: text("url"),
+        success_url: text("success_url"),
+        cancel_url: text("cancel_url"),
+        return_url: text("return_url"),
+        client_reference_id: text("client_reference_id"),
+        customer_email: text("customer_email")
+            .or_else(|| s["customer_details"]["email"].as_str().map(str::to_owned)),
+        metadata: Some(metadata).filter(|m| !m.is_empty()),
+        payment_method_id: None,
+        failure_reason: None,
+        expires_at: ts("expires_at"),
+        created_at: ts("created").unwrap_or(now),
+        updated_at: now,
+    }
 }
 
 /// The id of an expandable field (a string, or an object with `id`).

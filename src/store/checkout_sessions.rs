@@ -48,13 +48,44 @@ impl Store {
         namespace: &str,
         s: &CheckoutSessionRecord,
     ) -> Result<()> {
-        sqlx::query(
+        self.insert_session(namespace, s, "DO NOTHING").await
+    }
+
+    /// Records a session learned of from a `checkout.session.*` event (e.g.
+    /// meterpay stopped between Stripe creating it and recording it). A row
+    /// the create path records later is left alone; a row it recorded first
+    /// takes the event's status, unless it is already complete; a row already
+    /// in that status is left untouched.
+    pub async fn record_session_from_event(
+        &self,
+        namespace: &str,
+        s: &CheckoutSessionRecord,
+    ) -> Result<()> {
+        self.insert_session(
+            namespace,
+            s,
+            "DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at \
+             WHERE checkout_sessions.status <> excluded.status \
+             AND (checkout_sessions.status <> 'complete' OR excluded.status = 'complete')",
+        )
+        .await
+    }
+
+    /// `on_conflict` is one of the two fixed clauses above, never input.
+    async fn insert_session(
+        &self,
+        namespace: &str,
+        s: &CheckoutSessionRecord,
+        on_conflict: &'static str,
+    ) -> Result<()> {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO checkout_sessions (id, namespace, app_id, customer_id, stripe_customer_id, \
              setup_intent_id, status, ui_mode, currency, url, success_url, cancel_url, return_url, \
              client_reference_id, customer_email, metadata, payment_method_id, failure_reason, \
-             expires_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-             $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) ON CONFLICT (id) DO NOTHING",
-        )
+             expires_at, created_at, updated_at, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, \
+             $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) \
+             ON CONFLICT (id) {on_conflict}"
+        )))
         .bind(&s.id)
         .bind(namespace)
         .bind(s.app_id.to_string())
@@ -76,6 +107,7 @@ impl Store {
         .bind(s.expires_at.map(timestamp::format))
         .bind(timestamp::format(s.created_at))
         .bind(timestamp::format(s.updated_at))
+        .bind(timestamp::format(timestamp::now()))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -94,6 +126,53 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| from_row(&r)).transpose()
+    }
+
+    /// A customer's sessions, newest first, optionally only those in one of
+    /// `statuses`; with the total count for the page's meta.
+    pub async fn list_checkout_sessions(
+        &self,
+        namespace: &str,
+        customer_id: Ulid,
+        statuses: &[String],
+        limit: u64,
+        offset: u64,
+    ) -> Result<(Vec<CheckoutSessionRecord>, u64)> {
+        // $1 namespace, $2 customer, then one placeholder per status.
+        let status_clause = if statuses.is_empty() {
+            String::new()
+        } else {
+            let marks: Vec<String> = (0..statuses.len()).map(|i| format!("${}", i + 3)).collect();
+            format!(" AND status IN ({})", marks.join(", "))
+        };
+        let filter = format!("WHERE namespace = $1 AND customer_id = $2{status_clause}");
+        let count_sql = format!("SELECT COUNT(*) AS n FROM checkout_sessions {filter}");
+        let mut count = sqlx::query(sqlx::AssertSqlSafe(count_sql))
+            .bind(namespace)
+            .bind(customer_id.to_string());
+        for s in statuses {
+            count = count.bind(s.clone());
+        }
+        let total: i64 = count.fetch_one(&self.pool).await?.try_get("n")?;
+
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let offset = i64::try_from(offset).unwrap_or(i64::MAX);
+        let n = statuses.len();
+        let list_sql = format!(
+            "SELECT {COLUMNS} FROM checkout_sessions {filter} \
+             ORDER BY created_at DESC, recorded_at DESC, id DESC LIMIT ${} OFFSET ${}",
+            n + 3,
+            n + 4
+        );
+        let mut list = sqlx::query(sqlx::AssertSqlSafe(list_sql))
+            .bind(namespace)
+            .bind(customer_id.to_string());
+        for s in statuses {
+            list = list.bind(s.clone());
+        }
+        let rows = list.bind(limit).bind(offset).fetch_all(&self.pool).await?;
+        let items = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
+        Ok((items, u64::try_from(total).unwrap_or(0)))
     }
 
     /// How many sessions a customer has (for tests and history).

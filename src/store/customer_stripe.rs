@@ -44,6 +44,25 @@ impl Store {
         row.map(|r| from_row(&r)).transpose()
     }
 
+    /// The meterpay customer an app links to a Stripe customer (unique per app).
+    pub async fn customer_by_stripe_id(
+        &self,
+        namespace: &str,
+        app_id: Ulid,
+        stripe_customer_id: &str,
+    ) -> Result<Option<CustomerStripe>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM customer_stripe \
+             WHERE namespace = $1 AND app_id = $2 AND stripe_customer_id = $3"
+        )))
+        .bind(namespace)
+        .bind(app_id.to_string())
+        .bind(stripe_customer_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| from_row(&r)).transpose()
+    }
+
     /// The customer's Stripe data for every live app, oldest first.
     pub async fn list_customer_stripe(
         &self,

@@ -138,7 +138,13 @@ impl Store {
         Ok(())
     }
 
-    /// Updates recorded sessions by session id or setup intent id.
+    /// Updates recorded sessions by session id or setup intent id; returns
+    /// how many sessions matched. A completed session stays complete: a late
+    /// `expired` or `setup_failed` (Stripe does not order deliveries) does not
+    /// undo it. `updated_at` moves only when something changed, so the two
+    /// events of one completion (`checkout.session.completed` and
+    /// `setup_intent.succeeded`, in either order) or a redelivery leave the
+    /// session as the first one made it.
     pub async fn update_session_status(
         &self,
         namespace: &str,
@@ -151,8 +157,13 @@ impl Store {
         let done = sqlx::query(
             "UPDATE checkout_sessions SET status = $4, \
              payment_method_id = COALESCE($5, payment_method_id), \
-             failure_reason = COALESCE($6, failure_reason), updated_at = $7 \
-             WHERE namespace = $1 AND (id = $2 OR setup_intent_id = $3)",
+             failure_reason = COALESCE($6, failure_reason), \
+             updated_at = CASE WHEN status <> $4 \
+                 OR ($5 IS NOT NULL AND COALESCE(payment_method_id, '') <> $5) \
+                 OR ($6 IS NOT NULL AND COALESCE(failure_reason, '') <> $6) \
+                 THEN $7 ELSE updated_at END \
+             WHERE namespace = $1 AND (id = $2 OR setup_intent_id = $3) \
+             AND (status <> 'complete' OR $4 = 'complete')",
         )
         .bind(namespace)
         .bind(session_id.map(str::to_owned))

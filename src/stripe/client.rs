@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use rand::RngExt;
 use stripe::IdempotencyKey;
 use stripe::{ClientBuilder, RequestStrategy, StripeRequest};
+use stripe_billing::billing_portal_session::CreateBillingPortalSession;
 use stripe_checkout::checkout_session::{
     CreateCheckoutSession, CreateCheckoutSessionConsentCollection,
     CreateCheckoutSessionConsentCollectionPaymentMethodReuseAgreement,
@@ -28,8 +29,8 @@ use stripe_core::customer::{
 use stripe_misc::webhook_endpoint::{CreateWebhookEndpoint, DeleteWebhookEndpoint};
 
 use super::{
-    CheckoutSessionParams, CreatedCheckoutSession, CreatedWebhookEndpoint, NewStripeCustomer,
-    StripeAccount, StripeConfig, StripeError,
+    CheckoutSessionParams, CreatedCheckoutSession, CreatedPortalSession, CreatedWebhookEndpoint,
+    NewStripeCustomer, PortalSessionParams, StripeAccount, StripeConfig, StripeError,
 };
 
 /// One Stripe client bound to one API key.
@@ -399,6 +400,37 @@ impl StripeClient {
             cancel_url: s.cancel_url,
             client_reference_id: s.client_reference_id,
             livemode: s.livemode,
+        })
+    }
+
+    /// `POST /v1/billing_portal/sessions`.
+    pub async fn create_portal_session(
+        &self,
+        p: &PortalSessionParams,
+        idempotency_key: &str,
+    ) -> Result<CreatedPortalSession, StripeError> {
+        let mut req = CreateBillingPortalSession::new().customer(p.customer.clone());
+        if let Some(configuration) = &p.configuration {
+            req = req.configuration(configuration.clone());
+        }
+        if let Some(locale) = &p.locale {
+            req = req.locale(wire::<stripe_billing::BillingPortalSessionLocale>(locale));
+        }
+        if let Some(url) = &p.return_url {
+            req = req.return_url(url.clone());
+        }
+        let s = self
+            .send("create portal session", &req, Some(idempotency_key))
+            .await?;
+        Ok(CreatedPortalSession {
+            id: s.id.as_str().to_owned(),
+            customer: s.customer,
+            configuration: s.configuration.id().as_str().to_owned(),
+            livemode: s.livemode,
+            created: s.created,
+            return_url: s.return_url,
+            locale: s.locale.map(|l| l.as_str().to_owned()),
+            url: s.url,
         })
     }
 }

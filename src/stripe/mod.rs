@@ -178,6 +178,37 @@ pub struct CreatedCheckoutSession {
     pub livemode: bool,
 }
 
+/// `POST /v1/billing_portal/sessions` for one Stripe customer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortalSessionParams {
+    pub customer: String,
+    pub configuration: Option<String>,
+    pub locale: Option<String>,
+    pub return_url: Option<String>,
+}
+
+/// Whether Stripe's customer portal knows this locale (`auto`, `en`, `fr-CA`, …),
+/// by async-stripe's generated list from Stripe's specification.
+pub fn is_portal_locale(locale: &str) -> bool {
+    !matches!(
+        locale.parse::<stripe_billing::BillingPortalSessionLocale>(),
+        Ok(stripe_billing::BillingPortalSessionLocale::Unknown(_))
+    )
+}
+
+/// What meterpay returns of a created portal session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedPortalSession {
+    pub id: String,
+    pub customer: String,
+    pub configuration: String,
+    pub livemode: bool,
+    pub created: i64,
+    pub return_url: Option<String>,
+    pub locale: Option<String>,
+    pub url: String,
+}
+
 impl Stripe {
     pub fn new(config: StripeConfig) -> Stripe {
         Stripe {

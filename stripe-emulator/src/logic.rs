@@ -655,6 +655,17 @@ fn portal_create(st: &mut State, acct: &str, p: &Value) -> ApiResult<Value> {
             )
         })
         .unwrap_or_default();
+    // The account has one portal configuration, its default; Stripe refuses
+    // any other id.
+    if let Some(asked) = ne(p, "configuration")
+        && asked != config
+    {
+        return Err(ApiError::invalid(
+            format!("No such configuration: '{asked}'"),
+            "configuration",
+        )
+        .code("resource_missing"));
+    }
     let obj = json!({
         "configuration": config,
         "created": st.now(),

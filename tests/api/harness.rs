@@ -26,6 +26,9 @@ pub struct TestApp {
     #[allow(dead_code)]
     pub server: Server,
     pub base: String,
+    /// The database this server uses (a second server may share it).
+    #[allow(dead_code)]
+    pub database_url: String,
     pub client: reqwest::Client,
     #[allow(dead_code)]
     pub backend: Backend,
@@ -116,13 +119,14 @@ impl TestApp {
         )
         .await
         .expect("start the Stripe emulator");
-        let mut args = serve_args(url);
+        let mut args = serve_args(url.clone());
         args.stripe_api_base = emu.base_url();
         configure(&mut args);
         let server = Server::start(&args).await.expect("start meterpay");
         TestApp {
             emu,
             base: server.base_url(),
+            database_url: url,
             server,
             client: reqwest::Client::new(),
             backend,

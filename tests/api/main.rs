@@ -12,5 +12,7 @@ mod checkout;
 mod customer_billing;
 mod customers_v1;
 mod customers_v3;
+mod history;
+mod portal;
 mod service;
 mod webhooks;

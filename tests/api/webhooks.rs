@@ -7,11 +7,14 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::apps::install_stripe_app;
+use crate::contract::{Spec, assert_schema};
 use crate::customers_v3::customer;
 use crate::harness::TestApp;
 
-async fn hosted_checkout(app: &TestApp) -> (String, String, Value) {
-    install_stripe_app(app, true).await;
+/// Installs a Stripe app, makes customer `acme` and a hosted session for it:
+/// (customer id, hosted page URL, the 201 body, the app's Stripe key).
+pub async fn hosted_checkout(app: &TestApp) -> (String, String, Value, String) {
+    let (_, key, _) = install_stripe_app(app, true).await;
     let c = customer(
         app,
         json!({"name": "ACME", "key": "acme", "currency": "USD"}),
@@ -25,11 +28,16 @@ async fn hosted_checkout(app: &TestApp) -> (String, String, Value) {
         )
         .await;
     assert_eq!(resp.status, 201, "{}", resp.body);
-    (id, resp.body["url"].as_str().unwrap().to_owned(), resp.body)
+    (
+        id,
+        resp.body["url"].as_str().unwrap().to_owned(),
+        resp.body,
+        key,
+    )
 }
 
 /// Submits the hosted page's form as a browser would.
-async fn pay(url: &str, card: &str) -> u16 {
+pub async fn pay(url: &str, card: &str) -> u16 {
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -48,7 +56,7 @@ async fn pay(url: &str, card: &str) -> u16 {
         .as_u16()
 }
 
-async fn wait_for<F: Fn() -> bool>(what: &str, check: F) {
+pub async fn wait_for<F: Fn() -> bool>(what: &str, check: F) {
     for _ in 0..100 {
         if check() {
             return;
@@ -58,23 +66,60 @@ async fn wait_for<F: Fn() -> bool>(what: &str, check: F) {
     panic!("timed out waiting for {what}");
 }
 
-async fn session_status(
-    app: &TestApp,
-    session_id: &str,
-) -> (String, Option<String>, Option<String>) {
-    let s = app
-        .server
-        .store()
-        .get_checkout_session("default", session_id)
-        .await
-        .unwrap()
-        .unwrap();
-    (s.status, s.payment_method_id, s.failure_reason)
+/// The session's history entry once its status is `status` (the webhooks
+/// arrive asynchronously).
+pub async fn history_entry(app: &TestApp, customer: &str, session: &str, status: &str) -> Value {
+    let path = format!(
+        "/api/v3/openmeter/customers/{customer}/billing/stripe/checkout-sessions/{session}"
+    );
+    let mut last = Value::Null;
+    for _ in 0..100 {
+        let resp = app.get(&path).await;
+        // 404 until a session learned of from a webhook is recorded.
+        assert!(matches!(resp.status, 200 | 404), "{}", resp.body);
+        if resp.status == 200 && resp.body["status"] == status {
+            return resp.body;
+        }
+        last = resp.body;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("session {session} never became {status}: {last}");
+}
+
+/// What the history says of a session created by `hosted_checkout`, before
+/// anything happened to it (`updated_at` taken from `actual`).
+pub fn expected_entry(result: &Value, app_id: &str, actual: &Value) -> Value {
+    let mut e = json!({
+        "session_id": result["session_id"],
+        "app_id": app_id,
+        "customer_id": result["customer_id"],
+        "stripe_customer_id": result["stripe_customer_id"],
+        "setup_intent_id": result["setup_intent_id"],
+        "status": "open",
+        "mode": "setup",
+        "ui_mode": "hosted",
+        "currency": "USD",
+        "url": result["url"],
+        "success_url": "https://app.example/ok",
+        "expires_at": result["expires_at"],
+        "created_at": result["created_at"],
+        "updated_at": actual["updated_at"],
+    });
+    crate::support::assert_rfc3339(&actual["updated_at"]);
+    if let Some(email) = result.get("customer_email") {
+        e["customer_email"] = email.clone();
+    }
+    e
 }
 
 crate::both_backends! {
     async fn completed_checkout_makes_the_payment_method_default(app) {
-        let (id, url, result) = hosted_checkout(&app).await;
+        let (id, url, result, _) = hosted_checkout(&app).await;
+        let session_id = result["session_id"].as_str().unwrap().to_owned();
+        let open = history_entry(&app, &id, &session_id, "open").await;
+        let app_id = open["app_id"].as_str().unwrap().to_owned();
+        assert_eq!(open, expected_entry(&result, &app_id, &open));
+
         let status = pay(&url, "4242424242424242").await;
         assert!((300..400).contains(&status), "hosted page answered {status}");
         let billing = format!("/api/v3/openmeter/customers/{id}/billing");
@@ -89,14 +134,13 @@ crate::both_backends! {
         let stripe_customer = result["stripe_customer_id"].as_str().unwrap();
         let cus = app.emu.object(stripe_customer).unwrap();
         assert_eq!(cus["invoice_settings"]["default_payment_method"], json!(pm));
-        let session_id = result["session_id"].as_str().unwrap().to_owned();
-        for _ in 0..100 {
-            if session_status(&app, &session_id).await.0 == "complete" { break; }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let (status, session_pm, _) = session_status(&app, &session_id).await;
-        assert_eq!((status.as_str(), session_pm.as_deref()), ("complete", Some(pm.as_str())));
-        // v1 shows it too.
+        // The history: complete, with the payment method.
+        let done = history_entry(&app, &id, &session_id, "complete").await;
+        let mut expected = expected_entry(&result, &app_id, &done);
+        expected["status"] = json!("complete");
+        expected["payment_method_id"] = json!(pm);
+        assert_eq!(done, expected);
+        // v1 shows the default too.
         let v1 = app.get("/api/v1/customers/acme/stripe").await;
         assert_eq!(v1.body["stripeDefaultPaymentMethodId"], json!(pm));
 
@@ -104,17 +148,23 @@ crate::both_backends! {
         wait_for("webhook deliveries", || !app.emu.webhook_deliveries().is_empty()).await;
         let event = app.emu.events().into_iter()
             .find(|e| e["type"] == "setup_intent.succeeded").expect("setup_intent.succeeded");
-        let app_id = event["data"]["object"]["metadata"]["meterpay_app_id"].as_str().unwrap().to_owned();
         let payload = serde_json::to_string(&event).unwrap();
         let secret = webhook_secret(&app, &app_id).await;
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
         let path = format!("/api/v1/apps/{app_id}/stripe/webhook");
+        let since = last_request(&app);
         let replay = post_event(&app, &path, &payload, Some(stripe_emulator::signature_header(&secret, now, &payload))).await;
         assert_eq!(replay.0, 200, "{}", replay.1);
-        assert_eq!(replay.1["message"], "event already processed");
+        assert_eq!(replay.1, json!({
+            "namespaceId": meterpay::ids::namespace_ulid("default").to_string(),
+            "appId": app_id,
+            "message": "event already processed",
+        }));
+        assert_schema(Spec::V1, "StripeWebhookResponse", &replay.1);
+        assert!(app.emu.requests(since).is_empty(), "a replay called Stripe");
 
         // Forged, wrong-secret, stale and missing signatures: 400, nothing changes.
-        let forged = payload.replace(&pm, "pm_forged");
+        let forged = payload.replace(&pm, "pm_forged").replace(&event["id"].as_str().unwrap().to_owned(), "evt_forged");
         for header in [
             Some(stripe_emulator::signature_header(&secret, now, &payload).replace("v1=", "v1=00")),
             Some(stripe_emulator::signature_header("whsec_wrong", now, &forged)),
@@ -126,6 +176,8 @@ crate::both_backends! {
             assert_eq!(body["invalid_parameters"][0]["field"], "Stripe-Signature");
         }
         assert_eq!(app.get(&billing).await.body["app_data"]["stripe"]["default_payment_method_id"], json!(pm));
+        assert_eq!(history_entry(&app, &id, &session_id, "complete").await, done);
+        assert!(app.emu.requests(since).is_empty(), "a refused delivery called Stripe");
         // Over 1 MiB: 413.
         let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(1024 * 1024 + 1));
         let (status, body) = post_event(&app, &path, &big, None).await;
@@ -136,22 +188,233 @@ crate::both_backends! {
     }
 
     async fn declined_card_fails_without_a_default(app) {
-        let (id, url, result) = hosted_checkout(&app).await;
+        let (id, url, result, _) = hosted_checkout(&app).await;
         pay(&url, "4000000000000002").await;
         let session_id = result["session_id"].as_str().unwrap().to_owned();
-        for _ in 0..100 {
-            if session_status(&app, &session_id).await.0 == "failed" { break; }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let failed = history_entry(&app, &id, &session_id, "failed").await;
+        let app_id = failed["app_id"].as_str().unwrap().to_owned();
+        let mut expected = expected_entry(&result, &app_id, &failed);
+        expected["status"] = json!("failed");
+        expected["failure_reason"] = json!("Your card was declined.");
+        assert_eq!(failed, expected);
+        let billing = app.get(&format!("/api/v3/openmeter/customers/{id}/billing")).await;
+        assert!(billing.body["app_data"]["stripe"].get("default_payment_method_id").is_none(), "{}", billing.body);
+        let cus = app.emu.object(result["stripe_customer_id"].as_str().unwrap()).unwrap();
+        assert_eq!(cus["invoice_settings"]["default_payment_method"], Value::Null);
+    }
+
+    async fn same_event_delivered_at_once_to_two_servers_has_one_effect(app) {
+        let (id, url, result, _) = hosted_checkout(&app).await;
+        pay(&url, "4242424242424242").await;
+        let session_id = result["session_id"].as_str().unwrap().to_owned();
+        let done = history_entry(&app, &id, &session_id, "complete").await;
+        let app_id = done["app_id"].as_str().unwrap().to_owned();
+        wait_for("the webhook deliveries", || app.emu.webhook_deliveries().len() >= 2).await;
+
+        // A second meterpay on the same database, as a second process would be.
+        let mut args = crate::harness::serve_args(app.database_url.clone());
+        args.stripe_api_base = app.emu.base_url();
+        let second = meterpay::Server::start(&args).await.expect("start a second meterpay");
+
+        // A new event (new id) with the same effect, delivered eight times at once,
+        // while Stripe is slow enough that deliveries overlap.
+        let mut event = app.emu.events().into_iter()
+            .find(|e| e["type"] == "setup_intent.succeeded").unwrap();
+        event["id"] = json!("evt_1ConcurrentDelivery0001");
+        let payload = serde_json::to_string(&event).unwrap();
+        let secret = webhook_secret(&app, &app_id).await;
+        let path = format!("/api/v1/apps/{app_id}/stripe/webhook");
+        app.emu.set_faults(vec!["POST /v1/customers:latency_ms=300".parse().unwrap()]);
+        let since = last_request(&app);
+        let deliveries = (0..8).map(|i| {
+            let base = if i % 2 == 0 { app.base.clone() } else { second.base_url() };
+            let client = app.client.clone();
+            let payload = payload.clone();
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            let sig = stripe_emulator::signature_header(&secret, now, &payload);
+            let url = format!("{base}{path}");
+            tokio::spawn(async move {
+                let resp = client.post(url).header("content-type", "application/json")
+                    .header("stripe-signature", sig).body(payload).send().await.unwrap();
+                let status = resp.status().as_u16();
+                (status, resp.json::<Value>().await.unwrap())
+            })
+        }).collect::<Vec<_>>();
+        let mut processed = 0;
+        let mut busy = 0;
+        for d in deliveries {
+            let (status, body) = d.await.unwrap();
+            match (status, body["message"].as_str()) {
+                (200, Some("event processed")) => processed += 1,
+                (200, Some("event already processed")) => {}
+                (503, _) => {
+                    busy += 1;
+                    assert!(body["detail"].as_str().unwrap().contains("is being processed by another delivery"), "{body}");
+                }
+                other => panic!("unexpected answer {other:?}: {body}"),
+            }
         }
-        let (status, pm, reason) = session_status(&app, &session_id).await;
-        assert_eq!((status.as_str(), pm), ("failed", None));
-        assert!(reason.is_some());
+        app.emu.clear_faults();
+        assert_eq!(processed, 1, "exactly one delivery acts ({busy} were told to retry)");
+        // Stripe's retries of the refused ones change nothing either.
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        for _ in 0..busy {
+            let (status, body) = post_event(&app, &path, &payload, Some(stripe_emulator::signature_header(&secret, now, &payload))).await;
+            assert_eq!((status, body["message"].as_str()), (200, Some("event already processed")), "{body}");
+        }
+        let updates: Vec<_> = app.emu.requests(since).into_iter()
+            .filter(|r| r.method == "POST" && r.path.starts_with("/v1/customers/"))
+            .collect();
+        assert_eq!(updates.len(), 1, "one Stripe customer update: {updates:?}");
+        let mut after = history_entry(&app, &id, &session_id, "complete").await;
+        after["updated_at"] = done["updated_at"].clone();
+        assert_eq!(after, done);
+    }
+
+    async fn stripe_unreachable_leaves_the_event_for_stripes_retry(app) {
+        let (id, url, result, _) = hosted_checkout(&app).await;
+        pay(&url, "4242424242424242").await;
+        let session_id = result["session_id"].as_str().unwrap().to_owned();
+        let done = history_entry(&app, &id, &session_id, "complete").await;
+        let app_id = done["app_id"].as_str().unwrap().to_owned();
+        let mut event = app.emu.events().into_iter()
+            .find(|e| e["type"] == "setup_intent.succeeded").unwrap();
+        event["id"] = json!("evt_1StripeDownDuringDelivery");
+        let payload = serde_json::to_string(&event).unwrap();
+        let secret = webhook_secret(&app, &app_id).await;
+        let path = format!("/api/v1/apps/{app_id}/stripe/webhook");
+
+        app.emu.set_faults(vec!["POST /v1/customers:error=500".parse().unwrap()]);
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let sig = stripe_emulator::signature_header(&secret, now, &payload);
+        let (status, body) = post_event(&app, &path, &payload, Some(sig.clone())).await;
+        assert_eq!(status, 503, "{body}");
+        assert!(body["detail"].as_str().unwrap().starts_with("Stripe is unavailable"), "{body}");
+        // Not marked processed: Stripe's next delivery acts on it.
+        app.emu.clear_faults();
+        let (status, body) = post_event(&app, &path, &payload, Some(sig)).await;
+        assert_eq!((status, body["message"].as_str()), (200, Some("event processed")), "{body}");
+        assert_eq!(body["customerId"], json!(id));
+    }
+
+    async fn completed_session_meterpay_never_recorded_is_recorded_from_the_event(app) {
+        let (id, _, result, key) = hosted_checkout(&app).await;
+        let stripe_customer = result["stripe_customer_id"].as_str().unwrap().to_owned();
+        // A setup session for the same Stripe customer that meterpay did not
+        // record (as if it had stopped right after Stripe created it).
+        let form = [
+            ("mode", "setup"), ("customer", stripe_customer.as_str()), ("currency", "usd"),
+            ("success_url", "https://app.example/elsewhere"), ("client_reference_id", "crm-42"),
+        ];
+        let created: Value = reqwest::Client::new()
+            .post(format!("{}/v1/checkout/sessions", app.emu.base_url()))
+            .bearer_auth(&key).header("content-type", "application/x-www-form-urlencoded")
+            .body(form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish())
+            .send().await.unwrap().json().await.unwrap();
+        let session_id = created["id"].as_str().unwrap().to_owned();
+        pay(created["url"].as_str().unwrap(), "4242424242424242").await;
+        let entry = history_entry(&app, &id, &session_id, "complete").await;
+        assert_eq!(entry, json!({
+            "session_id": session_id,
+            "app_id": entry["app_id"],
+            "customer_id": id,
+            "stripe_customer_id": stripe_customer,
+            "setup_intent_id": created["setup_intent"],
+            "status": "complete",
+            "mode": "setup",
+            "ui_mode": "hosted",
+            "currency": "USD",
+            "success_url": "https://app.example/elsewhere",
+            "client_reference_id": "crm-42",
+            "expires_at": crate::support::assert_rfc3339(&entry["expires_at"]),
+            "created_at": crate::support::assert_rfc3339(&entry["created_at"]),
+            "updated_at": crate::support::assert_rfc3339(&entry["updated_at"]),
+        }));
+        assert_eq!(entry["app_id"], result_app_id(&app, &id, &result).await);
+        // Both sessions are in the history, newest first.
+        let list = app.get(&format!("/api/v3/openmeter/customers/{id}/billing/stripe/checkout-sessions")).await;
+        let ids: Vec<_> = list.body["data"].as_array().unwrap().iter().map(|s| s["session_id"].clone()).collect();
+        assert_eq!(ids, vec![json!(session_id), result["session_id"].clone()]);
+    }
+
+    async fn events_meterpay_does_not_act_on(app) {
+        let (id, _, result, _) = hosted_checkout(&app).await;
+        let session_id = result["session_id"].as_str().unwrap().to_owned();
+        let open = history_entry(&app, &id, &session_id, "open").await;
+        let app_id = open["app_id"].as_str().unwrap().to_owned();
+        let secret = webhook_secret(&app, &app_id).await;
+        let stripe_customer = result["stripe_customer_id"].clone();
+        let ns = meterpay::ids::namespace_ulid("default").to_string();
+        let since = last_request(&app);
+        let ignored = |why: &str| json!({"namespaceId": ns, "appId": app_id, "message": format!("ignored: {why}")});
+
+        let (status, body) = deliver(&app, &app_id, &secret,
+            &event("evt_1Unhandled", "customer.updated", json!({"id": stripe_customer, "object": "customer"}))).await;
+        assert_eq!((status, body), (200, ignored("meterpay does not handle customer.updated events")));
+
+        let intent = |metadata: Value| json!({"id": "seti_1Foreign", "object": "setup_intent",
+            "customer": stripe_customer, "payment_method": "pm_1Foreign", "status": "succeeded", "metadata": metadata});
+        let (status, body) = deliver(&app, &app_id, &secret,
+            &event("evt_1NoMetadata", "setup_intent.succeeded", intent(json!({})))).await;
+        assert_eq!((status, body), (200, ignored("setup intent without meterpay metadata")));
+
+        // meterpay's metadata naming another app or namespace: refused.
+        for (n, (namespace, named_app)) in [("default", "01J00000000000000000000000"), ("other", app_id.as_str())].into_iter().enumerate() {
+            let (status, body) = deliver(&app, &app_id, &secret, &event(&format!("evt_1Foreign{n}"), "setup_intent.succeeded",
+                intent(json!({"meterpay_namespace": namespace, "meterpay_app_id": named_app, "meterpay_customer_id": id})))).await;
+            assert_eq!(status, 400, "{body}");
+            assert_eq!(body["invalid_parameters"], json!([{"field": "data.object.metadata", "source": "body", "rule": "invalid",
+                "reason": "the event's meterpay metadata names another namespace or app than this webhook's"}]));
+        }
+
+        // A completed setup session of a Stripe customer no meterpay customer is linked to.
+        let (status, body) = deliver(&app, &app_id, &secret, &event("evt_1Stranger", "checkout.session.completed",
+            json!({"id": "cs_test_stranger", "object": "checkout.session", "mode": "setup", "customer": "cus_Stranger",
+                   "status": "complete", "created": 1_790_000_000}))).await;
+        assert_eq!((status, body), (200, ignored(
+            "session [cs_test_stranger] belongs to Stripe customer [cus_Stranger], which no meterpay customer is linked to")));
+
+        // Nothing changed, and Stripe was not called.
+        assert!(app.emu.requests(since).is_empty());
+        assert_eq!(history_entry(&app, &id, &session_id, "open").await, open);
         let billing = app.get(&format!("/api/v3/openmeter/customers/{id}/billing")).await;
         assert!(billing.body["app_data"]["stripe"].get("default_payment_method_id").is_none(), "{}", billing.body);
     }
 }
 
-async fn webhook_secret(app: &TestApp, app_id: &str) -> String {
+/// Signs and posts an event to the app's webhook.
+async fn deliver(app: &TestApp, app_id: &str, secret: &str, event: &Value) -> (u16, Value) {
+    let payload = serde_json::to_string(event).unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let sig = stripe_emulator::signature_header(secret, now, &payload);
+    post_event(
+        app,
+        &format!("/api/v1/apps/{app_id}/stripe/webhook"),
+        &payload,
+        Some(sig),
+    )
+    .await
+}
+
+fn event(id: &str, kind: &str, object: Value) -> Value {
+    json!({"id": id, "object": "event", "type": kind, "api_version": "2026-01-28.clover",
+           "created": 1_790_000_000, "livemode": false, "data": {"object": object}})
+}
+
+/// The app id of the session `hosted_checkout` created (from its history entry).
+async fn result_app_id(app: &TestApp, customer: &str, result: &Value) -> Value {
+    let session = result["session_id"].as_str().unwrap();
+    let path = format!(
+        "/api/v3/openmeter/customers/{customer}/billing/stripe/checkout-sessions/{session}"
+    );
+    app.get(&path).await.body["app_id"].clone()
+}
+
+pub fn last_request(app: &TestApp) -> u64 {
+    app.emu.requests(0).last().map_or(0, |r| r.seq)
+}
+
+pub async fn webhook_secret(app: &TestApp, app_id: &str) -> String {
     let id = ulid::Ulid::from_string(app_id).unwrap();
     let secrets = app
         .server
@@ -168,7 +431,7 @@ async fn webhook_secret(app: &TestApp, app_id: &str) -> String {
     .unwrap()
 }
 
-async fn post_event(
+pub async fn post_event(
     app: &TestApp,
     path: &str,
     payload: &str,

@@ -1,0 +1,188 @@
+//! Checkout session history — an addition beyond the upstream OpenMeter API
+//! (documented as such in the OpenAPI document):
+//! `GET /api/v3/openmeter/customers/{customerId}/billing/stripe/checkout-sessions`
+//! and `…/checkout-sessions/{sessionId}`. Every session meterpay created (or
+//! learned of from a webhook), with its current status and, once complete,
+//! the payment method the customer saved.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::AppState;
+use super::extract::{path_ulid, query_error};
+use super::page::{Page, V3Page};
+use super::tenancy::Namespace;
+use crate::error::{Error, FieldError, Result, Rule};
+use crate::store::checkout_sessions::CheckoutSessionRecord;
+
+/// The statuses a recorded session can have: Stripe's three, plus `failed`
+/// after `setup_intent.setup_failed` (the session itself stays open in
+/// Stripe and may still complete or expire).
+pub const STATUSES: [&str; 4] = ["open", "complete", "expired", "failed"];
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/customers/{customerId}/billing/stripe/checkout-sessions",
+            get(list),
+        )
+        .route(
+            "/customers/{customerId}/billing/stripe/checkout-sessions/{sessionId}",
+            get(fetch),
+        )
+}
+
+/// A recorded checkout session: the creation result's fields (without the
+/// client secret, which meterpay never stores) plus what happened since.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = MeterpayCheckoutSessionRecord)]
+pub struct CheckoutSessionBody {
+    pub session_id: String,
+    pub app_id: String,
+    pub customer_id: String,
+    pub stripe_customer_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub setup_intent_id: Option<String>,
+    /// `open`, `complete`, `expired`, or `failed` (the last attempt was declined).
+    #[schema(pattern = "^(open|complete|expired|failed)$")]
+    pub status: String,
+    #[schema(value_type = String, pattern = "^setup$")]
+    pub mode: &'static str,
+    /// `hosted` or `embedded`.
+    #[schema(pattern = "^(hosted|embedded)$")]
+    pub ui_mode: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub success_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancel_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub return_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_reference_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_method_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "crate::timestamp::serde::option::serialize"
+    )]
+    pub expires_at: Option<OffsetDateTime>,
+    #[serde(with = "crate::timestamp::serde")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "crate::timestamp::serde")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl From<CheckoutSessionRecord> for CheckoutSessionBody {
+    fn from(r: CheckoutSessionRecord) -> Self {
+        CheckoutSessionBody {
+            session_id: r.id,
+            app_id: r.app_id.to_string(),
+            customer_id: r.customer_id.to_string(),
+            stripe_customer_id: r.stripe_customer_id,
+            setup_intent_id: r.setup_intent_id,
+            status: r.status,
+            mode: "setup",
+            ui_mode: r.ui_mode,
+            currency: r.currency,
+            url: r.url,
+            success_url: r.success_url,
+            cancel_url: r.cancel_url,
+            return_url: r.return_url,
+            client_reference_id: r.client_reference_id,
+            customer_email: r.customer_email,
+            metadata: r.metadata,
+            payment_method_id: r.payment_method_id,
+            failure_reason: r.failure_reason,
+            expires_at: r.expires_at,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Namespace(ns): Namespace,
+    Path(customer_id): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<V3Page<CheckoutSessionBody>>> {
+    let customer_id = path_ulid("customerId", &customer_id)?;
+    let mut statuses = Vec::new();
+    let page = Page::from_v3_query_with(raw.as_deref(), "filter[status]", |name, value| {
+        match name {
+            "filter[status]" | "filter[status][eq]" => Some(parse_statuses(name, value, false)),
+            "filter[status][oeq]" => Some(parse_statuses(name, value, true)),
+            _ => None,
+        }
+        .map(|parsed| parsed.map(|s| statuses.extend(s)))
+    })?;
+    statuses.sort();
+    statuses.dedup();
+    state.store.require_customer(&ns, customer_id).await?;
+    let (items, total) = state
+        .store
+        .list_checkout_sessions(&ns, customer_id, &statuses, page.size, page.offset())
+        .await?;
+    Ok(Json(V3Page {
+        data: items.into_iter().map(Into::into).collect(),
+        meta: page.v3_meta(total),
+    }))
+}
+
+async fn fetch(
+    State(state): State<AppState>,
+    Namespace(ns): Namespace,
+    Path((customer_id, session_id)): Path<(String, String)>,
+) -> Result<Json<CheckoutSessionBody>> {
+    let customer_id = path_ulid("customerId", &customer_id)?;
+    state.store.require_customer(&ns, customer_id).await?;
+    let session = state
+        .store
+        .get_checkout_session(&ns, &session_id)
+        .await?
+        .filter(|s| s.customer_id == customer_id)
+        .ok_or_else(|| {
+            Error::NotFound(format!(
+                "checkout session [{session_id}] of customer [{customer_id}] not found"
+            ))
+        })?;
+    Ok(Json(session.into()))
+}
+
+/// One status, or (for `oeq`) a comma-separated list of them.
+fn parse_statuses(name: &str, value: &str, many: bool) -> Result<Vec<String>, FieldError> {
+    let parts: Vec<&str> = if many {
+        value.split(',').map(str::trim).collect()
+    } else {
+        vec![value]
+    };
+    parts
+        .into_iter()
+        .map(|s| {
+            if STATUSES.contains(&s) {
+                Ok(s.to_owned())
+            } else {
+                Err(query_error(
+                    name,
+                    Rule::Enum(STATUSES.iter().map(|s| (*s).to_owned()).collect()),
+                    format!("[{s}] is not a checkout session status; use one of {STATUSES:?}"),
+                ))
+            }
+        })
+        .collect()
+}

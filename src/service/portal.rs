@@ -1,0 +1,183 @@
+//! Stripe customer portal sessions: where a customer manages their payment
+//! methods, billing address and invoices. Only for a customer whose billing
+//! profile's Stripe app already links them to a Stripe customer (a checkout
+//! session creates that link; so does setting the Stripe customer id).
+
+use time::OffsetDateTime;
+use ulid::Ulid;
+
+use super::apps::{client_for, note_key_rejected, stripe_error};
+use super::checkout::key_invalid;
+use super::customer_billing::{no_app_detail, resolve_stripe_app};
+use crate::billing::app::{App, AppStatus};
+use crate::billing::checkout::check_url;
+use crate::billing::customer::Customer;
+use crate::error::{Error, FieldError, Result, Rule, Source, Violations};
+use crate::http::AppState;
+use crate::stripe::{CreatedPortalSession, PortalSessionParams, StripeError, is_portal_locale};
+
+/// The options both APIs take (v3 `stripe_options`, v1 top level).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortalOptions {
+    pub configuration_id: Option<String>,
+    pub locale: Option<String>,
+    pub return_url: Option<String>,
+}
+
+/// The created session (v3 `BillingAppStripeCreateCustomerPortalSessionResult`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortalResult {
+    pub id: String,
+    pub stripe_customer_id: String,
+    pub configuration_id: String,
+    pub livemode: bool,
+    pub created_at: OffsetDateTime,
+    /// The contract requires a string; Stripe's is null when none was given
+    /// and the configuration has no default: then "".
+    pub return_url: String,
+    /// Stripe's null (no locale asked for) is its `auto`.
+    pub locale: String,
+    pub url: String,
+}
+
+/// Field names, in the v3 spelling the v1 layer re-spells.
+pub const CONFIGURATION_ID: &str = "stripe_options.configuration_id";
+pub const LOCALE: &str = "stripe_options.locale";
+pub const RETURN_URL: &str = "stripe_options.return_url";
+pub const CUSTOMER_ID: &str = "customerId";
+
+impl PortalOptions {
+    /// Everything that can be checked without calling Stripe.
+    pub fn validate(&self) -> Result<()> {
+        let mut v = Violations::default();
+        if let Some(id) = &self.configuration_id {
+            let ok = id.strip_prefix("bpc_").is_some_and(|rest| {
+                !rest.is_empty()
+                    && rest.len() <= 255
+                    && rest.bytes().all(|b| b.is_ascii_alphanumeric())
+            });
+            if !ok {
+                v.push(
+                    CONFIGURATION_ID,
+                    Rule::MatchesRegex,
+                    "must be the id of a Stripe customer portal configuration (bpc_…)",
+                );
+            }
+        }
+        if let Some(locale) = &self.locale
+            && !is_portal_locale(locale)
+        {
+            v.push(
+                LOCALE,
+                Rule::Invalid,
+                format!(
+                    "[{locale}] is not a locale of Stripe's customer portal \
+                     (e.g. auto, en, en-GB, de, fr-CA, pt-BR, zh-TW)"
+                ),
+            );
+        }
+        if let Some(url) = &self.return_url
+            && let Err(reason) = check_url(url)
+        {
+            v.push(RETURN_URL, Rule::Invalid, reason);
+        }
+        v.into_result()
+    }
+}
+
+pub async fn create_portal_session(
+    state: &AppState,
+    ns: &str,
+    customer: &Customer,
+    options: &PortalOptions,
+) -> Result<PortalResult> {
+    customer.ensure_live()?;
+    options.validate()?;
+    let app = resolve_stripe_app(state, ns, customer, None)
+        .await?
+        .ok_or_else(|| Error::field("app_id", Rule::Required, no_app_detail()))?;
+    if app.status == AppStatus::Unauthorized {
+        return Err(key_invalid(&app));
+    }
+    let link = state
+        .store
+        .get_customer_stripe(ns, app.id, customer.id)
+        .await?
+        .ok_or_else(|| no_stripe_customer(customer.id, &app))?;
+    let client = client_for(state, ns, app.id).await?;
+    let params = PortalSessionParams {
+        customer: link.stripe_customer_id,
+        configuration: options.configuration_id.clone(),
+        locale: options.locale.clone(),
+        return_url: options.return_url.clone(),
+    };
+    let created = client
+        .create_portal_session(
+            &params,
+            &format!("meterpay-portal-{}", crate::ids::new_ulid()),
+        )
+        .await;
+    match created {
+        Ok(session) => to_result(session),
+        Err(err) => {
+            note_key_rejected(state, ns, app.id, &err).await;
+            Err(portal_stripe_error(err, &app))
+        }
+    }
+}
+
+fn to_result(s: CreatedPortalSession) -> Result<PortalResult> {
+    let created_at = OffsetDateTime::from_unix_timestamp(s.created)
+        .map_err(|e| Error::Internal(anyhow::anyhow!("Stripe timestamp {}: {e}", s.created)))?;
+    Ok(PortalResult {
+        id: s.id,
+        stripe_customer_id: s.customer,
+        configuration_id: s.configuration,
+        livemode: s.livemode,
+        created_at,
+        return_url: s.return_url.unwrap_or_default(),
+        locale: s.locale.unwrap_or_else(|| "auto".to_owned()),
+        url: s.url,
+    })
+}
+
+/// 400: the portal needs a Stripe customer and this customer has none yet.
+fn no_stripe_customer(customer_id: Ulid, app: &App) -> Error {
+    customer_error(format!(
+        "customer [{customer_id}] has no Stripe customer in app [{}] yet: create a checkout \
+         session for them first (it creates one), or link an existing one with \
+         PUT /api/v3/openmeter/customers/{customer_id}/billing/app-data",
+        app.id
+    ))
+}
+
+/// An error about the customer the path names (v1 re-spells the field).
+fn customer_error(reason: String) -> Error {
+    Error::Invalid(vec![
+        FieldError::new(CUSTOMER_ID, Rule::Invalid, reason).in_source(Source::Path),
+    ])
+}
+
+/// Stripe's refusal, naming meterpay's field for Stripe's parameter.
+fn portal_stripe_error(err: StripeError, app: &App) -> Error {
+    match err {
+        StripeError::KeyRejected { .. } => key_invalid(app),
+        StripeError::Rejected { message, param, .. } => {
+            let field = match param.as_deref() {
+                Some("configuration") => CONFIGURATION_ID,
+                Some("locale") => LOCALE,
+                Some("return_url") => RETURN_URL,
+                Some("customer") => {
+                    return customer_error(format!("Stripe refused the request: {message}"));
+                }
+                _ => "stripe",
+            };
+            Error::field(
+                field,
+                Rule::Invalid,
+                format!("Stripe refused the request: {message}"),
+            )
+        }
+        other => stripe_error(other),
+    }
+}
