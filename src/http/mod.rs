@@ -8,6 +8,7 @@ pub mod customer_billing;
 pub mod customers;
 pub mod extract;
 pub mod health;
+pub mod openapi;
 pub mod page;
 pub mod portal;
 pub mod problem;
@@ -72,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(api)
         .merge(webhook::router())
+        .merge(openapi::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))

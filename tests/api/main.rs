@@ -13,6 +13,7 @@ mod customer_billing;
 mod customers_v1;
 mod customers_v3;
 mod history;
+mod openapi;
 mod portal;
 mod service;
 mod webhooks;

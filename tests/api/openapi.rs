@@ -1,0 +1,233 @@
+//! meterpay's OpenAPI document against the contract: every upstream
+//! operation keeps its method, path and operationId; exactly the additions
+//! are marked as such; every documented operation is routed; every `$ref`
+//! resolves; the typed results match the contract's schemas.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::contract::reference_dir;
+use crate::harness::{Backend, TestApp};
+
+const METHODS: [&str; 5] = ["get", "post", "put", "delete", "patch"];
+
+/// (METHOD, path) → operation.
+fn operations(paths: &Value, prefix: &str) -> BTreeMap<(String, String), Value> {
+    let mut ops = BTreeMap::new();
+    for (path, item) in paths.as_object().expect("paths") {
+        for method in METHODS {
+            if let Some(op) = item.get(method) {
+                ops.insert(
+                    (method.to_uppercase(), format!("{prefix}{path}")),
+                    op.clone(),
+                );
+            }
+        }
+    }
+    ops
+}
+
+fn reference(file: &str) -> Value {
+    let path = reference_dir().join(file);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_yaml_ng::from_str(&text).expect("reference is YAML")
+}
+
+fn schema_sets(schema: &Value) -> (BTreeSet<String>, BTreeSet<String>) {
+    let props = schema["properties"]
+        .as_object()
+        .unwrap_or_else(|| panic!("no properties: {schema}"))
+        .keys()
+        .cloned()
+        .collect();
+    let required = schema["required"]
+        .as_array()
+        .map(|r| r.iter().map(|v| v.as_str().unwrap().to_owned()).collect())
+        .unwrap_or_default();
+    (props, required)
+}
+
+fn refs(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                if k == "$ref" {
+                    out.push(v.as_str().unwrap().to_owned());
+                } else {
+                    refs(v, out);
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_document_matches_the_contract_and_the_routes() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let resp = app.get("/api/openapi.json").await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    assert_eq!(resp.content_type, "application/json");
+    let doc = resp.body;
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    let ours = operations(&doc["paths"], "");
+
+    // Upstream operations: same method, path and operationId; not additions.
+    let mut upstream = operations(&reference("openmeter-v3-subset.yaml")["paths"], "/api/v3");
+    upstream.extend(operations(
+        &reference("openmeter-v1-subset.yaml")["paths"],
+        "",
+    ));
+    for (key, op) in &upstream {
+        let mine = ours
+            .get(key)
+            .unwrap_or_else(|| panic!("{key:?} is not documented"));
+        assert_eq!(mine["operationId"], op["operationId"], "{key:?}");
+        assert!(
+            mine.get("x-meterpay-addition").is_none(),
+            "{key:?} is upstream"
+        );
+    }
+    // Exactly these are additions, and say so.
+    let additions: BTreeSet<(String, String)> = ours
+        .keys()
+        .filter(|k| !upstream.contains_key(*k))
+        .cloned()
+        .collect();
+    let expected: BTreeSet<(String, String)> = [
+        (
+            "GET",
+            "/api/v3/openmeter/customers/{customerId}/billing/stripe/checkout-sessions",
+        ),
+        (
+            "GET",
+            "/api/v3/openmeter/customers/{customerId}/billing/stripe/checkout-sessions/{sessionId}",
+        ),
+        ("GET", "/healthz"),
+        ("GET", "/readyz"),
+        ("GET", "/api/openapi.json"),
+    ]
+    .into_iter()
+    .map(|(m, p)| (m.to_owned(), p.to_owned()))
+    .collect();
+    assert_eq!(additions, expected);
+    for key in &additions {
+        assert_eq!(
+            ours[key]["x-meterpay-addition"],
+            Value::Bool(true),
+            "{key:?}"
+        );
+        assert_eq!(
+            ours[key]["description"],
+            "An addition beyond the upstream OpenMeter API."
+        );
+    }
+    // Token auth everywhere but the webhook and the operations endpoints.
+    for ((method, path), op) in &ours {
+        let public = path == "/api/v1/apps/{id}/stripe/webhook" || !path.starts_with("/api/v");
+        assert_eq!(op.get("security").is_none(), public, "{method} {path}");
+    }
+
+    // Every documented operation is routed (the router's fallback answers
+    // "No route for" and 405 for a method it lacks).
+    for (method, path) in ours.keys() {
+        let concrete = path
+            .replace("{customerId}", "01J00000000000000000000000")
+            .replace("{customerIdOrKey}", "nobody")
+            .replace("{appId}", "01J00000000000000000000000")
+            .replace("{id}", "01J00000000000000000000000")
+            .replace("{sessionId}", "cs_test_unknown")
+            .replace("{appType}", "stripe")
+            .replace("{type}", "stripe");
+        let m = Method::from_bytes(method.as_bytes()).unwrap();
+        let body = (m != Method::GET && m != Method::DELETE).then(|| serde_json::json!({}));
+        let resp = app.request(m, &concrete, body.as_ref()).await;
+        let detail = resp.body["detail"].as_str().unwrap_or_default();
+        assert!(
+            resp.status != 405 && !detail.starts_with("No route for"),
+            "{method} {path} is documented but not routed: {} {}",
+            resp.status,
+            resp.body
+        );
+    }
+
+    // Every $ref resolves.
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    assert!(!all.is_empty());
+    for r in all {
+        let name = r
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("{r}"));
+        assert!(
+            doc["components"]["schemas"][name].is_object(),
+            "{r} does not resolve"
+        );
+    }
+
+    // The typed results have the contract's properties and required lists.
+    let schemas = &doc["components"]["schemas"];
+    let path = reference_dir().join("checkout-session-result.schema.json");
+    let checkout: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(
+        schema_sets(&schemas["BillingAppStripeCreateCheckoutSessionResult"]),
+        schema_sets(&checkout)
+    );
+    let v3 = reference("openmeter-v3-subset.yaml");
+    let v1 = reference("openmeter-v1-subset.yaml");
+    for (name, contract) in [
+        ("BillingAppStripeCreateCustomerPortalSessionResult", &v3),
+        ("BillingAppStripeCreateCustomerPortalSessionOptions", &v3),
+        (
+            "BillingCustomerStripeCreateCustomerPortalSessionRequest",
+            &v3,
+        ),
+        ("StripeCustomerPortalSession", &v1),
+        ("CreateStripeCustomerPortalSessionParams", &v1),
+    ] {
+        assert_eq!(
+            schema_sets(&schemas[name]),
+            schema_sets(&contract["components"]["schemas"][name]),
+            "{name}"
+        );
+    }
+    // The history entry: the creation result's fields but the client secret,
+    // plus what happened since.
+    let (history, required) = schema_sets(&schemas["MeterpayCheckoutSessionRecord"]);
+    let (result, _) = schema_sets(&checkout);
+    let extra: BTreeSet<String> = [
+        "app_id",
+        "ui_mode",
+        "payment_method_id",
+        "failure_reason",
+        "updated_at",
+    ]
+    .map(str::to_owned)
+    .into();
+    let mut want = result.clone();
+    want.remove("client_secret");
+    want.extend(extra);
+    assert_eq!(history, want);
+    let want_required: BTreeSet<String> = [
+        "session_id",
+        "app_id",
+        "customer_id",
+        "stripe_customer_id",
+        "status",
+        "mode",
+        "ui_mode",
+        "created_at",
+        "updated_at",
+    ]
+    .map(str::to_owned)
+    .into();
+    assert_eq!(required, want_required);
+}
