@@ -29,6 +29,7 @@ use utoipa::openapi::{
 use super::AppState;
 use super::checkout::ResultV3 as CheckoutResultV3;
 use super::checkout_history::CheckoutSessionBody;
+use super::page::{PageMeta, PaginatedMeta};
 use super::portal;
 
 pub const PATH: &str = "/api/openapi.json";
@@ -127,6 +128,13 @@ const CREATED: &[(u16, Option<&str>)] = &[(201, None), (400, None), (404, None),
 const UPDATED: &[(u16, Option<&str>)] = &[(200, None), (400, None), (404, None), (409, None)];
 const DELETED: &[(u16, Option<&str>)] = &[(204, None), (400, None), (404, None), (409, None)];
 const STRIPE_CALL: &[(u16, Option<&str>)] = &[(200, None), (400, None), (404, None), (503, None)];
+const CREATED_VIA_STRIPE: &[(u16, Option<&str>)] = &[
+    (201, None),
+    (400, None),
+    (404, None),
+    (409, None),
+    (503, None),
+];
 
 fn operations() -> Vec<Op> {
     vec![
@@ -550,13 +558,7 @@ fn operations() -> Vec<Op> {
             "marketplaceAppAPIKeyInstall",
             "Install an app with an API key",
             V1,
-            &[
-                (201, None),
-                (400, None),
-                (404, None),
-                (409, None),
-                (503, None),
-            ],
+            CREATED_VIA_STRIPE,
         ),
         op(
             Post,
@@ -564,13 +566,7 @@ fn operations() -> Vec<Op> {
             "createStripeCheckoutSession",
             "Create Stripe Checkout Session (setup mode)",
             V1,
-            &[
-                (201, None),
-                (400, None),
-                (404, None),
-                (409, None),
-                (503, None),
-            ],
+            CREATED_VIA_STRIPE,
         ),
         // Operations
         addition(public(op(
@@ -640,21 +636,7 @@ struct InvalidParameter {
 #[allow(dead_code)]
 struct MeterpayCheckoutSessionPage {
     data: Vec<CheckoutSessionBody>,
-    meta: PageMetaDoc,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-#[allow(dead_code)]
-struct PageMetaDoc {
-    page: PageDoc,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-#[allow(dead_code)]
-struct PageDoc {
-    number: u64,
-    size: u64,
-    total: u64,
+    meta: PaginatedMeta,
 }
 
 const ADDITION_NOTE: &str = "An addition beyond the upstream OpenMeter API.";
@@ -678,8 +660,8 @@ pub fn document() -> OpenApi {
         .schema_from::<InvalidParameter>()
         .schema_from::<CheckoutSessionBody>()
         .schema_from::<MeterpayCheckoutSessionPage>()
-        .schema_from::<PageMetaDoc>()
-        .schema_from::<PageDoc>()
+        .schema_from::<PaginatedMeta>()
+        .schema_from::<PageMeta>()
         .schema_from::<CheckoutResultV3>()
         .schema_from::<portal::CreateV3>()
         .schema_from::<portal::OptionsV3>()

@@ -105,12 +105,12 @@ impl Page {
 }
 
 /// v3 `PaginatedMeta`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PaginatedMeta {
     pub page: PageMeta,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PageMeta {
     pub number: u64,
     pub size: u64,

@@ -175,7 +175,8 @@ impl Store {
         Ok((items, u64::try_from(total).unwrap_or(0)))
     }
 
-    /// How many sessions a customer has (for tests and history).
+    /// How many sessions a customer has (tests count them; the history's
+    /// total comes from `list_checkout_sessions`).
     pub async fn count_checkout_sessions(&self, namespace: &str, customer_id: Ulid) -> Result<u64> {
         let n: i64 = sqlx::query(
             "SELECT COUNT(*) AS n FROM checkout_sessions WHERE namespace = $1 AND customer_id = $2",

@@ -246,14 +246,14 @@ impl Store {
         Ok(())
     }
 
-    /// A customer by id, deleted or not.
-    /// The customer, or the 404 that names it.
+    /// The customer (deleted or not), or the 404 that names it.
     pub async fn require_customer(&self, namespace: &str, id: Ulid) -> Result<Customer> {
         self.get_customer(namespace, id)
             .await?
             .ok_or_else(|| Error::not_found("customer", id))
     }
 
+    /// A customer by id, deleted or not.
     pub async fn get_customer(&self, namespace: &str, id: Ulid) -> Result<Option<Customer>> {
         let row = sqlx::query(concat!(
             "SELECT ",
