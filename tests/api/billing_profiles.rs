@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 use crate::apps::{assert_v3, install_stripe_app};
 use crate::contract::{Spec, assert_response};
 use crate::harness::{Backend, Resp, TestApp};
+use crate::support::{assert_problem, invalid_problem, problem_of};
 
 const PROFILES: &str = "/api/v3/openmeter/profiles";
 
@@ -113,24 +114,44 @@ async fn profiles_crud_and_one_default(backend: Backend) {
         first_id.clone()
     };
     let refused = app.delete(&format!("{PROFILES}/{default_id}")).await;
-    assert!(matches!(refused.status, 400 | 409), "{}", refused.body);
+    assert_problem(
+        &refused,
+        problem_of(
+            409,
+            &format!(
+                "billing profile [{default_id}] is the default profile and cannot be deleted; make another profile the default first"
+            ),
+        ),
+    );
     let deleted = app.delete(&format!("{PROFILES}/{other_id}")).await;
     assert_eq!(deleted.status, 204, "{}", deleted.body);
     let read = app.get(&format!("{PROFILES}/{other_id}")).await;
     assert!(read.body["deleted_at"].is_string(), "{}", read.body);
-    assert_eq!(
-        app.put(&format!("{PROFILES}/{other_id}"), upsert)
-            .await
-            .status,
-        410
+    let gone = app.put(&format!("{PROFILES}/{other_id}"), upsert).await;
+    assert_problem(
+        &gone,
+        problem_of(
+            410,
+            &format!("billing profile [{other_id}] was deleted; it can be read but not changed"),
+        ),
     );
-    assert_eq!(
-        app.get(&format!("{PROFILES}/01J00000000000000000000000"))
-            .await
-            .status,
-        404
+    let unknown = app
+        .get(&format!("{PROFILES}/01J00000000000000000000000"))
+        .await;
+    assert_problem(
+        &unknown,
+        problem_of(
+            404,
+            "billing profile [01J00000000000000000000000] not found",
+        ),
     );
-    assert_eq!(app.get(&format!("{PROFILES}/nope")).await.status, 400);
+    let malformed = app.get(&format!("{PROFILES}/nope")).await;
+    assert_problem(
+        &malformed,
+        invalid_problem(
+            json!([{"field": "id", "reason": "[nope] is not a ULID (26 characters, e.g. 01G65Z755AFWAKHE12NY0CQ9FH)", "rule": "matches_regex", "source": "path"}]),
+        ),
+    );
 }
 
 async fn profile_input_is_checked(backend: Backend) {
@@ -138,25 +159,30 @@ async fn profile_input_is_checked(backend: Backend) {
     let (stripe_app, _, _) = install_stripe_app(&app, false).await;
     let app_id = stripe_app["id"].as_str().unwrap().to_owned();
     let cases = [
-        (body("x", "01J00000000000000000000000", true), "apps.tax.id"),
+        (
+            body("x", "01J00000000000000000000000", true),
+            invalid_problem(
+                json!([{"field": "apps.tax.id", "reason": "app [01J00000000000000000000000] does not exist in this namespace", "rule": "invalid", "source": "body"}, {"field": "apps.invoicing.id", "reason": "app [01J00000000000000000000000] does not exist in this namespace", "rule": "invalid", "source": "body"}, {"field": "apps.payment.id", "reason": "app [01J00000000000000000000000] does not exist in this namespace", "rule": "invalid", "source": "body"}]),
+            ),
+        ),
         (
             json!({"name": "x", "supplier": {}, "workflow": {}, "default": true,
                 "apps": {"tax": {"id": app_id}, "invoicing": {"id": app_id}, "payment": {"id": app_id}},
                 "extra": 1}),
-            "extra",
+            invalid_problem(
+                json!([{"field": "extra", "reason": "is not a known property; expected one of `name`, `description`, `labels`, `supplier`, `workflow`, `apps`, `default`", "rule": "unknown_property", "source": "body"}]),
+            ),
         ),
-        (body(&"n".repeat(257), &app_id, true), "name"),
+        (
+            body(&"n".repeat(257), &app_id, true),
+            invalid_problem(
+                json!([{"field": "name", "maximum": 256, "reason": "must be at most 256 characters long", "rule": "max_length", "source": "body"}]),
+            ),
+        ),
     ];
-    for (input, field) in cases {
-        let resp = create(&app, input.clone()).await;
-        assert_eq!(resp.status, 400, "{input}: {}", resp.body);
-        let fields: Vec<_> = resp.problem()["invalid_parameters"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["field"].as_str().unwrap().to_owned())
-            .collect();
-        assert!(fields.contains(&field.to_owned()), "{input}: {fields:?}");
+    for (input, expected) in cases {
+        let resp = create(&app, input).await;
+        assert_problem(&resp, expected);
     }
 }
 
@@ -193,12 +219,16 @@ async fn a_customer_override_picks_the_checkout_app(backend: Backend) {
     );
     assert_ne!(app_a["id"], app_b["id"]);
     // A profile pinned by a customer cannot be deleted.
-    let pinned = app
-        .delete(&format!(
-            "{PROFILES}/{}",
-            profile_b.body["id"].as_str().unwrap()
-        ))
-        .await;
+    let profile_b_id = profile_b.body["id"].as_str().unwrap();
+    let pinned = app.delete(&format!("{PROFILES}/{profile_b_id}")).await;
     assert_v3(&pinned, "delete-billing-profile", &[204, 400, 404]);
-    assert!(matches!(pinned.status, 400 | 409), "{}", pinned.body);
+    assert_problem(
+        &pinned,
+        problem_of(
+            409,
+            &format!(
+                "billing profile [{profile_b_id}] is pinned by customer [{id}]; move them to another billing profile before deleting it"
+            ),
+        ),
+    );
 }

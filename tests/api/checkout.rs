@@ -8,7 +8,9 @@ use crate::apps::install_stripe_app;
 use crate::contract::{Spec, assert_checkout_result, assert_response};
 use crate::customers_v3::customer;
 use crate::harness::{Backend, Resp, TestApp};
-use crate::support::{assert_rfc3339, assert_ulid, problem_of};
+use crate::support::{
+    assert_problem, assert_rfc3339, assert_ulid, invalid_problem, problem_of, with_members,
+};
 
 fn checkout_path(customer_id: &str) -> String {
     format!("/api/v3/openmeter/customers/{customer_id}/billing/stripe/checkout-sessions")
@@ -71,20 +73,21 @@ async fn foreign_app_is_not_found(backend: Backend) {
             .post(format!("{}{path}", app.base))
             .bearer_auth(token)
             .json(&body);
-        async move {
-            let resp = req.send().await.unwrap();
-            (resp.status().as_u16(), resp.json::<Value>().await.unwrap())
-        }
+        async move { Resp::from(req.send().await.unwrap()).await }
     };
     let (_, key) = app.emu.create_account().await;
-    let (status, installed) = send(
+    let Resp {
+        status,
+        body: installed,
+        ..
+    } = send(
         "tok-a",
         "/api/v3/openmeter/app-catalog/install",
         json!({"type": "stripe", "name": "A", "create_billing_profile": true, "api_key": key}),
     )
     .await;
     assert_eq!(status, 201, "{installed}");
-    let (status, _) = send(
+    let Resp { status, .. } = send(
         "tok-b",
         "/api/v1/customers",
         json!({"name": "B", "key": "b", "currency": "USD"}),
@@ -92,10 +95,9 @@ async fn foreign_app_is_not_found(backend: Backend) {
     .await;
     assert_eq!(status, 201);
     let app_id = installed["app"]["id"].as_str().unwrap();
-    let (status, body) = send("tok-b", "/api/v1/stripe/checkout/sessions", json!({
+    let resp = send("tok-b", "/api/v1/stripe/checkout/sessions", json!({
         "appId": app_id, "customer": {"key": "b"}, "options": {"successURL": "https://x.example/s"}})).await;
-    assert_eq!(status, 404, "{body}");
-    assert_eq!(body["detail"], json!(format!("app [{app_id}] not found")));
+    assert_problem(&resp, problem_of(404, &format!("app [{app_id}] not found")));
 }
 
 crate::both_backends!(
@@ -293,80 +295,129 @@ async fn invalid_options_never_reach_stripe(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (_, _, id) = setup(&app).await;
     let now = app.emu.now();
-    let cases: Vec<(Value, &str)> = vec![
-        (json!({}), "stripe_options.success_url"),
+    let cases: Vec<(Value, Value)> = vec![
+        (
+            json!({}),
+            invalid_problem(
+                json!([{"field": "stripe_options.success_url", "reason": "is required when ui_mode is hosted", "rule": "required", "source": "body"}]),
+            ),
+        ),
         (
             json!({"ui_mode": "embedded", "return_url": "https://x.example/r", "success_url": "https://x.example/s"}),
-            "stripe_options.success_url",
+            invalid_problem(
+                json!([{"field": "stripe_options.success_url", "reason": "cannot be used when ui_mode is embedded; use return_url", "rule": "invalid", "source": "body"}]),
+            ),
         ),
         (
             json!({"ui_mode": "embedded", "return_url": "https://x.example/r", "cancel_url": "https://x.example/c"}),
-            "stripe_options.cancel_url",
+            invalid_problem(
+                json!([{"field": "stripe_options.cancel_url", "reason": "cannot be used when ui_mode is embedded; use return_url", "rule": "invalid", "source": "body"}]),
+            ),
         ),
         (
             json!({"success_url": "https://x.example/s", "return_url": "https://x.example/r"}),
-            "stripe_options.return_url",
+            invalid_problem(
+                json!([{"field": "stripe_options.return_url", "reason": "can only be used when ui_mode is embedded", "rule": "invalid", "source": "body"}]),
+            ),
         ),
         (
             json!({"success_url": "https://x.example/s", "redirect_on_completion": "never"}),
-            "stripe_options.redirect_on_completion",
-        ),
-        (
-            json!({"success_url": "https://x.example/s", "expires_at": now + 60}),
-            "stripe_options.expires_at",
-        ),
-        (
-            json!({"success_url": "https://x.example/s", "expires_at": now + 25 * 3600}),
-            "stripe_options.expires_at",
+            invalid_problem(
+                json!([{"field": "stripe_options.redirect_on_completion", "reason": "can only be used when ui_mode is embedded", "rule": "invalid", "source": "body"}]),
+            ),
         ),
         (
             json!({"success_url": "https://x.example/s", "currency": "XYZ"}),
-            "stripe_options.currency",
+            invalid_problem(
+                json!([{"field": "stripe_options.currency", "reason": "[XYZ] is not an ISO 4217 currency code", "rule": "invalid", "source": "body"}]),
+            ),
         ),
         (
             json!({"success_url": "not a url"}),
-            "stripe_options.success_url",
+            invalid_problem(
+                json!([{"field": "stripe_options.success_url", "reason": "must be an absolute http:// or https:// URL", "rule": "invalid", "source": "body"}]),
+            ),
         ),
         (
             json!({"success_url": "https://x.example/s", "metadata": {"meterpay_customer_id": "x"}}),
-            "stripe_options.metadata.meterpay_customer_id",
+            invalid_problem(
+                json!([{"field": "stripe_options.metadata.meterpay_customer_id", "reason": "metadata keys starting with [meterpay_] are reserved for meterpay", "rule": "invalid", "source": "body"}]),
+            ),
         ),
         (
             json!({"success_url": "https://x.example/s", "metadata": {"k": "v".repeat(501)}}),
-            "stripe_options.metadata.k",
+            invalid_problem(
+                json!([{"field": "stripe_options.metadata.k", "maximum": 500, "reason": "metadata values must be at most 500 characters long", "rule": "max_length", "source": "body"}]),
+            ),
         ),
         (
             json!({"success_url": "https://x.example/s", "ui_mode": "popup"}),
-            "stripe_options.ui_mode",
+            invalid_problem(
+                json!([{"choices": ["hosted", "embedded"], "field": "stripe_options.ui_mode", "reason": "[popup] is not one of the allowed values", "rule": "enum", "source": "body"}]),
+            ),
         ),
         (
             json!({"success_url": "https://x.example/s", "locale": "xx"}),
-            "stripe_options.locale",
+            invalid_problem(
+                json!([{"choices": ["auto", "bg", "cs", "da", "de", "el", "en", "en-GB", "es", "es-419", "et", "fi", "fil", "fr", "fr-CA", "hr", "hu", "id", "it", "ja", "ko", "lt", "lv", "ms", "mt", "nb", "nl", "pl", "pt", "pt-BR", "ro", "ru", "sk", "sl", "sv", "th", "tr", "vi", "zh", "zh-HK", "zh-TW"], "field": "stripe_options.locale", "reason": "[xx] is not a locale Stripe Checkout supports", "rule": "enum", "source": "body"}]),
+            ),
         ),
         (
             json!({"success_url": "https://x.example/s", "custom_text": {"submit": {"message": "m".repeat(1201)}}}),
-            "stripe_options.custom_text.submit.message",
+            invalid_problem(
+                json!([{"field": "stripe_options.custom_text.submit.message", "maximum": 1200, "reason": "must be at most 1200 characters long", "rule": "max_length", "source": "body"}]),
+            ),
         ),
         (
             json!({"success_url": "https://x.example/s", "payment_method_types": ["bitcoin"]}),
-            "stripe_options.payment_method_types[0]",
+            invalid_problem(
+                json!([{"choices": ["acss_debit", "amazon_pay", "au_becs_debit", "bacs_debit", "bancontact", "boleto", "card", "cashapp", "ideal", "kakao_pay", "kr_card", "link", "naver_pay", "nz_bank_account", "paypal", "payto", "revolut_pay", "sepa_debit", "sofort", "us_bank_account"], "field": "stripe_options.payment_method_types[0]", "reason": "[bitcoin] is not a payment method type Stripe Checkout can set up", "rule": "enum", "source": "body"}]),
+            ),
         ),
         (
             json!({"success_url": "https://x.example/s", "surprise": true}),
-            "stripe_options.surprise",
+            invalid_problem(
+                json!([{"field": "stripe_options.surprise", "reason": "is not a known property; expected one of `billing_address_collection`, `cancel_url`, `client_reference_id`, `customer_update`, `consent_collection`, `currency`, `custom_text`, `expires_at`, `locale`, `metadata`, `return_url`, `success_url`, `ui_mode`, `payment_method_types`, `redirect_on_completion`, `tax_id_collection`", "rule": "unknown_property", "source": "body"}]),
+            ),
         ),
     ];
     let since = last_seq(&app);
-    for (options, field) in cases {
-        let resp = checkout(&app, &id, options.clone()).await;
-        assert_eq!(resp.status, 400, "{options}: {}", resp.body);
-        let fields: Vec<_> = resp.problem()["invalid_parameters"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| p["field"].as_str().unwrap().to_owned())
-            .collect();
-        assert!(fields.contains(&field.to_owned()), "{options}: {fields:?}");
+    for (options, expected) in cases {
+        let resp = checkout(&app, &id, options).await;
+        assert_problem(&resp, expected);
+    }
+    // expires_at less than 30 minutes or more than 24 hours away. The bounds
+    // follow the server's clock, read from the answer (it may have ticked
+    // past `now`).
+    for got in [now + 60, now + 25 * 3600] {
+        let resp = checkout(
+            &app,
+            &id,
+            json!({"success_url": "https://x.example/s", "expires_at": got}),
+        )
+        .await;
+        let reason = resp.body["invalid_parameters"][0]["reason"]
+            .as_str()
+            .unwrap_or_default();
+        let server_now = reason
+            .split("Unix seconds ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|earliest| earliest.parse::<i64>().ok())
+            .map_or(now, |earliest| earliest - 1800);
+        assert!((now..now + 60).contains(&server_now), "{}", resp.body);
+        let reason = format!(
+            "must be between 30 minutes and 24 hours from now (Unix seconds {} to {}); got {got}",
+            server_now + 1800,
+            server_now + 24 * 3600
+        );
+        assert_problem(
+            &resp,
+            invalid_problem(
+                json!([{"field": "stripe_options.expires_at", "rule": "invalid",
+                "source": "body", "reason": reason}]),
+            ),
+        );
     }
     let too_many: serde_json::Map<String, Value> =
         (0..51).map(|i| (format!("k{i}"), json!("v"))).collect();
@@ -376,9 +427,11 @@ async fn invalid_options_never_reach_stripe(backend: Backend) {
         json!({"success_url": "https://x.example/s", "metadata": too_many}),
     )
     .await;
-    assert_eq!(
-        resp.problem()["invalid_parameters"][0]["field"],
-        "stripe_options.metadata"
+    assert_problem(
+        &resp,
+        invalid_problem(
+            json!([{"field": "stripe_options.metadata", "maximum": 50, "reason": "Stripe allows at most 50 metadata keys", "rule": "max_items", "source": "body"}]),
+        ),
     );
     // A customer without a currency and no payment method types.
     let plain = customer(&app, json!({"name": "Plain", "key": "plain"})).await;
@@ -388,9 +441,11 @@ async fn invalid_options_never_reach_stripe(backend: Backend) {
         json!({"success_url": "https://x.example/s"}),
     )
     .await;
-    assert_eq!(
-        resp.problem()["invalid_parameters"][0]["field"],
-        "stripe_options.currency"
+    assert_problem(
+        &resp,
+        invalid_problem(
+            json!([{"field": "stripe_options.currency", "reason": "is required in setup mode when payment_method_types is not given and the customer has no currency", "rule": "required", "source": "body"}]),
+        ),
     );
     assert!(
         calls(&app, since).is_empty(),
@@ -405,8 +460,12 @@ async fn customers_and_apps_that_cannot_check_out(backend: Backend) {
     let c = customer(&app, json!({"name": "ACME", "key": "acme"})).await;
     let id = c["id"].as_str().unwrap().to_owned();
     let resp = checkout(&app, &id, ok.clone()).await;
-    assert_eq!(resp.status, 400);
-    assert_eq!(resp.problem()["invalid_parameters"][0]["field"], "app_id");
+    assert_problem(
+        &resp,
+        invalid_problem(
+            json!([{"field": "app_id", "reason": "no Stripe app is set up for this customer: install one (POST /api/v3/openmeter/app-catalog/install with create_billing_profile: true), make a billing profile with a Stripe payment app the default, or pass the app's id", "rule": "required", "source": "body"}]),
+        ),
+    );
     assert!(app.emu.requests(0).is_empty());
     // Unknown and deleted customers.
     install_stripe_app(&app, true).await;
@@ -418,8 +477,19 @@ async fn customers_and_apps_that_cannot_check_out(backend: Backend) {
     );
     app.delete(&format!("/api/v3/openmeter/customers/{id}"))
         .await;
-    assert_eq!(checkout(&app, &id, ok.clone()).await.status, 410);
-    assert_eq!(checkout(&app, "not-a-ulid", ok.clone()).await.status, 400);
+    assert_problem(
+        &checkout(&app, &id, ok.clone()).await,
+        problem_of(
+            410,
+            &format!("customer [{id}] was deleted; it can be read but not changed or billed"),
+        ),
+    );
+    assert_problem(
+        &checkout(&app, "not-a-ulid", ok.clone()).await,
+        invalid_problem(
+            json!([{"field": "customerId", "reason": "[not-a-ulid] is not a ULID (26 characters, e.g. 01G65Z755AFWAKHE12NY0CQ9FH)", "rule": "matches_regex", "source": "path"}]),
+        ),
+    );
 }
 
 async fn fifty_concurrent_first_checkouts_make_one_stripe_customer(backend: Backend) {
@@ -497,19 +567,29 @@ async fn stripe_failures_become_clear_errors(backend: Backend) {
         "POST /v1/checkout/sessions:error=500".parse().unwrap(),
     ]);
     let resp = checkout(&app, &id, ok.clone()).await;
-    assert_eq!(resp.status, 503, "{}", resp.body);
+    assert_problem(
+        &resp,
+        problem_of(
+            503,
+            "Stripe is unavailable: create checkout session: Stripe answered 500: Something went wrong on Stripe's end. (Injected by the emulator.)",
+        ),
+    );
     assert!(resp.headers.get("retry-after").is_some());
     app.emu.clear_faults();
     // A revoked key: 400 saying so, and the app shows unauthorized.
     app.emu.revoke_api_key(&key);
     let resp = checkout(&app, &id, ok.clone()).await;
-    assert_eq!(resp.status, 400);
-    let reason = resp.problem()["invalid_parameters"][0]["reason"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert!(reason.contains("is no longer valid"), "{reason}");
     let app_id = stripe_app["id"].as_str().unwrap();
+    let reason = format!(
+        "the Stripe API key of app [{app_id}] is no longer valid (Stripe rejected it); \
+         rotate it with PUT /api/v1/apps/{app_id}/stripe/api-key"
+    );
+    assert_problem(
+        &resp,
+        invalid_problem(
+            json!([{"field": "app_id", "reason": reason, "rule": "invalid", "source": "body"}]),
+        ),
+    );
     assert_eq!(
         app.get(&format!("/api/v3/openmeter/apps/{app_id}"))
             .await
@@ -580,46 +660,52 @@ async fn v1_checkout_by_id_key_and_inline_customer(backend: Backend) {
         "options": {"successURL": "https://x.example/s"}}),
     )
     .await;
-    assert_eq!(resp.status, 409, "{}", resp.body);
-    assert_eq!(resp.problem()["field"], "stripeCustomerId");
+    assert_problem(
+        &resp,
+        with_members(
+            problem_of(
+                409,
+                &format!(
+                    "customer [{new_id}] is already linked to Stripe customer [{cus}], not [{other}]"
+                ),
+            ),
+            json!({"field": "stripeCustomerId"}),
+        ),
+    );
     // v1 field names in errors; bad ids.
     let resp =
         post(json!({"customer": {"key": "acme"}, "options": {"returnURL": "https://x.example/r"}}))
             .await;
-    let fields: Vec<_> = resp.problem()["invalid_parameters"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["field"].as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(fields, ["options.successURL", "options.returnURL"]);
+    assert_problem(
+        &resp,
+        invalid_problem(
+            json!([{"field": "options.successURL", "reason": "is required when ui_mode is hosted", "rule": "required", "source": "body"}, {"field": "options.returnURL", "reason": "can only be used when ui_mode is embedded", "rule": "invalid", "source": "body"}]),
+        ),
+    );
     let resp = post(
         json!({"customer": {"key": "acme"}, "stripeCustomerId": "acme",
         "options": {"successURL": "https://x.example/s"}}),
     )
     .await;
-    assert_eq!(
-        resp.problem()["invalid_parameters"][0]["field"],
-        "stripeCustomerId"
+    assert_problem(
+        &resp,
+        invalid_problem(
+            json!([{"field": "stripeCustomerId", "reason": "must be a Stripe customer id (cus_…)", "rule": "matches_regex", "source": "body"}]),
+        ),
     );
     let resp = post(
         json!({"customer": {"key": "nobody"}, "options": {"successURL": "https://x.example/s"}}),
     )
     .await;
-    assert_eq!(resp.status, 404);
+    assert_problem(&resp, problem_of(404, "customer [nobody] not found"));
     // Stripe's own refusal comes back as a 400 naming our field, with Stripe's message.
     let resp = post(json!({"customer": {"name": "Ghost", "key": "ghost", "currency": "USD"},
         "stripeCustomerId": "cus_NoSuchCustomer1", "options": {"successURL": "https://x.example/s"}})).await;
-    assert_eq!(resp.status, 400, "{}", resp.body);
-    let problem = resp.problem();
-    assert_eq!(
-        problem["invalid_parameters"][0]["field"],
-        "stripeCustomerId"
-    );
-    let reason = problem["invalid_parameters"][0]["reason"].as_str().unwrap();
-    assert!(
-        reason.starts_with("Stripe refused the request: No such customer"),
-        "{reason}"
+    assert_problem(
+        &resp,
+        invalid_problem(
+            json!([{"field": "stripeCustomerId", "reason": "Stripe refused the request: No such customer: 'cus_NoSuchCustomer1'", "rule": "invalid", "source": "body"}]),
+        ),
     );
     // An app of another namespace is not found.
     let resp = post(
@@ -627,5 +713,8 @@ async fn v1_checkout_by_id_key_and_inline_customer(backend: Backend) {
         "options": {"successURL": "https://x.example/s"}}),
     )
     .await;
-    assert_eq!(resp.status, 404);
+    assert_problem(
+        &resp,
+        problem_of(404, "app [01J00000000000000000000000] not found"),
+    );
 }

@@ -7,7 +7,7 @@ use crate::apps::install_stripe_app;
 use crate::contract::{Spec, assert_response};
 use crate::customers_v3::customer;
 use crate::harness::{Backend, TestApp};
-use crate::support::{problem_400, problem_of};
+use crate::support::{assert_problem, invalid_problem, problem_400, problem_of, with_members};
 
 /// Creates a customer directly in the emulated Stripe account; returns its `cus_` id.
 pub async fn stripe_customer(app: &TestApp, key: &str, email: &str) -> String {
@@ -36,7 +36,7 @@ crate::both_backends!(
 
 async fn v3_billing_data_round_trip(backend: Backend) {
     let app = TestApp::start(backend).await;
-    let (_stripe_app, key, account) = install_stripe_app(&app, true).await;
+    let (stripe_app, key, account) = install_stripe_app(&app, true).await;
     let c = customer(&app, json!({"name": "ACME", "key": "acme"})).await;
     let id = c["id"].as_str().unwrap().to_owned();
 
@@ -105,14 +105,14 @@ async fn v3_billing_data_round_trip(backend: Backend) {
         "customer_id": "acme", "default_payment_method_id": "visa"}}}),
         )
         .await;
-    assert_eq!(
-        resp.problem()["invalid_parameters"],
-        json!([
+    assert_problem(
+        &resp,
+        invalid_problem(json!([
             {"field": "app_data.stripe.customer_id", "source": "body", "rule": "matches_regex",
              "reason": "must be a Stripe customer id (cus_…)"},
             {"field": "app_data.stripe.default_payment_method_id", "source": "body", "rule": "matches_regex",
              "reason": "must be a Stripe payment method id (pm_…)"}
-        ])
+        ])),
     );
     assert_eq!(app.emu.requests(0).len(), before);
 
@@ -123,9 +123,11 @@ async fn v3_billing_data_round_trip(backend: Backend) {
             json!({"app_data": {"stripe": {"customer": "cus_x"}}}),
         )
         .await;
-    assert_eq!(
-        resp.problem()["invalid_parameters"][0]["field"],
-        "app_data.stripe.customer"
+    assert_problem(
+        &resp,
+        invalid_problem(
+            json!([{"field": "app_data.stripe.customer", "reason": "is not a known property; expected one of `customer_id`, `default_payment_method_id`, `labels`", "rule": "unknown_property", "source": "body"}]),
+        ),
     );
     let resp = app
         .put(
@@ -133,11 +135,11 @@ async fn v3_billing_data_round_trip(backend: Backend) {
             json!({"billing_profile": {"id": "01J00000000000000000000000"}}),
         )
         .await;
-    assert_eq!(
-        resp.problem()["invalid_parameters"],
-        json!([{
+    assert_problem(
+        &resp,
+        invalid_problem(json!([{
         "field": "billing_profile.id", "source": "body", "rule": "invalid",
-        "reason": "billing profile [01J00000000000000000000000] does not exist"}])
+        "reason": "billing profile [01J00000000000000000000000] does not exist"}])),
     );
     let resp = app
         .put(
@@ -145,9 +147,11 @@ async fn v3_billing_data_round_trip(backend: Backend) {
             json!({"app_data": {"external_invoicing": {}}}),
         )
         .await;
-    assert_eq!(
-        resp.problem()["invalid_parameters"][0]["field"],
-        "app_data.external_invoicing"
+    assert_problem(
+        &resp,
+        invalid_problem(
+            json!([{"field": "app_data.external_invoicing", "reason": "meterpay supports Stripe apps only; external invoicing data cannot be set", "rule": "invalid", "source": "body"}]),
+        ),
     );
     assert_eq!(app.get(&billing(&id)).await.body, expected);
 
@@ -176,9 +180,11 @@ async fn v3_billing_data_round_trip(backend: Backend) {
             json!({"stripe": {"customer_id": "nope"}}),
         )
         .await;
-    assert_eq!(
-        resp.problem()["invalid_parameters"][0]["field"],
-        "stripe.customer_id"
+    assert_problem(
+        &resp,
+        invalid_problem(
+            json!([{"field": "stripe.customer_id", "reason": "must be a Stripe customer id (cus_…)", "rule": "matches_regex", "source": "body"}]),
+        ),
     );
 
     // One Stripe customer belongs to one customer.
@@ -190,13 +196,30 @@ async fn v3_billing_data_round_trip(backend: Backend) {
             json!({"app_data": {"stripe": {"customer_id": cus}}}),
         )
         .await;
-    assert_eq!(resp.status, 409, "{}", resp.body);
-    assert_eq!(resp.problem()["field"], "app_data.stripe.customer_id");
+    assert_problem(
+        &resp,
+        with_members(
+            problem_of(
+                409,
+                &format!(
+                    "Stripe customer [{cus}] already belongs to another customer of app [{}]",
+                    stripe_app["id"].as_str().unwrap()
+                ),
+            ),
+            json!({"field": "app_data.stripe.customer_id"}),
+        ),
+    );
 
     // Deleted customers are read-only; unknown ones are 404.
     app.delete(&format!("/api/v3/openmeter/customers/{id}"))
         .await;
-    assert_eq!(app.put(&billing(&id), json!({})).await.status, 410);
+    assert_problem(
+        &app.put(&billing(&id), json!({})).await,
+        problem_of(
+            410,
+            &format!("customer [{id}] was deleted; it can be read but not changed or billed"),
+        ),
+    );
     assert_eq!(app.get(&billing(&id)).await.status, 200);
     assert_eq!(
         app.get(&billing("01J00000000000000000000000"))
@@ -216,14 +239,11 @@ async fn v3_billing_without_a_stripe_app(backend: Backend) {
             json!({"app_data": {"stripe": {"customer_id": "cus_123"}}}),
         )
         .await;
-    assert_eq!(resp.status, 400);
-    let reason = resp.problem()["invalid_parameters"][0]["reason"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert!(
-        reason.starts_with("no Stripe app is set up for this customer: install one"),
-        "{reason}"
+    assert_problem(
+        &resp,
+        invalid_problem(
+            json!([{"field": "app_data.stripe", "reason": "no Stripe app is set up for this customer: install one (POST /api/v3/openmeter/app-catalog/install with create_billing_profile: true), make a billing profile with a Stripe payment app the default, or pass the app's id", "rule": "invalid", "source": "body"}]),
+        ),
     );
 }
 
@@ -275,9 +295,11 @@ async fn v1_customer_stripe_and_app_data(backend: Backend) {
             json!({"stripeCustomerId": "nope"}),
         )
         .await;
-    assert_eq!(
-        bad.problem()["invalid_parameters"][0]["field"],
-        "stripeCustomerId"
+    assert_problem(
+        &bad,
+        invalid_problem(
+            json!([{"field": "stripeCustomerId", "reason": "must be a Stripe customer id (cus_…)", "rule": "matches_regex", "source": "body"}]),
+        ),
     );
 
     let list = app.get("/api/v1/customers/acme/apps").await;
@@ -298,11 +320,11 @@ async fn v1_customer_stripe_and_app_data(backend: Backend) {
             .body["items"],
         json!([])
     );
-    assert_eq!(
-        app.get("/api/v1/customers/acme/apps?type=paypal")
-            .await
-            .status,
-        400
+    assert_problem(
+        &app.get("/api/v1/customers/acme/apps?type=paypal").await,
+        invalid_problem(
+            json!([{"choices": ["stripe", "sandbox", "custom_invoicing"], "field": "type", "reason": "[paypal] is not an app type", "rule": "enum", "source": "query"}]),
+        ),
     );
 
     let cus2 = stripe_customer(&app, &key, "b@acme.example").await;
@@ -330,7 +352,12 @@ async fn v1_customer_stripe_and_app_data(backend: Backend) {
             ]),
         )
         .await;
-    assert_eq!(bad.problem()["invalid_parameters"][0]["field"], "[1].type");
+    assert_problem(
+        &bad,
+        invalid_problem(
+            json!([{"choices": ["stripe"], "field": "[1].type", "reason": "meterpay does not support [sandbox] apps; supported types: stripe", "rule": "enum", "source": "body"}]),
+        ),
+    );
     // The first item was not written either.
     assert_eq!(
         app.get("/api/v1/customers/acme/stripe").await.body["stripeCustomerId"],
@@ -341,11 +368,19 @@ async fn v1_customer_stripe_and_app_data(backend: Backend) {
         .delete(&format!("/api/v1/customers/acme/apps/{app_id}"))
         .await;
     assert_eq!((del.status, &del.body), (204, &Value::Null));
-    assert_eq!(app.get("/api/v1/customers/acme/stripe").await.status, 404);
-    assert_eq!(
-        app.delete(&format!("/api/v1/customers/acme/apps/{app_id}"))
-            .await
-            .status,
-        404
+    assert_problem(
+        &app.get("/api/v1/customers/acme/stripe").await,
+        problem_of(
+            404,
+            &format!("customer [acme] has no Stripe data for app [{app_id}]"),
+        ),
+    );
+    assert_problem(
+        &app.delete(&format!("/api/v1/customers/acme/apps/{app_id}"))
+            .await,
+        problem_of(
+            404,
+            &format!("customer [acme] has no data for app [{app_id}]"),
+        ),
     );
 }

@@ -6,7 +6,9 @@ use serde_json::{Value, json};
 use crate::contract::{Spec, assert_response};
 use crate::customers_v3::customer as create_v3;
 use crate::harness::{Backend, Resp, TestApp};
-use crate::support::{assert_rfc3339, assert_ulid, problem_of};
+use crate::support::{
+    assert_problem, assert_rfc3339, assert_ulid, invalid_problem, problem_of, with_members,
+};
 
 const CUSTOMERS: &str = "/api/v1/customers";
 
@@ -137,10 +139,12 @@ async fn v1_and_v3_are_views_of_one_customer(backend: Backend) {
 async fn v1_key_or_subject_keys_is_required(backend: Backend) {
     let app = TestApp::start(backend).await;
     let resp = create(&app, json!({"name": "Nameless"})).await;
-    assert_eq!(
-        resp.problem()["invalid_parameters"],
-        json!([{"field": "key", "rule": "required", "source": "body",
-        "reason": "either key or usageAttribution.subjectKeys must be provided"}])
+    assert_problem(
+        &resp,
+        invalid_problem(
+            json!([{"field": "key", "rule": "required", "source": "body",
+        "reason": "either key or usageAttribution.subjectKeys must be provided"}]),
+        ),
     );
     // Subject keys alone are enough; the key then defaults to the id, so v3 can show it.
     let ok = create(
@@ -162,31 +166,44 @@ async fn v1_errors_use_v1_field_names(backend: Backend) {
     )
     .await;
     assert_eq!(resp.status, 400);
-    assert_eq!(
-        resp.problem()["invalid_parameters"],
-        json!([
+    assert_problem(
+        &resp,
+        invalid_problem(json!([
             {"field": "name", "rule": "min_length", "minimum": 1, "source": "body", "reason": "must be at least 1 character(s) long"},
             {"field": "metadata._x", "rule": "invalid", "source": "body", "reason": "label keys must not start with [_]"},
             {"field": "usageAttribution.subjectKeys[0]", "rule": "min_length", "minimum": 1, "source": "body", "reason": "must be at least 1 character(s) long"},
             {"field": "currency", "rule": "matches_regex", "source": "body", "reason": "must be a three-letter upper-case ISO 4217 code such as USD"},
             {"field": "billingAddress.country", "rule": "matches_regex", "source": "body", "reason": "must be an ISO 3166-1 alpha-2 country code such as US"},
-        ])
+        ])),
     );
     let typed = create(
         &app,
         json!({"name": "n", "key": "k", "usageAttribution": {"subjectKeys": "s"}}),
     )
     .await;
-    assert_eq!(
-        typed.problem()["invalid_parameters"],
-        json!([{"field": "usageAttribution.subjectKeys", "rule": "type",
-        "source": "body", "reason": "invalid type: string \"s\", expected a sequence"}])
+    assert_problem(
+        &typed,
+        invalid_problem(
+            json!([{"field": "usageAttribution.subjectKeys", "rule": "type",
+        "source": "body", "reason": "invalid type: string \"s\", expected a sequence"}]),
+        ),
     );
     let dup = create(&app, json!({"name": "n", "key": "k"})).await;
     assert_eq!(dup.status, 201);
     let conflict = create(&app, json!({"name": "n", "key": "k"})).await;
-    assert_eq!(conflict.status, 409);
-    assert_eq!(conflict.body["field"], "key");
+    assert_problem(
+        &conflict,
+        with_members(
+            problem_of(
+                409,
+                &format!(
+                    "key [k] is already used by customer [{}]",
+                    dup.body["id"].as_str().unwrap()
+                ),
+            ),
+            json!({"field": "key"}),
+        ),
+    );
 }
 
 async fn v1_replace_update_and_delete(backend: Backend) {
@@ -219,7 +236,10 @@ async fn v1_replace_update_and_delete(backend: Backend) {
         json!({"id": id, "name": "New", "key": "renamed",
         "usageAttribution": {"subjectKeys": ["n1"]}, "createdAt": c["createdAt"], "updatedAt": updated_at})
     );
-    assert_eq!(app.get(&format!("{CUSTOMERS}/old")).await.status, 404);
+    assert_problem(
+        &app.get(&format!("{CUSTOMERS}/old")).await,
+        problem_of(404, "customer [old] not found"),
+    );
 
     let del = app.delete(&format!("{CUSTOMERS}/renamed")).await;
     assert_response(
@@ -328,9 +348,9 @@ async fn v1_list_pages_orders_and_filters(backend: Backend) {
 
     let bad = app.get(&format!("{CUSTOMERS}?orderBy=email&order=up&pageSize=5000&includeDeleted=maybe&expand=invoices&sort=name")).await;
     assert_response(Spec::V1, "listCustomers", 400, &bad.content_type, &bad.body);
-    assert_eq!(
-        bad.problem()["invalid_parameters"],
-        json!([
+    assert_problem(
+        &bad,
+        invalid_problem(json!([
             {"field": "orderBy", "rule": "enum", "choices": ["id", "name", "createdAt"], "source": "query",
              "reason": "[email] is not a sort field; use id, name or createdAt"},
             {"field": "order", "rule": "enum", "choices": ["ASC", "DESC"], "source": "query", "reason": "[up] is not an order; use ASC or DESC"},
@@ -339,6 +359,6 @@ async fn v1_list_pages_orders_and_filters(backend: Backend) {
             {"field": "expand", "rule": "enum", "choices": ["subscriptions"], "source": "query",
              "reason": "[invoices] cannot be expanded; the only choice is subscriptions"},
             {"field": "sort", "rule": "unknown_property", "source": "query", "reason": "is not a known query parameter"},
-        ])
+        ])),
     );
 }

@@ -5,7 +5,10 @@ use serde_json::{Value, json};
 
 use crate::contract::{Spec, assert_response, assert_schema};
 use crate::harness::{Backend, Resp, TestApp};
-use crate::support::{assert_rfc3339, assert_ulid, problem_400, problem_of};
+use crate::support::{
+    assert_problem, assert_rfc3339, assert_ulid, invalid_problem, problem_400, problem_of,
+    with_members,
+};
 
 const CUSTOMERS: &str = "/api/v3/openmeter/customers";
 
@@ -199,7 +202,7 @@ async fn create_customer_rejects_bad_input_naming_the_field(backend: Backend) {
             &resp.content_type,
             &resp.body,
         );
-        assert_eq!(resp.problem()["invalid_parameters"], invalid, "for {body}");
+        assert_problem(&resp, invalid_problem(invalid));
     }
     // Nothing was written by any of them.
     let list = app.get(CUSTOMERS).await;
@@ -227,10 +230,10 @@ async fn malformed_json_is_a_400_naming_the_body(backend: Backend) {
     let empty = app
         .send_raw(reqwest::Method::POST, CUSTOMERS, "application/json", "")
         .await;
-    assert_eq!(
-        empty.problem()["invalid_parameters"],
-        json!([{"field": "body", "rule": "required",
-        "source": "body", "reason": "the request body is empty; send a JSON object"}])
+    assert_problem(
+        &empty,
+        invalid_problem(json!([{"field": "body", "rule": "required",
+        "source": "body", "reason": "the request body is empty; send a JSON object"}])),
     );
 }
 
@@ -326,10 +329,15 @@ async fn subject_keys_belong_to_one_live_customer(backend: Backend) {
             json!({"name": "C", "usage_attribution": {"subject_keys": ["s3", "s1"]}}),
         )
         .await;
-    assert_eq!(moved.status, 409, "{}", moved.body);
-    assert_eq!(
-        moved.body["detail"],
-        format!("subject key [s1] is already attributed to customer [{holder}]")
+    assert_problem(
+        &moved,
+        with_members(
+            problem_of(
+                409,
+                &format!("subject key [s1] is already attributed to customer [{holder}]"),
+            ),
+            json!({"field": "usage_attribution.subject_keys"}),
+        ),
     );
 }
 
@@ -388,12 +396,12 @@ async fn unknown_and_malformed_ids(backend: Backend) {
 
     let bad = app.get(&format!("{CUSTOMERS}/not-a-ulid")).await;
     assert_response(Spec::V3, "get-customer", 400, &bad.content_type, &bad.body);
-    assert_eq!(
-        bad.problem()["invalid_parameters"],
-        json!([{
+    assert_problem(
+        &bad,
+        invalid_problem(json!([{
             "field": "customerId", "rule": "matches_regex", "source": "path",
             "reason": "[not-a-ulid] is not a ULID (26 characters, e.g. 01G65Z755AFWAKHE12NY0CQ9FH)"
-        }])
+        }])),
     );
     for resp in [
         app.put(
@@ -471,7 +479,12 @@ async fn upsert_replaces_the_settable_fields(backend: Backend) {
         &invalid.content_type,
         &invalid.body,
     );
-    assert_eq!(invalid.problem()["invalid_parameters"][0]["field"], "key");
+    assert_problem(
+        &invalid,
+        invalid_problem(
+            json!([{"field": "key", "reason": "is not a known property; expected one of `name`, `description`, `labels`, `usage_attribution`, `primary_email`, `currency`, `billing_address`", "rule": "unknown_property", "source": "body"}]),
+        ),
+    );
 }
 
 async fn deleted_customer_is_readable_but_gone_for_changes(backend: Backend) {
@@ -713,9 +726,9 @@ async fn list_refuses_unknown_parameters_by_name(backend: Backend) {
         &resp.content_type,
         &resp.body,
     );
-    assert_eq!(
-        resp.problem()["invalid_parameters"],
-        json!([
+    assert_problem(
+        &resp,
+        invalid_problem(json!([
             {"field": "page[size]", "rule": "min", "minimum": 1, "source": "query", "reason": "must be at least 1"},
             {"field": "page[number]", "rule": "type", "source": "query", "reason": "[x] is not a whole number"},
             {"field": "sort", "rule": "enum", "choices": ["id", "name", "created_at"], "source": "query",
@@ -726,12 +739,12 @@ async fn list_refuses_unknown_parameters_by_name(backend: Backend) {
             {"field": "limit", "rule": "unknown_property", "source": "query",
              "reason": "is not a known query parameter; use page[size], page[number], sort or filter[…]"},
             {"field": "filter[billing_profile_id]", "rule": "matches_regex", "source": "query", "reason": "[nope] is not a ULID"},
-        ])
+        ])),
     );
     let too_big = app.get(&format!("{CUSTOMERS}?page[size]=1001")).await;
-    assert_eq!(
-        too_big.problem()["invalid_parameters"],
-        json!([
-        {"field": "page[size]", "rule": "max", "maximum": 1000, "source": "query", "reason": "must be at most 1000"}])
+    assert_problem(
+        &too_big,
+        invalid_problem(json!([
+        {"field": "page[size]", "rule": "max", "maximum": 1000, "source": "query", "reason": "must be at most 1000"}])),
     );
 }

@@ -187,7 +187,7 @@ pub struct Resp {
 }
 
 impl Resp {
-    async fn from(resp: reqwest::Response) -> Resp {
+    pub async fn from(resp: reqwest::Response) -> Resp {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let content_type = headers

@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use crate::harness::{Backend, TestApp};
-use crate::support::problem_400;
+use crate::support::{assert_problem, invalid_problem, problem_400, problem_of};
 use crate::webhooks::{history_entry, hosted_checkout, pay, wait_for};
 
 fn history(customer: &str) -> String {
@@ -151,25 +151,29 @@ async fn history_refuses_bad_queries_and_foreign_sessions(backend: Backend) {
     );
     let unknown = app.get(&format!("{}?status=open", history(&id))).await;
     assert_eq!(unknown.status, 400);
-    assert_eq!(
-        unknown.problem()["invalid_parameters"],
-        json!([{"field": "status", "source": "query",
+    assert_problem(
+        &unknown,
+        invalid_problem(json!([{"field": "status", "source": "query",
         "rule": "unknown_property",
-        "reason": "is not a known query parameter; use page[number], page[size] or filter[status]"}])
+        "reason": "is not a known query parameter; use page[number], page[size] or filter[status]"}])),
     );
     let bad_id = app.get(&history("acme")).await;
-    assert_eq!(bad_id.status, 400);
-    assert_eq!(
-        bad_id.problem()["invalid_parameters"][0]["field"],
-        "customerId"
+    assert_problem(
+        &bad_id,
+        invalid_problem(
+            json!([{"field": "customerId", "reason": "[acme] is not a ULID (26 characters, e.g. 01G65Z755AFWAKHE12NY0CQ9FH)", "rule": "matches_regex", "source": "path"}]),
+        ),
     );
 
     // Unknown customer, unknown session, another customer's session: 404.
     let nobody = "01J00000000000000000000000";
-    assert_eq!(app.get(&history(nobody)).await.status, 404);
-    assert_eq!(
-        app.get(&format!("{}/{sid}", history(nobody))).await.status,
-        404
+    assert_problem(
+        &app.get(&history(nobody)).await,
+        problem_of(404, "customer [01J00000000000000000000000] not found"),
+    );
+    assert_problem(
+        &app.get(&format!("{}/{sid}", history(nobody))).await,
+        problem_of(404, "customer [01J00000000000000000000000] not found"),
     );
     let other = crate::customers_v3::customer(&app, json!({"name": "Other", "key": "other"})).await;
     let other = other["id"].as_str().unwrap();
@@ -181,11 +185,12 @@ async fn history_refuses_bad_queries_and_foreign_sessions(backend: Backend) {
             &format!("checkout session [{sid}] of customer [{other}] not found")
         )
     );
-    assert_eq!(
-        app.get(&format!("{}/cs_test_unknown", history(&id)))
-            .await
-            .status,
-        404
+    assert_problem(
+        &app.get(&format!("{}/cs_test_unknown", history(&id))).await,
+        problem_of(
+            404,
+            &format!("checkout session [cs_test_unknown] of customer [{id}] not found"),
+        ),
     );
     // An empty history is an empty page.
     let empty = app.get(&history(other)).await;

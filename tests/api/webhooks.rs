@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 use crate::apps::install_stripe_app;
 use crate::contract::{Spec, assert_schema};
 use crate::customers_v3::customer;
-use crate::harness::{Backend, TestApp};
+use crate::harness::{Backend, Resp, TestApp};
+use crate::support::*;
 
 /// Installs a Stripe app, makes customer `acme` and a hosted session for it:
 /// (customer id, hosted page URL, the 201 body, the app's Stripe key).
@@ -114,18 +115,39 @@ pub fn expected_entry(result: &Value, app_id: &str, actual: &Value) -> Value {
 
 crate::both_backends!(
     completed_checkout_makes_the_payment_method_default,
+    replayed_event_changes_nothing,
+    forged_signature_is_refused,
+    body_over_1_mib_is_413,
+    unknown_app_is_404,
     declined_card_fails_without_a_default,
     same_event_delivered_at_once_to_two_servers_has_one_effect,
     stripe_unreachable_leaves_the_event_for_stripes_retry,
     completed_session_meterpay_never_recorded_is_recorded_from_the_event,
-    events_meterpay_does_not_act_on,
+    event_of_an_unhandled_type_is_ignored,
+    setup_intent_without_meterpay_metadata_is_ignored,
+    metadata_naming_another_app_or_namespace_is_refused,
+    session_of_an_unlinked_stripe_customer_is_ignored,
 );
 
-async fn completed_checkout_makes_the_payment_method_default(backend: Backend) {
-    let app = TestApp::start(backend).await;
-    let (id, url, result, _) = hosted_checkout(&app).await;
+/// A hosted checkout paid with a good card, once meterpay has acted on
+/// Stripe's webhooks.
+struct Completed {
+    /// The meterpay customer.
+    id: String,
+    session_id: String,
+    app_id: String,
+    /// The checkout's 201 body.
+    result: Value,
+    /// The payment method that became the default.
+    pm: String,
+    /// The session's history entry once complete.
+    done: Value,
+}
+
+async fn completed_checkout(app: &TestApp) -> Completed {
+    let (id, url, result, _) = hosted_checkout(app).await;
     let session_id = result["session_id"].as_str().unwrap().to_owned();
-    let open = history_entry(&app, &id, &session_id, "open").await;
+    let open = history_entry(app, &id, &session_id, "open").await;
     let app_id = open["app_id"].as_str().unwrap().to_owned();
     assert_eq!(open, expected_entry(&result, &app_id, &open));
 
@@ -148,21 +170,20 @@ async fn completed_checkout_makes_the_payment_method_default(backend: Backend) {
         .as_str()
         .expect("default payment method set by the webhook")
         .to_owned();
-    assert!(pm.starts_with("pm_"));
-    let stripe_customer = result["stripe_customer_id"].as_str().unwrap();
-    let cus = app.emu.object(stripe_customer).unwrap();
-    assert_eq!(cus["invoice_settings"]["default_payment_method"], json!(pm));
-    // The history: complete, with the payment method.
-    let done = history_entry(&app, &id, &session_id, "complete").await;
-    let mut expected = expected_entry(&result, &app_id, &done);
-    expected["status"] = json!("complete");
-    expected["payment_method_id"] = json!(pm);
-    assert_eq!(done, expected);
-    // v1 shows the default too.
-    let v1 = app.get("/api/v1/customers/acme/stripe").await;
-    assert_eq!(v1.body["stripeDefaultPaymentMethodId"], json!(pm));
+    let done = history_entry(app, &id, &session_id, "complete").await;
+    Completed {
+        id,
+        session_id,
+        app_id,
+        result,
+        pm,
+        done,
+    }
+}
 
-    // Every delivery was acknowledged; replaying one changes nothing.
+/// The `setup_intent.succeeded` event Stripe sent for a completed checkout,
+/// as JSON text, once it was delivered.
+async fn delivered_setup_intent_event(app: &TestApp) -> (Value, String) {
     wait_for("webhook deliveries", || {
         !app.emu.webhook_deliveries().is_empty()
     })
@@ -174,9 +195,37 @@ async fn completed_checkout_makes_the_payment_method_default(backend: Backend) {
         .find(|e| e["type"] == "setup_intent.succeeded")
         .expect("setup_intent.succeeded");
     let payload = serde_json::to_string(&event).unwrap();
-    let secret = webhook_secret(&app, &app_id).await;
+    (event, payload)
+}
+
+async fn completed_checkout_makes_the_payment_method_default(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let c = completed_checkout(&app).await;
+    assert!(c.pm.starts_with("pm_"));
+    let stripe_customer = c.result["stripe_customer_id"].as_str().unwrap();
+    let cus = app.emu.object(stripe_customer).unwrap();
+    assert_eq!(
+        cus["invoice_settings"]["default_payment_method"],
+        json!(c.pm)
+    );
+    // The history: complete, with the payment method.
+    let mut expected = expected_entry(&c.result, &c.app_id, &c.done);
+    expected["status"] = json!("complete");
+    expected["payment_method_id"] = json!(c.pm);
+    assert_eq!(c.done, expected);
+    // v1 shows the default too.
+    let v1 = app.get("/api/v1/customers/acme/stripe").await;
+    assert_eq!(v1.body["stripeDefaultPaymentMethodId"], json!(c.pm));
+}
+
+async fn replayed_event_changes_nothing(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let c = completed_checkout(&app).await;
+    // Every delivery was acknowledged; replaying one changes nothing.
+    let (_, payload) = delivered_setup_intent_event(&app).await;
+    let secret = webhook_secret(&app, &c.app_id).await;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let path = format!("/api/v1/apps/{app_id}/stripe/webhook");
+    let path = format!("/api/v1/apps/{}/stripe/webhook", c.app_id);
     let since = last_request(&app);
     let replay = post_event(
         &app,
@@ -185,65 +234,114 @@ async fn completed_checkout_makes_the_payment_method_default(backend: Backend) {
         Some(stripe_emulator::signature_header(&secret, now, &payload)),
     )
     .await;
-    assert_eq!(replay.0, 200, "{}", replay.1);
+    assert_eq!(replay.status, 200, "{}", replay.body);
     assert_eq!(
-        replay.1,
+        replay.body,
         json!({
             "namespaceId": meterpay::ids::namespace_ulid("default").to_string(),
-            "appId": app_id,
+            "appId": c.app_id,
             "message": "event already processed",
         })
     );
-    assert_schema(Spec::V1, "StripeWebhookResponse", &replay.1);
+    assert_schema(Spec::V1, "StripeWebhookResponse", &replay.body);
     assert!(app.emu.requests(since).is_empty(), "a replay called Stripe");
-
-    // Forged, wrong-secret, stale and missing signatures: 400, nothing changes.
-    let forged = payload
-        .replace(&pm, "pm_forged")
-        .replace(&event["id"].as_str().unwrap().to_owned(), "evt_forged");
-    for header in [
-        Some(stripe_emulator::signature_header(&secret, now, &payload).replace("v1=", "v1=00")),
-        Some(stripe_emulator::signature_header(
-            "whsec_wrong",
-            now,
-            &forged,
-        )),
-        Some(stripe_emulator::signature_header(
-            &secret,
-            now - 301,
-            &forged,
-        )),
-        None,
-    ] {
-        let (status, body) = post_event(&app, &path, &forged, header.clone()).await;
-        assert_eq!(status, 400, "{header:?}: {body}");
-        assert_eq!(body["invalid_parameters"][0]["field"], "Stripe-Signature");
-    }
+    let billing = format!("/api/v3/openmeter/customers/{}/billing", c.id);
     assert_eq!(
         app.get(&billing).await.body["app_data"]["stripe"]["default_payment_method_id"],
-        json!(pm)
+        json!(c.pm)
     );
     assert_eq!(
-        history_entry(&app, &id, &session_id, "complete").await,
-        done
+        history_entry(&app, &c.id, &c.session_id, "complete").await,
+        c.done
+    );
+}
+
+async fn forged_signature_is_refused(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let c = completed_checkout(&app).await;
+    let (event, payload) = delivered_setup_intent_event(&app).await;
+    let secret = webhook_secret(&app, &c.app_id).await;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let path = format!("/api/v1/apps/{}/stripe/webhook", c.app_id);
+    let since = last_request(&app);
+    // Forged, wrong-secret, stale and missing signatures: 400, nothing changes.
+    let forged = payload
+        .replace(&c.pm, "pm_forged")
+        .replace(event["id"].as_str().unwrap(), "evt_forged");
+    let cases = [
+        // The payload's signature with its hex tampered with.
+        (
+            Some(stripe_emulator::signature_header(&secret, now, &payload).replace("v1=", "v1=00")),
+            PIN("webhooks:1"),
+        ),
+        // Signed with another secret.
+        (
+            Some(stripe_emulator::signature_header(
+                "whsec_wrong",
+                now,
+                &forged,
+            )),
+            PIN("webhooks:2"),
+        ),
+        // Signed more than five minutes ago.
+        (
+            Some(stripe_emulator::signature_header(
+                &secret,
+                now - 301,
+                &forged,
+            )),
+            PIN("webhooks:3"),
+        ),
+        // Not signed.
+        (None, PIN("webhooks:4")),
+    ];
+    for (header, expected) in cases {
+        let resp = post_event(&app, &path, &forged, header).await;
+        assert_problem(&resp, expected);
+    }
+    let billing = format!("/api/v3/openmeter/customers/{}/billing", c.id);
+    assert_eq!(
+        app.get(&billing).await.body["app_data"]["stripe"]["default_payment_method_id"],
+        json!(c.pm)
+    );
+    assert_eq!(
+        history_entry(&app, &c.id, &c.session_id, "complete").await,
+        c.done
     );
     assert!(
         app.emu.requests(since).is_empty(),
         "a refused delivery called Stripe"
     );
-    // Over 1 MiB: 413.
+}
+
+async fn body_over_1_mib_is_413(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (installed, _, _) = install_stripe_app(&app, false).await;
+    let path = format!(
+        "/api/v1/apps/{}/stripe/webhook",
+        installed["id"].as_str().unwrap()
+    );
     let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(1024 * 1024 + 1));
-    let (status, body) = post_event(&app, &path, &big, None).await;
-    assert_eq!(status, 413, "{body}");
-    // Unknown app: 404.
-    let (status, _) = post_event(
+    let resp = post_event(&app, &path, &big, None).await;
+    assert_problem(&resp, PIN("webhooks:5"));
+}
+
+async fn unknown_app_is_404(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let payload = serde_json::to_string(&event(
+        "evt_1UnknownApp",
+        "setup_intent.succeeded",
+        json!({"id": "seti_1UnknownApp", "object": "setup_intent"}),
+    ))
+    .unwrap();
+    let resp = post_event(
         &app,
         "/api/v1/apps/01J00000000000000000000000/stripe/webhook",
         &payload,
         None,
     )
     .await;
-    assert_eq!(status, 404);
+    assert_problem(&resp, PIN("webhooks:6"));
 }
 
 async fn declined_card_fails_without_a_default(backend: Backend) {
@@ -332,29 +430,22 @@ async fn same_event_delivered_at_once_to_two_servers_has_one_effect(backend: Bac
                     .send()
                     .await
                     .unwrap();
-                let status = resp.status().as_u16();
-                (status, resp.json::<Value>().await.unwrap())
+                Resp::from(resp).await
             })
         })
         .collect::<Vec<_>>();
     let mut processed = 0;
     let mut busy = 0;
     for d in deliveries {
-        let (status, body) = d.await.unwrap();
-        match (status, body["message"].as_str()) {
+        let resp = d.await.unwrap();
+        match (resp.status, resp.body["message"].as_str()) {
             (200, Some("event processed")) => processed += 1,
             (200, Some("event already processed")) => {}
             (503, _) => {
                 busy += 1;
-                assert!(
-                    body["detail"]
-                        .as_str()
-                        .unwrap()
-                        .contains("is being processed by another delivery"),
-                    "{body}"
-                );
+                assert_problem(&resp, PIN("webhooks:7"));
             }
-            other => panic!("unexpected answer {other:?}: {body}"),
+            other => panic!("unexpected answer {other:?}: {}", resp.body),
         }
     }
     app.emu.clear_faults();
@@ -365,7 +456,7 @@ async fn same_event_delivered_at_once_to_two_servers_has_one_effect(backend: Bac
     // Stripe's retries of the refused ones change nothing either.
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     for _ in 0..busy {
-        let (status, body) = post_event(
+        let resp = post_event(
             &app,
             &path,
             &payload,
@@ -373,9 +464,10 @@ async fn same_event_delivered_at_once_to_two_servers_has_one_effect(backend: Bac
         )
         .await;
         assert_eq!(
-            (status, body["message"].as_str()),
+            (resp.status, resp.body["message"].as_str()),
             (200, Some("event already processed")),
-            "{body}"
+            "{}",
+            resp.body
         );
     }
     let updates: Vec<_> = app
@@ -412,18 +504,11 @@ async fn stripe_unreachable_leaves_the_event_for_stripes_retry(backend: Backend)
         .set_faults(vec!["POST /v1/customers:error=500".parse().unwrap()]);
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let sig = stripe_emulator::signature_header(&secret, now, &payload);
-    let (status, body) = post_event(&app, &path, &payload, Some(sig.clone())).await;
-    assert_eq!(status, 503, "{body}");
-    assert!(
-        body["detail"]
-            .as_str()
-            .unwrap()
-            .starts_with("Stripe is unavailable"),
-        "{body}"
-    );
+    let resp = post_event(&app, &path, &payload, Some(sig.clone())).await;
+    assert_problem(&resp, PIN("webhooks:8"));
     // Not marked processed: Stripe's next delivery acts on it.
     app.emu.clear_faults();
-    let (status, body) = post_event(&app, &path, &payload, Some(sig)).await;
+    let Resp { status, body, .. } = post_event(&app, &path, &payload, Some(sig)).await;
     assert_eq!(
         (status, body["message"].as_str()),
         (200, Some("event processed")),
@@ -498,106 +583,172 @@ async fn completed_session_meterpay_never_recorded_is_recorded_from_the_event(ba
     assert_eq!(ids, vec![json!(session_id), result["session_id"].clone()]);
 }
 
-async fn events_meterpay_does_not_act_on(backend: Backend) {
-    let app = TestApp::start(backend).await;
-    let (id, _, result, _) = hosted_checkout(&app).await;
-    let session_id = result["session_id"].as_str().unwrap().to_owned();
-    let open = history_entry(&app, &id, &session_id, "open").await;
-    let app_id = open["app_id"].as_str().unwrap().to_owned();
-    let secret = webhook_secret(&app, &app_id).await;
-    let stripe_customer = result["stripe_customer_id"].clone();
-    let ns = meterpay::ids::namespace_ulid("default").to_string();
-    let since = last_request(&app);
-    let ignored = |why: &str| json!({"namespaceId": ns, "appId": app_id, "message": format!("ignored: {why}")});
+/// An app with an open hosted session, before any event of interest.
+struct Quiet {
+    app: TestApp,
+    /// The meterpay customer.
+    id: String,
+    session_id: String,
+    /// The session's history entry, open.
+    open: Value,
+    app_id: String,
+    secret: String,
+    stripe_customer: Value,
+    /// The emulator's last request before the event.
+    since: u64,
+}
 
-    let (status, body) = deliver(
-        &app,
-        &app_id,
-        &secret,
-        &event(
+impl Quiet {
+    async fn start(backend: Backend) -> Quiet {
+        let app = TestApp::start(backend).await;
+        let (id, _, result, _) = hosted_checkout(&app).await;
+        let session_id = result["session_id"].as_str().unwrap().to_owned();
+        let open = history_entry(&app, &id, &session_id, "open").await;
+        let app_id = open["app_id"].as_str().unwrap().to_owned();
+        let secret = webhook_secret(&app, &app_id).await;
+        let since = last_request(&app);
+        Quiet {
+            id,
+            session_id,
+            open,
+            app_id,
+            secret,
+            stripe_customer: result["stripe_customer_id"].clone(),
+            since,
+            app,
+        }
+    }
+
+    async fn deliver(&self, event: &Value) -> Resp {
+        deliver(&self.app, &self.app_id, &self.secret, event).await
+    }
+
+    /// The acknowledgement of an event meterpay ignored, and why.
+    fn ignored(&self, why: &str) -> Value {
+        json!({
+            "namespaceId": meterpay::ids::namespace_ulid("default").to_string(),
+            "appId": self.app_id,
+            "message": format!("ignored: {why}"),
+        })
+    }
+
+    /// A succeeded setup intent of the session's Stripe customer.
+    fn intent(&self, metadata: Value) -> Value {
+        json!({"id": "seti_1Foreign", "object": "setup_intent",
+        "customer": self.stripe_customer, "payment_method": "pm_1Foreign", "status": "succeeded", "metadata": metadata})
+    }
+
+    /// Nothing changed, and Stripe was not called.
+    async fn assert_nothing_changed(&self) {
+        let app = &self.app;
+        assert!(app.emu.requests(self.since).is_empty());
+        assert_eq!(
+            history_entry(app, &self.id, &self.session_id, "open").await,
+            self.open
+        );
+        let billing = app
+            .get(&format!("/api/v3/openmeter/customers/{}/billing", self.id))
+            .await;
+        assert!(
+            billing.body["app_data"]["stripe"]
+                .get("default_payment_method_id")
+                .is_none(),
+            "{}",
+            billing.body
+        );
+    }
+}
+
+async fn event_of_an_unhandled_type_is_ignored(backend: Backend) {
+    let q = Quiet::start(backend).await;
+    let resp = q
+        .deliver(&event(
             "evt_1Unhandled",
             "customer.updated",
-            json!({"id": stripe_customer, "object": "customer"}),
-        ),
-    )
-    .await;
+            json!({"id": q.stripe_customer, "object": "customer"}),
+        ))
+        .await;
     assert_eq!(
-        (status, body),
+        (resp.status, resp.body),
         (
             200,
-            ignored("meterpay does not handle customer.updated events")
+            q.ignored("meterpay does not handle customer.updated events")
         )
     );
+    q.assert_nothing_changed().await;
+}
 
-    let intent = |metadata: Value| {
-        json!({"id": "seti_1Foreign", "object": "setup_intent",
-        "customer": stripe_customer, "payment_method": "pm_1Foreign", "status": "succeeded", "metadata": metadata})
-    };
-    let (status, body) = deliver(
-        &app,
-        &app_id,
-        &secret,
-        &event(
+async fn setup_intent_without_meterpay_metadata_is_ignored(backend: Backend) {
+    let q = Quiet::start(backend).await;
+    let resp = q
+        .deliver(&event(
             "evt_1NoMetadata",
             "setup_intent.succeeded",
-            intent(json!({})),
-        ),
-    )
-    .await;
+            q.intent(json!({})),
+        ))
+        .await;
     assert_eq!(
-        (status, body),
-        (200, ignored("setup intent without meterpay metadata"))
+        (resp.status, resp.body),
+        (200, q.ignored("setup intent without meterpay metadata"))
     );
+    q.assert_nothing_changed().await;
+}
 
-    // meterpay's metadata naming another app or namespace: refused.
+async fn metadata_naming_another_app_or_namespace_is_refused(backend: Backend) {
+    let q = Quiet::start(backend).await;
     for (n, (namespace, named_app)) in [
         ("default", "01J00000000000000000000000"),
-        ("other", app_id.as_str()),
+        ("other", q.app_id.as_str()),
     ]
     .into_iter()
     .enumerate()
     {
-        let (status, body) = deliver(&app, &app_id, &secret, &event(&format!("evt_1Foreign{n}"), "setup_intent.succeeded",
-            intent(json!({"meterpay_namespace": namespace, "meterpay_app_id": named_app, "meterpay_customer_id": id})))).await;
-        assert_eq!(status, 400, "{body}");
-        assert_eq!(
-            body["invalid_parameters"],
-            json!([{"field": "data.object.metadata", "source": "body", "rule": "invalid",
-            "reason": "the event's meterpay metadata names another namespace or app than this webhook's"}])
+        let metadata = json!({"meterpay_namespace": namespace, "meterpay_app_id": named_app,
+            "meterpay_customer_id": q.id});
+        let resp = q
+            .deliver(&event(
+                &format!("evt_1Foreign{n}"),
+                "setup_intent.succeeded",
+                q.intent(metadata),
+            ))
+            .await;
+        let reason =
+            "the event's meterpay metadata names another namespace or app than this webhook's";
+        assert_problem(
+            &resp,
+            invalid_problem(
+                json!([{"field": "data.object.metadata", "source": "body", "rule": "invalid", "reason": reason}]),
+            ),
         );
     }
+    q.assert_nothing_changed().await;
+}
 
+async fn session_of_an_unlinked_stripe_customer_is_ignored(backend: Backend) {
+    let q = Quiet::start(backend).await;
     // A completed setup session of a Stripe customer no meterpay customer is linked to.
-    let (status, body) = deliver(&app, &app_id, &secret, &event("evt_1Stranger", "checkout.session.completed",
-        json!({"id": "cs_test_stranger", "object": "checkout.session", "mode": "setup", "customer": "cus_Stranger",
-               "status": "complete", "created": 1_790_000_000}))).await;
+    let resp = q
+        .deliver(&event(
+            "evt_1Stranger",
+            "checkout.session.completed",
+            json!({"id": "cs_test_stranger", "object": "checkout.session", "mode": "setup",
+                "customer": "cus_Stranger", "status": "complete", "created": 1_790_000_000}),
+        ))
+        .await;
     assert_eq!(
-        (status, body),
+        (resp.status, resp.body),
         (
             200,
-            ignored(
+            q.ignored(
                 "session [cs_test_stranger] belongs to Stripe customer [cus_Stranger], which no meterpay customer is linked to"
             )
         )
     );
-
-    // Nothing changed, and Stripe was not called.
-    assert!(app.emu.requests(since).is_empty());
-    assert_eq!(history_entry(&app, &id, &session_id, "open").await, open);
-    let billing = app
-        .get(&format!("/api/v3/openmeter/customers/{id}/billing"))
-        .await;
-    assert!(
-        billing.body["app_data"]["stripe"]
-            .get("default_payment_method_id")
-            .is_none(),
-        "{}",
-        billing.body
-    );
+    q.assert_nothing_changed().await;
 }
 
 /// Signs and posts an event to the app's webhook.
-async fn deliver(app: &TestApp, app_id: &str, secret: &str, event: &Value) -> (u16, Value) {
+async fn deliver(app: &TestApp, app_id: &str, secret: &str, event: &Value) -> Resp {
     let payload = serde_json::to_string(event).unwrap();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let sig = stripe_emulator::signature_header(secret, now, &payload);
@@ -650,7 +801,7 @@ pub async fn post_event(
     path: &str,
     payload: &str,
     signature: Option<String>,
-) -> (u16, Value) {
+) -> Resp {
     let mut req = app
         .client
         .post(format!("{}{path}", app.base))
@@ -659,7 +810,5 @@ pub async fn post_event(
     if let Some(sig) = signature {
         req = req.header("stripe-signature", sig);
     }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
+    Resp::from(req.send().await.unwrap()).await
 }
