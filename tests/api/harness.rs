@@ -1,8 +1,8 @@
 //! Starts a real meterpay server (in this process, on an ephemeral port) on a
 //! fresh database of the chosen backend, and talks HTTP to it.
 //!
-//! PostgreSQL: `METERPAY_TEST_POSTGRES_URL` (default
-//! `postgres://postgres@127.0.0.1:5432/test`); each test gets its own schema.
+//! PostgreSQL: see `postgres.rs` (the server at `METERPAY_TEST_POSTGRES_URL`,
+//! else a throwaway one); each test gets its own schema.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -51,8 +51,7 @@ pub fn temp_dir() -> TempDir {
 }
 
 pub fn postgres_base_url() -> String {
-    std::env::var("METERPAY_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+    crate::postgres::base_url()
 }
 
 /// Creates a fresh schema and returns a URL whose connections use it.
