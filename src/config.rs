@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+/// The one namespace served when no API tokens are configured.
+pub const DEFAULT_NAMESPACE: &str = "default";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "meterpay",
@@ -129,7 +132,7 @@ impl ServeArgs {
         let mut namespaces: Vec<String> =
             self.api_tokens.iter().map(|(_, ns)| ns.clone()).collect();
         if namespaces.is_empty() {
-            namespaces.push(crate::http::tenancy::DEFAULT_NAMESPACE.to_owned());
+            namespaces.push(DEFAULT_NAMESPACE.to_owned());
         }
         namespaces.sort();
         namespaces.dedup();

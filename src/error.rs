@@ -11,6 +11,21 @@ pub struct FieldError {
     pub source: Source,
     pub rule: Rule,
     pub reason: String,
+    /// What the client can do about it; the HTTP layer spells it out.
+    pub remedy: Option<Remedy>,
+}
+
+/// A way out of an error that involves another API call. Services name it;
+/// `http::problem` renders it with the route to call, so no layer below
+/// HTTP knows a URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Remedy {
+    /// Install a Stripe app with a default billing profile (or pass an app id).
+    SetUpStripeApp,
+    /// Put a new API key on the app (`None`: the app is named elsewhere).
+    RotateApiKey { app_id: Option<ulid::Ulid> },
+    /// Link an existing Stripe customer through the customer's billing data.
+    LinkStripeCustomer { customer_id: ulid::Ulid },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +73,13 @@ impl FieldError {
             source: Source::Body,
             rule,
             reason: reason.into(),
+            remedy: None,
         }
+    }
+
+    pub fn with_remedy(mut self, remedy: Remedy) -> Self {
+        self.remedy = Some(remedy);
+        self
     }
 
     pub fn in_source(mut self, source: Source) -> Self {
@@ -122,21 +143,6 @@ impl Error {
         Error::Conflict {
             field: Some(field.into()),
             detail: detail.into(),
-        }
-    }
-}
-
-impl From<sqlx::Error> for Error {
-    fn from(err: sqlx::Error) -> Self {
-        match &err {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                tracing::error!(error = %err, "database unavailable");
-                Error::Unavailable {
-                    detail: "The database is unavailable; try again shortly.".into(),
-                    retry_after_secs: Some(1),
-                }
-            }
-            _ => Error::Internal(anyhow::Error::new(err).context("database error")),
         }
     }
 }

@@ -1,8 +1,11 @@
 //! meterpay: billing customers, their Stripe connection, and Stripe Checkout
 //! Sessions in setup mode, behind the OpenMeter / Konnect billing API.
 //!
-//! Data flows one way: `http` (axum, problem+json) → `billing` (rules) →
-//! `store` (SQL).
+//! Dependencies run one way: `http` (axum, v1/v3 mapping, problem+json) →
+//! `service` (the operations, over a `service::Context`) → `billing` (domain
+//! rules), `store` (SQL) and `stripe` (the only Stripe translator). This file
+//! is the composition root: it wires them together (and the emulator, with
+//! `--emulate-stripe`).
 
 pub mod billing;
 pub mod config;
@@ -76,25 +79,31 @@ impl Server {
             .unwrap_or_else(|| format!("http://{addr}"))
             .trim_end_matches('/')
             .to_owned();
-        let state = AppState {
+        let ctx = service::Context {
             store: store.clone(),
-            tokens: http::tenancy::Tokens::new(&args.api_tokens),
             stripe: stripe::Stripe::new(stripe::StripeConfig::new(stripe_base)),
             secrets,
             public_url,
         };
         if let Some(emulator) = &emulator {
             for namespace in args.namespaces() {
-                service::apps::bootstrap_emulated(&state, &namespace)
-                    .await
-                    .with_context(|| {
-                        format!("setting up the emulated Stripe app in namespace {namespace}")
-                    })?;
+                service::apps::bootstrap_emulated(
+                    &ctx,
+                    &namespace,
+                    stripe_emulator::DEFAULT_API_KEY,
+                )
+                .await
+                .with_context(|| {
+                    format!("setting up the emulated Stripe app in namespace {namespace}")
+                })?;
             }
             tracing::info!(emulator = %emulator.base_url(), "Stripe calls go to the in-process emulator");
         }
         let (tx, rx) = oneshot::channel::<()>();
-        let app = http::router(state);
+        let app = http::router(AppState {
+            ctx,
+            tokens: http::tenancy::Tokens::new(&args.api_tokens),
+        });
         let task = tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move {

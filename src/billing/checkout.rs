@@ -4,7 +4,7 @@
 //! `payment_method_types` → `allowed_payment_method_types`).
 //!
 //! Field names in errors are the v3 ones under `stripe_options.`; the v1 API
-//! renames them (see `v1_option_field`).
+//! renames them (`http::v1_names`).
 
 use std::collections::BTreeMap;
 
@@ -397,30 +397,6 @@ pub fn check_url(url: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// A checkout option's v3 field name spelled as in v1 (`stripe_options.success_url`
-/// → `options.successURL`).
-pub fn v1_option_field(v3: &str) -> String {
-    let Some(rest) = v3.strip_prefix("stripe_options.") else {
-        return v3.to_owned();
-    };
-    let mut out = String::from("options.");
-    for (i, segment) in rest.split('.').enumerate() {
-        if i > 0 {
-            out.push('.');
-        }
-        if i > 0 && rest.starts_with("metadata.") {
-            out.push_str(segment);
-            continue;
-        }
-        let camel = crate::http::problem::v1_field_name(segment);
-        let camel = camel
-            .replace("Url", "URL")
-            .replace("ReferenceId", "ReferenceID");
-        out.push_str(&camel);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -533,26 +509,6 @@ mod tests {
                 "stripe_options.metadata.ok".to_owned(),
                 "stripe_options.currency".to_owned(),
             ]
-        );
-    }
-
-    #[test]
-    fn v1_names() {
-        assert_eq!(
-            v1_option_field("stripe_options.success_url"),
-            "options.successURL"
-        );
-        assert_eq!(
-            v1_option_field("stripe_options.client_reference_id"),
-            "options.clientReferenceID"
-        );
-        assert_eq!(
-            v1_option_field("stripe_options.custom_text.after_submit.message"),
-            "options.customText.afterSubmit.message"
-        );
-        assert_eq!(
-            v1_option_field("stripe_options.metadata.my_key"),
-            "options.metadata.my_key"
         );
     }
 }

@@ -226,7 +226,7 @@ async fn install(
     discriminator(&body, "type", V3_TYPES)?;
     let req: InstallStripeRequest = from_value(body)?;
     let installed = service::install_stripe(
-        &state,
+        &state.ctx,
         &ns,
         InstallStripe {
             name: req.name,
@@ -252,7 +252,7 @@ async fn list(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<V3Page<AppBody>>> {
     let page = Page::from_v3_query(raw.as_deref())?;
-    let (apps, total) = state.store.list_apps(&ns, page).await?;
+    let (apps, total) = state.ctx.store.list_apps(&ns, page).await?;
     Ok(Json(V3Page {
         data: apps.into_iter().map(Into::into).collect(),
         meta: page.v3_meta(total),
@@ -266,6 +266,7 @@ async fn fetch(
 ) -> Result<Json<AppBody>> {
     let id = path_ulid("appId", &id)?;
     let app = state
+        .ctx
         .store
         .get_app(&ns, id)
         .await?
@@ -283,7 +284,7 @@ async fn update(
     discriminator(&body, "type", V3_TYPES)?;
     let req: UpdateStripeRequest = from_value(body)?;
     let app = service::update_stripe(
-        &state,
+        &state.ctx,
         &ns,
         id,
         Some(AppNaming {
@@ -291,9 +292,7 @@ async fn update(
             description: req.description.as_deref(),
             labels: req.labels.as_ref(),
         }),
-        req.secret_api_key
-            .as_deref()
-            .map(|key| ("secret_api_key", key)),
+        req.secret_api_key.as_deref(),
     )
     .await?;
     Ok(Json(app.into()))
@@ -305,6 +304,6 @@ async fn uninstall(
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
     let id = path_ulid("appId", &id)?;
-    service::uninstall(&state, &ns, id).await?;
+    service::uninstall(&state.ctx, &ns, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

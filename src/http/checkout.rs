@@ -16,10 +16,11 @@ use super::extract::{ApiJson, from_value, parse_ulid, path_ulid};
 use super::problem::V1Error;
 use super::tenancy::Namespace;
 use super::v1_customers::{CustomerInputV1, create_customer_v1};
+use super::v1_names::v1_option_field;
 use crate::billing::checkout::{
     BillingAddressCollection, CheckoutOptions, ConsentCollection, CustomText, CustomerUpdate,
     Promotions, RedirectOnCompletion, ReuseAgreementPosition, TaxIdCollection, TaxIdRequired,
-    TermsOfService, UiMode, UpdateBehavior, v1_option_field,
+    TermsOfService, UiMode, UpdateBehavior,
 };
 use crate::error::{Error, Result, Rule};
 use crate::service::checkout::{CheckoutRequest, CheckoutResult, create_checkout_session};
@@ -223,9 +224,9 @@ async fn create_v3(
     ApiJson(body): ApiJson<CreateV3>,
 ) -> Result<(StatusCode, Json<ResultV3>)> {
     let id = path_ulid("customerId", &id)?;
-    let customer = state.store.require_customer(&ns, id).await?;
+    let customer = state.ctx.store.require_customer(&ns, id).await?;
     let result = create_checkout_session(
-        &state,
+        &state.ctx,
         &ns,
         &customer,
         CheckoutRequest {
@@ -440,7 +441,7 @@ async fn create_v1(
         Value::Object(map) if map.contains_key("name") => {
             let input: CustomerInputV1 =
                 from_value(body.customer.clone()).map_err(|e| prefix(e, "customer"))?;
-            create_customer_v1(&state, &ns, input)
+            create_customer_v1(&state.ctx, &ns, input)
                 .await
                 .map_err(|e| V1Error(prefix(e.0, "customer")))?
         }
@@ -448,13 +449,14 @@ async fn create_v1(
             let id = map["id"].as_str().and_then(parse_ulid).ok_or_else(|| {
                 Error::field("customer.id", Rule::MatchesRegex, "must be a customer ULID")
             })?;
-            state.store.require_customer(&ns, id).await?
+            state.ctx.store.require_customer(&ns, id).await?
         }
         Value::Object(map) if map.len() == 1 && map.contains_key("key") => {
             let key = map["key"]
                 .as_str()
                 .ok_or_else(|| Error::field("customer.key", Rule::Type, "must be a string"))?;
             state
+                .ctx
                 .store
                 .get_customer_by_key(&ns, key)
                 .await?
@@ -470,7 +472,7 @@ async fn create_v1(
         }
     };
     let result = create_checkout_session(
-        &state,
+        &state.ctx,
         &ns,
         &customer,
         CheckoutRequest {

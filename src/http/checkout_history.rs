@@ -133,8 +133,9 @@ async fn list(
     })?;
     statuses.sort();
     statuses.dedup();
-    state.store.require_customer(&ns, customer_id).await?;
+    state.ctx.store.require_customer(&ns, customer_id).await?;
     let (items, total) = state
+        .ctx
         .store
         .list_checkout_sessions(&ns, customer_id, &statuses, page.size, page.offset())
         .await?;
@@ -150,8 +151,9 @@ async fn fetch(
     Path((customer_id, session_id)): Path<(String, String)>,
 ) -> Result<Json<CheckoutSessionBody>> {
     let customer_id = path_ulid("customerId", &customer_id)?;
-    state.store.require_customer(&ns, customer_id).await?;
+    state.ctx.store.require_customer(&ns, customer_id).await?;
     let session = state
+        .ctx
         .store
         .get_checkout_session(&ns, &session_id)
         .await?

@@ -12,9 +12,8 @@ use super::extract::{ApiJson, path_ulid};
 use super::tenancy::Namespace;
 use crate::billing::customer::Customer;
 use crate::error::{Error, Result, Rule};
-use crate::service::customer_billing::{
-    self as service, StripeDataInput, V3_STRIPE_FIELDS, no_app_detail,
-};
+use crate::service::Context;
+use crate::service::customer_billing::{self as service, StripeDataInput, no_app_error};
 use crate::store::customer_stripe::CustomerStripe;
 
 pub fn router() -> Router<AppState> {
@@ -81,39 +80,31 @@ impl From<CustomerStripe> for StripeData {
     }
 }
 
-async fn load_customer(state: &AppState, ns: &str, id: &str) -> Result<Customer> {
+async fn load_customer(ctx: &Context, ns: &str, id: &str) -> Result<Customer> {
     let id = path_ulid("customerId", id)?;
-    state
-        .store
+    ctx.store
         .get_customer(ns, id)
         .await?
         .ok_or_else(|| Error::not_found("customer", id))
 }
 
-async fn stripe_data(
-    state: &AppState,
-    ns: &str,
-    customer: &Customer,
-) -> Result<Option<StripeData>> {
-    let Some(app) = service::resolve_stripe_app(state, ns, customer, None).await? else {
+async fn stripe_data(ctx: &Context, ns: &str, customer: &Customer) -> Result<Option<StripeData>> {
+    let Some(app) = service::resolve_stripe_app(ctx, ns, customer, None).await? else {
         return Ok(None);
     };
-    Ok(state
+    Ok(ctx
         .store
         .get_customer_stripe(ns, app.id, customer.id)
         .await?
         .map(Into::into))
 }
 
-async fn current(state: &AppState, ns: &str, customer: &Customer) -> Result<BillingData> {
-    let profile = state
-        .store
-        .customer_billing_profile(ns, customer.id)
-        .await?;
+async fn current(ctx: &Context, ns: &str, customer: &Customer) -> Result<BillingData> {
+    let profile = ctx.store.customer_billing_profile(ns, customer.id).await?;
     Ok(BillingData {
         billing_profile: profile.map(|id| ProfileReference { id: id.to_string() }),
         app_data: Some(AppData {
-            stripe: stripe_data(state, ns, customer).await?,
+            stripe: stripe_data(ctx, ns, customer).await?,
             external_invoicing: None,
         }),
     })
@@ -124,8 +115,8 @@ async fn fetch(
     Namespace(ns): Namespace,
     Path(id): Path<String>,
 ) -> Result<Json<BillingData>> {
-    let customer = load_customer(&state, &ns, &id).await?;
-    Ok(Json(current(&state, &ns, &customer).await?))
+    let customer = load_customer(&state.ctx, &ns, &id).await?;
+    Ok(Json(current(&state.ctx, &ns, &customer).await?))
 }
 
 fn refuse_external_invoicing(app_data: &AppData, field: &str) -> Result<()> {
@@ -142,17 +133,17 @@ fn refuse_external_invoicing(app_data: &AppData, field: &str) -> Result<()> {
 /// Validates the Stripe data for the app the customer resolves to under
 /// `profile_override` and returns the row to store (nothing written yet).
 async fn prepare_stripe(
-    state: &AppState,
+    ctx: &Context,
     ns: &str,
     customer: &Customer,
     profile_override: Option<ulid::Ulid>,
     stripe: StripeData,
 ) -> Result<CustomerStripe> {
-    let app = service::resolve_with_profile(state, ns, profile_override)
+    let app = service::resolve_with_profile(ctx, ns, profile_override)
         .await?
-        .ok_or_else(|| Error::field("app_data.stripe", Rule::Invalid, no_app_detail()))?;
+        .ok_or_else(|| no_app_error("app_data.stripe", Rule::Invalid))?;
     service::prepare_stripe_data(
-        state,
+        ctx,
         ns,
         customer,
         &app,
@@ -161,7 +152,6 @@ async fn prepare_stripe(
             default_payment_method_id: stripe.default_payment_method_id,
             labels: stripe.labels,
         },
-        V3_STRIPE_FIELDS,
     )
     .await
 }
@@ -175,7 +165,7 @@ async fn upsert(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<BillingData>,
 ) -> Result<Json<BillingData>> {
-    let customer = load_customer(&state, &ns, &id).await?;
+    let customer = load_customer(&state.ctx, &ns, &id).await?;
     customer.ensure_live()?;
     if let Some(app_data) = &body.app_data {
         refuse_external_invoicing(app_data, "app_data.external_invoicing")?;
@@ -190,7 +180,7 @@ async fn upsert(
                     format!("[{}] is not a ULID", reference.id),
                 )
             })?;
-            service::check_profile(&state, &ns, field, id).await?;
+            service::check_profile(&state.ctx, &ns, field, id).await?;
             Some(id)
         }
         None => None,
@@ -198,15 +188,16 @@ async fn upsert(
     // Stripe is checked first; then the override and the Stripe data are
     // written together, so a refusal leaves both as they were.
     let stripe = match body.app_data.and_then(|a| a.stripe) {
-        Some(stripe) => Some(prepare_stripe(&state, &ns, &customer, profile, stripe).await?),
+        Some(stripe) => Some(prepare_stripe(&state.ctx, &ns, &customer, profile, stripe).await?),
         None => None,
     };
     state
+        .ctx
         .store
         .set_customer_billing(&ns, customer.id, profile, stripe.as_ref())
         .await
-        .map_err(|e| service::rename_conflict(e, V3_STRIPE_FIELDS))?;
-    Ok(Json(current(&state, &ns, &customer).await?))
+        .map_err(service::name_conflict)?;
+    Ok(Json(current(&state.ctx, &ns, &customer).await?))
 }
 
 async fn upsert_app_data(
@@ -215,25 +206,27 @@ async fn upsert_app_data(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<AppData>,
 ) -> Result<Json<AppData>> {
-    let customer = load_customer(&state, &ns, &id).await?;
+    let customer = load_customer(&state.ctx, &ns, &id).await?;
     customer.ensure_live()?;
     refuse_external_invoicing(&body, "external_invoicing")?;
     if let Some(stripe) = body.stripe {
         let profile = state
+            .ctx
             .store
             .customer_billing_profile(&ns, customer.id)
             .await?;
-        let row = prepare_stripe(&state, &ns, &customer, profile, stripe)
+        let row = prepare_stripe(&state.ctx, &ns, &customer, profile, stripe)
             .await
             .map_err(strip_app_data_prefix)?;
         state
+            .ctx
             .store
             .upsert_customer_stripe(&ns, &row)
             .await
-            .map_err(|e| strip_app_data_prefix(service::rename_conflict(e, V3_STRIPE_FIELDS)))?;
+            .map_err(|e| strip_app_data_prefix(service::name_conflict(e)))?;
     }
     Ok(Json(AppData {
-        stripe: stripe_data(&state, &ns, &customer).await?,
+        stripe: stripe_data(&state.ctx, &ns, &customer).await?,
         external_invoicing: None,
     }))
 }

@@ -131,7 +131,7 @@ async fn create(
         billing_address: body.billing_address,
     };
     let valid = fields.validate(Some(body.key))?;
-    let customer = state.store.insert_customer(&ns, valid).await?;
+    let customer = state.ctx.store.insert_customer(&ns, valid).await?;
     Ok((StatusCode::CREATED, Json(customer.into())))
 }
 
@@ -141,7 +141,7 @@ async fn fetch(
     Path(id): Path<String>,
 ) -> Result<Json<BillingCustomer>> {
     let id = path_ulid("customerId", &id)?;
-    let customer = state.store.require_customer(&ns, id).await?;
+    let customer = state.ctx.store.require_customer(&ns, id).await?;
     Ok(Json(customer.into()))
 }
 
@@ -162,7 +162,7 @@ async fn upsert(
         billing_address: body.billing_address,
     };
     let valid = fields.validate(None)?;
-    let customer = state.store.update_customer(&ns, id, valid).await?;
+    let customer = state.ctx.store.update_customer(&ns, id, valid).await?;
     Ok(Json(customer.into()))
 }
 
@@ -172,7 +172,7 @@ async fn remove(
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
     let id = path_ulid("customerId", &id)?;
-    state.store.delete_customer(&ns, id).await?;
+    state.ctx.store.delete_customer(&ns, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -185,7 +185,7 @@ async fn list(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<CustomerPage>> {
     let query = parse_list_query(raw.as_deref())?;
-    let page = state.store.list_customers(&ns, &query).await?;
+    let page = state.ctx.store.list_customers(&ns, &query).await?;
     Ok(Json(CustomerPage {
         data: page.items.into_iter().map(Into::into).collect(),
         meta: PaginatedMeta {

@@ -21,7 +21,7 @@ async fn healthz() -> Json<Value> {
 
 /// The database answers and the schema is current.
 async fn readyz(State(state): State<AppState>) -> Result<Json<Value>> {
-    state.store.ready().await.map_err(|err| {
+    state.ctx.store.ready().await.map_err(|err| {
         tracing::warn!(error = %err, "not ready");
         Error::Unavailable {
             detail: format!("Not ready: {err}"),

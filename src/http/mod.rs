@@ -18,6 +18,7 @@ pub mod tenancy;
 pub mod v1_apps;
 pub mod v1_customer_apps;
 pub mod v1_customers;
+pub mod v1_names;
 pub mod webhook;
 
 use std::any::Any;
@@ -31,17 +32,14 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::error::Error;
-use crate::store::Store;
+use crate::service::Context;
 use problem::{REQUEST_ID, problem, problem_response};
 
+/// The service context plus what only HTTP needs: the API tokens.
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Store,
+    pub ctx: Context,
     pub tokens: tenancy::Tokens,
-    pub stripe: crate::stripe::Stripe,
-    pub secrets: crate::secrets::Secrets,
-    /// Where Stripe reaches meterpay (webhook URLs), without a trailing `/`.
-    pub public_url: String,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -89,8 +87,6 @@ pub fn router(state: AppState) -> Router {
 async fn request_context(req: Request, next: Next) -> Response {
     let id = ulid::Ulid::generate().to_string();
     let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
-    let _entered = span.enter();
-    drop(_entered);
     let mut response = REQUEST_ID
         .scope(
             id.clone(),

@@ -12,18 +12,9 @@ pub const V3_DEFAULT_SIZE: u64 = 20;
 pub const V1_DEFAULT_SIZE: u64 = 100;
 pub const MAX_SIZE: u64 = 1000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Page {
-    /// 1-based.
-    pub number: u64,
-    pub size: u64,
-}
+pub use crate::store::Page;
 
 impl Page {
-    pub fn offset(&self) -> u64 {
-        self.number.saturating_sub(1).saturating_mul(self.size)
-    }
-
     /// `page[size]` and `page[number]` only.
     pub fn from_v3_query(raw: Option<&str>) -> Result<Page, Error> {
         Page::from_v3_query_with(raw, "", |_, _| None)

@@ -89,14 +89,14 @@ async fn create_v3(
     ApiJson(body): ApiJson<CreateV3>,
 ) -> Result<(StatusCode, Json<ResultV3>)> {
     let id = path_ulid("customerId", &id)?;
-    let customer = state.store.require_customer(&ns, id).await?;
+    let customer = state.ctx.store.require_customer(&ns, id).await?;
     let o = body.stripe_options;
     let options = PortalOptions {
         configuration_id: o.configuration_id,
         locale: o.locale,
         return_url: o.return_url,
     };
-    let result = create_portal_session(&state, &ns, &customer, &options).await?;
+    let result = create_portal_session(&state.ctx, &ns, &customer, &options).await?;
     Ok((StatusCode::CREATED, Json(result.into())))
 }
 
@@ -147,13 +147,13 @@ async fn create_v1(
     Path(id_or_key): Path<String>,
     ApiJson(body): ApiJson<CreateV1>,
 ) -> std::result::Result<(StatusCode, Json<ResultV1>), V1Error> {
-    let customer = resolve(&state.store, &ns, &id_or_key).await?;
+    let customer = resolve(&state.ctx.store, &ns, &id_or_key).await?;
     let options = PortalOptions {
         configuration_id: body.configuration_id,
         locale: body.locale,
         return_url: body.return_url,
     };
-    let result = create_portal_session(&state, &ns, &customer, &options)
+    let result = create_portal_session(&state.ctx, &ns, &customer, &options)
         .await
         .map_err(v1_fields)?;
     Ok((StatusCode::CREATED, Json(result.into())))

@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::error::{Error, FieldError, Rule};
+use crate::error::{Error, FieldError, Remedy, Rule};
 
 tokio::task_local! {
     /// The id of the request being served, set by the request middleware and
@@ -69,6 +69,29 @@ fn invalid_parameter(e: &FieldError) -> Value {
     item
 }
 
+/// The reason with its remedy spelled out: the route to call and how.
+fn spell_out_remedy(e: &FieldError) -> FieldError {
+    let mut e = e.clone();
+    let Some(remedy) = e.remedy.take() else {
+        return e;
+    };
+    let how = match remedy {
+        Remedy::SetUpStripeApp => ": install one (POST /api/v3/openmeter/app-catalog/install \
+             with create_billing_profile: true), make a billing profile with a Stripe payment app \
+             the default, or pass the app's id"
+            .to_owned(),
+        Remedy::RotateApiKey { app_id } => format!(
+            "; rotate it with PUT /api/v1/apps/{}/stripe/api-key",
+            app_id.map_or_else(|| "{id}".to_owned(), |id| id.to_string())
+        ),
+        Remedy::LinkStripeCustomer { customer_id } => format!(
+            ", or link an existing one with PUT /api/v3/openmeter/customers/{customer_id}/billing/app-data"
+        ),
+    };
+    e.reason.push_str(&how);
+    e
+}
+
 fn describe_invalid(errors: &[FieldError]) -> String {
     match errors {
         [one] => format!(
@@ -92,7 +115,7 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, mut body) = match &self {
             Error::Invalid(errors) => {
-                let mut errors = errors.clone();
+                let mut errors: Vec<FieldError> = errors.iter().map(spell_out_remedy).collect();
                 errors.dedup();
                 let mut body = problem(StatusCode::BAD_REQUEST, &describe_invalid(&errors));
                 body["invalid_parameters"] = errors.iter().map(invalid_parameter).collect();
@@ -153,27 +176,6 @@ impl IntoResponse for Error {
     }
 }
 
-/// v1 spells fields in camelCase and calls labels `metadata`.
-pub fn v1_field_name(field: &str) -> String {
-    let field = field
-        .strip_prefix("labels")
-        .map(|rest| format!("metadata{rest}"))
-        .unwrap_or_else(|| field.to_owned());
-    let mut out = String::with_capacity(field.len());
-    let mut upper = false;
-    for ch in field.chars() {
-        if ch == '_' {
-            upper = true;
-        } else if upper {
-            out.extend(ch.to_uppercase());
-            upper = false;
-        } else {
-            out.push(ch);
-        }
-    }
-    out
-}
-
 /// The v1 view of an error: same problem document, v1 field names.
 #[derive(Debug)]
 pub struct V1Error(pub Error);
@@ -186,7 +188,7 @@ impl<E: Into<Error>> From<E> for V1Error {
 
 impl IntoResponse for V1Error {
     fn into_response(self) -> Response {
-        let respell = |text: &str| v1_field_name(text);
+        let respell = |text: &str| super::v1_names::v1_field_name(text);
         match self.0 {
             Error::Invalid(errors) => Error::Invalid(
                 errors
@@ -208,24 +210,5 @@ impl IntoResponse for V1Error {
             other => other,
         }
         .into_response()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn v1_names_are_camel_case() {
-        assert_eq!(
-            v1_field_name("billing_address.postal_code"),
-            "billingAddress.postalCode"
-        );
-        assert_eq!(
-            v1_field_name("usage_attribution.subject_keys[0]"),
-            "usageAttribution.subjectKeys[0]"
-        );
-        assert_eq!(v1_field_name("labels"), "metadata");
-        assert_eq!(v1_field_name("name"), "name");
     }
 }

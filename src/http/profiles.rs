@@ -147,10 +147,10 @@ async fn create(
         is_default: body.is_default,
     }
     .check(&mut v, None);
-    let apps = check_app_refs(&state.store, &ns, &mut v, &body.apps).await?;
+    let apps = check_app_refs(&state.ctx.store, &ns, &mut v, &body.apps).await?;
     v.into_result()?;
     let apps = apps.ok_or_else(|| Error::Internal(anyhow::anyhow!("app references unchecked")))?;
-    let profile = state.store.insert_profile(&ns, valid, apps).await?;
+    let profile = state.ctx.store.insert_profile(&ns, valid, apps).await?;
     Ok((StatusCode::CREATED, Json(profile.into())))
 }
 
@@ -206,6 +206,7 @@ async fn fetch(
 ) -> Result<Json<BillingProfileBody>> {
     let id = path_ulid("id", &id)?;
     let profile = state
+        .ctx
         .store
         .get_profile(&ns, id)
         .await?
@@ -221,6 +222,7 @@ async fn upsert(
 ) -> Result<Json<BillingProfileBody>> {
     let id = path_ulid("id", &id)?;
     let current = state
+        .ctx
         .store
         .get_profile(&ns, id)
         .await?
@@ -247,7 +249,7 @@ async fn upsert(
         push(&mut v, BillingProfile::cannot_unset_default(id));
     }
     v.into_result()?;
-    let profile = state.store.update_profile(&ns, id, valid).await?;
+    let profile = state.ctx.store.update_profile(&ns, id, valid).await?;
     Ok(Json(profile.into()))
 }
 
@@ -257,7 +259,7 @@ async fn remove(
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
     let id = path_ulid("id", &id)?;
-    state.store.delete_profile(&ns, id).await?;
+    state.ctx.store.delete_profile(&ns, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -267,7 +269,7 @@ async fn list(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<V3Page<BillingProfileBody>>> {
     let page = Page::from_v3_query(raw.as_deref())?;
-    let (profiles, total) = state.store.list_profiles(&ns, page).await?;
+    let (profiles, total) = state.ctx.store.list_profiles(&ns, page).await?;
     Ok(Json(V3Page {
         data: profiles.into_iter().map(Into::into).collect(),
         meta: page.v3_meta(total),

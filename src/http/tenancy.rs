@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use super::AppState;
 use crate::error::Error;
 
-pub const DEFAULT_NAMESPACE: &str = "default";
+pub use crate::config::DEFAULT_NAMESPACE;
 
 /// Tokens are kept only as SHA-256 digests: a lookup by digest compares no
 /// secret bytes, and a memory dump does not reveal the tokens.

@@ -16,6 +16,7 @@ use super::extract::{ApiJson, from_value, path_ulid};
 use super::page::{Page, V1Page};
 use super::problem::V1Error;
 use super::tenancy::Namespace;
+use super::v1_names::{API_KEY_FIELDS, rename_fields};
 use crate::billing::app::{self, App, CatalogItem};
 use crate::error::{Error, Source};
 use crate::service::apps::{self as service, AppNaming, InstallStripe};
@@ -200,7 +201,7 @@ async fn install_with_api_key(
 ) -> Result<Json<InstallResponseV1>> {
     let item = listing(&kind)?;
     let installed = service::install_stripe(
-        &state,
+        &state.ctx,
         &ns,
         InstallStripe {
             name: body.name.unwrap_or_else(|| item.name.to_owned()),
@@ -227,7 +228,7 @@ async fn list(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<V1Page<StripeAppV1>>> {
     let page = Page::from_v1_query(raw.as_deref())?;
-    let (apps, total) = state.store.list_apps(&ns, page).await?;
+    let (apps, total) = state.ctx.store.list_apps(&ns, page).await?;
     Ok(Json(V1Page::new(
         page,
         total,
@@ -242,6 +243,7 @@ async fn fetch(
 ) -> Result<Json<StripeAppV1>> {
     let id = path_ulid("id", &id)?;
     let app = state
+        .ctx
         .store
         .get_app(&ns, id)
         .await?
@@ -259,7 +261,7 @@ async fn update(
     discriminator(&body, "type", V1_TYPES)?;
     let req: ReplaceStripeRequest = from_value(body)?;
     let app = service::update_stripe(
-        &state,
+        &state.ctx,
         &ns,
         id,
         Some(AppNaming {
@@ -267,11 +269,10 @@ async fn update(
             description: req.description.as_deref(),
             labels: req.metadata.as_ref(),
         }),
-        req.secret_api_key
-            .as_deref()
-            .map(|key| ("secretAPIKey", key)),
+        req.secret_api_key.as_deref(),
     )
-    .await?;
+    .await
+    .map_err(|e| rename_fields(e, API_KEY_FIELDS))?;
     Ok(Json(app.into()))
 }
 
@@ -282,14 +283,9 @@ async fn update_api_key(
     ApiJson(body): ApiJson<ApiKeyRequest>,
 ) -> Result<StatusCode> {
     let id = path_ulid("id", &id)?;
-    service::update_stripe(
-        &state,
-        &ns,
-        id,
-        None,
-        Some(("secretAPIKey", &body.secret_api_key)),
-    )
-    .await?;
+    service::update_stripe(&state.ctx, &ns, id, None, Some(&body.secret_api_key))
+        .await
+        .map_err(|e| rename_fields(e, API_KEY_FIELDS))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -299,6 +295,6 @@ async fn uninstall(
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
     let id = path_ulid("id", &id)?;
-    service::uninstall(&state, &ns, id).await?;
+    service::uninstall(&state.ctx, &ns, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -20,10 +20,11 @@ use super::v1_customers::resolve;
 use crate::billing::app::{self, App};
 use crate::billing::customer::Customer;
 use crate::error::{Error, FieldError, Rule};
-use crate::service::customer_billing::{
-    self as service, StripeDataInput, StripeFields, no_app_detail,
-};
+use crate::service::Context;
+use crate::service::customer_billing::{self as service, StripeDataInput, no_app_error};
 use crate::store::customer_stripe::CustomerStripe;
+
+use super::v1_names::{STRIPE_DATA_FIELDS, rename_fields};
 
 type Result<T> = std::result::Result<T, V1Error>;
 
@@ -42,12 +43,6 @@ pub fn router() -> Router<AppState> {
             delete(delete_app_data),
         )
 }
-
-const V1_FIELDS: StripeFields = StripeFields {
-    customer_id: "stripeCustomerId",
-    default_payment_method_id: "stripeDefaultPaymentMethodId",
-    labels: "metadata",
-};
 
 /// `StripeCustomerAppData`.
 #[derive(Debug, Serialize)]
@@ -93,10 +88,10 @@ struct StripeItem {
     stripe_default_payment_method_id: Option<String>,
 }
 
-async fn default_app(state: &AppState, ns: &str, customer: &Customer) -> Result<App> {
-    Ok(service::resolve_stripe_app(state, ns, customer, None)
+async fn default_app(ctx: &Context, ns: &str, customer: &Customer) -> Result<App> {
+    Ok(service::resolve_stripe_app(ctx, ns, customer, None)
         .await?
-        .ok_or_else(|| Error::field("id", Rule::Invalid, no_app_detail()))?)
+        .ok_or_else(|| no_app_error("id", Rule::Invalid))?)
 }
 
 async fn get_stripe(
@@ -104,9 +99,10 @@ async fn get_stripe(
     Namespace(ns): Namespace,
     Path(id_or_key): Path<String>,
 ) -> Result<Json<StripeCustomerAppData>> {
-    let customer = resolve(&state.store, &ns, &id_or_key).await?;
-    let app = default_app(&state, &ns, &customer).await?;
+    let customer = resolve(&state.ctx.store, &ns, &id_or_key).await?;
+    let app = default_app(&state.ctx, &ns, &customer).await?;
     let data = state
+        .ctx
         .store
         .get_customer_stripe(&ns, app.id, customer.id)
         .await?
@@ -125,11 +121,11 @@ async fn put_stripe(
     Path(id_or_key): Path<String>,
     ApiJson(body): ApiJson<StripeBase>,
 ) -> Result<Json<StripeCustomerAppData>> {
-    let customer = resolve(&state.store, &ns, &id_or_key).await?;
+    let customer = resolve(&state.ctx.store, &ns, &id_or_key).await?;
     customer.ensure_live()?;
-    let app = default_app(&state, &ns, &customer).await?;
+    let app = default_app(&state.ctx, &ns, &customer).await?;
     let data = service::set_stripe_data(
-        &state,
+        &state.ctx,
         &ns,
         &customer,
         &app,
@@ -138,9 +134,9 @@ async fn put_stripe(
             default_payment_method_id: body.stripe_default_payment_method_id,
             labels: None,
         },
-        V1_FIELDS,
     )
-    .await?;
+    .await
+    .map_err(|e| rename_fields(e, STRIPE_DATA_FIELDS))?;
     Ok(Json(StripeCustomerAppData::new(data, app)))
 }
 
@@ -182,11 +178,16 @@ async fn list_app_data(
     if !errors.is_empty() {
         return Err(Error::Invalid(errors).into());
     }
-    let customer = resolve(&state.store, &ns, &id_or_key).await?;
+    let customer = resolve(&state.ctx.store, &ns, &id_or_key).await?;
     let mut items = Vec::new();
     if kind_filter.as_deref().is_none_or(|k| k == "stripe") {
-        for data in state.store.list_customer_stripe(&ns, customer.id).await? {
-            if let Some(app) = state.store.get_app(&ns, data.app_id).await? {
+        for data in state
+            .ctx
+            .store
+            .list_customer_stripe(&ns, customer.id)
+            .await?
+        {
+            if let Some(app) = state.ctx.store.get_app(&ns, data.app_id).await? {
                 items.push(StripeCustomerAppData::new(data, app));
             }
         }
@@ -208,7 +209,7 @@ async fn put_app_data(
     Path(id_or_key): Path<String>,
     ApiJson(body): ApiJson<Vec<Value>>,
 ) -> Result<Json<Vec<StripeCustomerAppData>>> {
-    let customer = resolve(&state.store, &ns, &id_or_key).await?;
+    let customer = resolve(&state.ctx.store, &ns, &id_or_key).await?;
     customer.ensure_live()?;
     let mut prepared = Vec::new();
     for (i, raw) in body.into_iter().enumerate() {
@@ -224,14 +225,14 @@ async fn put_app_data(
                         format!("[{id}] is not a ULID"),
                     ))
                 })?;
-                state.store.live_app(&ns, app_id).await?
+                state.ctx.store.live_app(&ns, app_id).await?
             }
-            None => default_app(&state, &ns, &customer)
+            None => default_app(&state.ctx, &ns, &customer)
                 .await
                 .map_err(|e| V1Error(at(e.0)))?,
         };
         let row = service::prepare_stripe_data(
-            &state,
+            &state.ctx,
             &ns,
             &customer,
             &app,
@@ -240,19 +241,19 @@ async fn put_app_data(
                 default_payment_method_id: item.stripe_default_payment_method_id,
                 labels: None,
             },
-            V1_FIELDS,
         )
         .await
-        .map_err(at)?;
+        .map_err(|e| at(rename_fields(e, STRIPE_DATA_FIELDS)))?;
         prepared.push((row, app));
     }
     let mut out = Vec::new();
     for (row, app) in prepared {
         let stored = state
+            .ctx
             .store
             .upsert_customer_stripe(&ns, &row)
             .await
-            .map_err(|e| service::rename_conflict(e, V1_FIELDS))?;
+            .map_err(|e| rename_fields(service::name_conflict(e), STRIPE_DATA_FIELDS))?;
         out.push(StripeCustomerAppData::new(stored, app));
     }
     Ok(Json(out))
@@ -282,10 +283,11 @@ async fn delete_app_data(
     Namespace(ns): Namespace,
     Path((id_or_key, app_id)): Path<(String, String)>,
 ) -> Result<StatusCode> {
-    let customer = resolve(&state.store, &ns, &id_or_key).await?;
+    let customer = resolve(&state.ctx.store, &ns, &id_or_key).await?;
     customer.ensure_live()?;
     let app_id = path_ulid("appId", &app_id)?;
     if !state
+        .ctx
         .store
         .delete_customer_stripe(&ns, app_id, customer.id)
         .await?

@@ -15,6 +15,7 @@ use super::problem::V1Error;
 use super::tenancy::Namespace;
 use crate::billing::customer::{Address, Customer, CustomerFields};
 use crate::error::{Error, FieldError, Rule};
+use crate::service::Context;
 use crate::store::Store;
 use crate::store::customers::{CustomerQuery, Direction, FilterField, SortField, StringFilter};
 
@@ -196,13 +197,13 @@ async fn create(
     Namespace(ns): Namespace,
     ApiJson(body): ApiJson<CustomerInputV1>,
 ) -> Result<(StatusCode, Json<CustomerV1>)> {
-    let customer = create_customer_v1(&state, &ns, body).await?;
+    let customer = create_customer_v1(&state.ctx, &ns, body).await?;
     Ok((StatusCode::CREATED, Json(customer.into())))
 }
 
 /// Creates a customer from its v1 shape (also used by the v1 checkout's inline customer).
 pub async fn create_customer_v1(
-    state: &AppState,
+    ctx: &Context,
     ns: &str,
     body: CustomerInputV1,
 ) -> Result<Customer> {
@@ -219,10 +220,7 @@ pub async fn create_customer_v1(
         .into());
     }
     let (key, fields) = body.into_fields();
-    Ok(state
-        .store
-        .insert_customer(ns, fields.validate(key)?)
-        .await?)
+    Ok(ctx.store.insert_customer(ns, fields.validate(key)?).await?)
 }
 
 async fn fetch(
@@ -232,7 +230,7 @@ async fn fetch(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<CustomerV1>> {
     let expand = parse_expand_only(raw.as_deref())?;
-    let mut customer: CustomerV1 = resolve(&state.store, &ns, &id_or_key).await?.into();
+    let mut customer: CustomerV1 = resolve(&state.ctx.store, &ns, &id_or_key).await?.into();
     if expand {
         customer.subscriptions = Some(Vec::new());
     }
@@ -245,10 +243,11 @@ async fn replace(
     Path(id_or_key): Path<String>,
     ApiJson(body): ApiJson<CustomerInputV1>,
 ) -> Result<Json<CustomerV1>> {
-    let existing = resolve(&state.store, &ns, &id_or_key).await?;
+    let existing = resolve(&state.ctx.store, &ns, &id_or_key).await?;
     existing.ensure_live()?;
     let (key, fields) = body.into_fields();
     let customer = state
+        .ctx
         .store
         .update_customer(&ns, existing.id, fields.validate(key)?)
         .await?;
@@ -260,8 +259,8 @@ async fn remove(
     Namespace(ns): Namespace,
     Path(id_or_key): Path<String>,
 ) -> Result<StatusCode> {
-    let existing = resolve(&state.store, &ns, &id_or_key).await?;
-    state.store.delete_customer(&ns, existing.id).await?;
+    let existing = resolve(&state.ctx.store, &ns, &id_or_key).await?;
+    state.ctx.store.delete_customer(&ns, existing.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -274,7 +273,7 @@ async fn list(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<CustomerPageV1>> {
     let (query, expand) = parse_list_query(raw.as_deref())?;
-    let page = state.store.list_customers(&ns, &query).await?;
+    let page = state.ctx.store.list_customers(&ns, &query).await?;
     Ok(Json(CustomerPageV1 {
         total_count: page.total,
         page: query.page,

@@ -52,7 +52,7 @@ async fn webhook(
     let signature = headers
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok());
-    let (app, outcome) = receive(&state, app_id, signature, &body).await?;
+    let (app, outcome) = receive(&state.ctx, app_id, signature, &body).await?;
     let (customer_id, message) = match outcome {
         Outcome::Processed(customer) => (customer, "event processed".to_owned()),
         Outcome::AlreadyProcessed => (None, "event already processed".to_owned()),

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 
 use ulid::Ulid;
 
+use super::Context;
 use crate::billing::app::{self, App, AppStatus, WEBHOOK_EVENTS};
-use crate::error::{Error, Result, Rule, Violations};
-use crate::http::AppState;
+use crate::error::{Error, FieldError, Remedy, Result, Rule, Violations};
 use crate::secrets;
 use crate::store::apps::{NewApp, duplicate_account};
 use crate::stripe::{StripeClient, StripeError};
@@ -41,7 +41,7 @@ pub fn webhook_path(app_id: Ulid) -> String {
     format!("/api/v1/apps/{app_id}/stripe/webhook")
 }
 
-pub async fn install_stripe(state: &AppState, ns: &str, req: InstallStripe) -> Result<Installed> {
+pub async fn install_stripe(ctx: &Context, ns: &str, req: InstallStripe) -> Result<Installed> {
     let mut v = Violations::default();
     app::check_app_fields(
         &mut v,
@@ -52,25 +52,20 @@ pub async fn install_stripe(state: &AppState, ns: &str, req: InstallStripe) -> R
     let key_livemode = app::check_api_key(&mut v, "api_key", &req.api_key);
     v.into_result()?;
 
-    let client = state.stripe.client(&req.api_key);
+    let client = ctx.stripe.client(&req.api_key);
     let account = client
         .account()
         .await
         .map_err(|e| key_error(e, "api_key"))?;
     // Cheap early answer; the unique index decides under races.
-    if state
-        .store
-        .app_for_account(ns, &account.id)
-        .await?
-        .is_some()
-    {
+    if ctx.store.app_for_account(ns, &account.id).await?.is_some() {
         return Err(duplicate_account(&account.id));
     }
 
     let id = crate::ids::new_ulid();
     let url = format!(
         "{}{}",
-        state.public_url.trim_end_matches('/'),
+        ctx.public_url.trim_end_matches('/'),
         webhook_path(id)
     );
     let metadata = BTreeMap::from([
@@ -95,17 +90,14 @@ pub async fn install_stripe(state: &AppState, ns: &str, req: InstallStripe) -> R
         stripe_account_id: account.id,
         livemode: key_livemode,
         masked_api_key: secrets::mask(&req.api_key),
-        api_key_encrypted: state
-            .secrets
-            .encrypt(&req.api_key, &App::api_key_context(id)),
+        api_key_encrypted: ctx.secrets.encrypt(&req.api_key, &App::api_key_context(id)),
         webhook_endpoint_id: Some(endpoint.id.clone()),
         webhook_secret_encrypted: Some(
-            state
-                .secrets
+            ctx.secrets
                 .encrypt(&endpoint.secret, &App::webhook_secret_context(id)),
         ),
     };
-    let installed = match state.store.insert_app(ns, new).await {
+    let installed = match ctx.store.insert_app(ns, new).await {
         Ok(app) => app,
         Err(err) => {
             remove_endpoint(&client, &endpoint.id).await;
@@ -116,7 +108,7 @@ pub async fn install_stripe(state: &AppState, ns: &str, req: InstallStripe) -> R
     let mut default_for = Vec::new();
     if req.create_billing_profile {
         let profile_name = format!("{} billing profile", installed.name);
-        match state
+        match ctx
             .store
             .create_default_profile_for_app(ns, id, &profile_name)
             .await
@@ -125,7 +117,7 @@ pub async fn install_stripe(state: &AppState, ns: &str, req: InstallStripe) -> R
             Ok(None) => {}
             Err(err) => {
                 // Undo: the app row, then the Stripe endpoint.
-                if let Err(undo) = state.store.delete_app(ns, id).await {
+                if let Err(undo) = ctx.store.delete_app(ns, id).await {
                     tracing::error!(app_id = %id, error = %undo, "could not roll back an app install");
                 }
                 remove_endpoint(&client, &endpoint.id).await;
@@ -151,24 +143,26 @@ pub struct AppNaming<'a> {
 /// Renames an app and, when `new_api_key` is given, rotates its key after
 /// verifying that Stripe accepts it and that it belongs to the same account.
 pub async fn update_stripe(
-    state: &AppState,
+    ctx: &Context,
     ns: &str,
     id: Ulid,
     naming: Option<AppNaming<'_>>,
-    new_api_key: Option<(&str, &str)>,
+    new_api_key: Option<&str>,
 ) -> Result<App> {
+    // The field's v3 name; the v1 API re-spells it.
+    let field = "secret_api_key";
     let mut v = Violations::default();
     if let Some(n) = naming {
         app::check_app_fields(&mut v, n.name, n.description, n.labels);
     }
-    if let Some((field, key)) = new_api_key {
+    if let Some(key) = new_api_key {
         app::check_api_key(&mut v, field, key);
     }
     v.into_result()?;
-    let existing = state.store.live_app(ns, id).await?;
+    let existing = ctx.store.live_app(ns, id).await?;
 
-    if let Some((field, key)) = new_api_key {
-        let account = state
+    if let Some(key) = new_api_key {
+        let account = ctx
             .stripe
             .client(key)
             .account()
@@ -185,33 +179,31 @@ pub async fn update_stripe(
                 ),
             ));
         }
-        state
-            .store
+        ctx.store
             .set_app_api_key(
                 ns,
                 id,
                 &secrets::mask(key),
-                &state.secrets.encrypt(key, &App::api_key_context(id)),
+                &ctx.secrets.encrypt(key, &App::api_key_context(id)),
             )
             .await?;
         tracing::info!(app_id = %id, namespace = ns, "rotated Stripe API key");
     }
     match naming {
         Some(n) => {
-            state
-                .store
+            ctx.store
                 .update_app(ns, id, n.name, n.description, n.labels)
                 .await
         }
-        None => state.store.live_app(ns, id).await,
+        None => ctx.store.live_app(ns, id).await,
     }
 }
 
 /// Uninstalls: refuses while a billing profile uses the app, deletes the
 /// webhook endpoint in Stripe, then soft-deletes the app.
-pub async fn uninstall(state: &AppState, ns: &str, id: Ulid) -> Result<()> {
-    let existing = state.store.live_app(ns, id).await?;
-    if let Some((profile_id, profile_name)) = state
+pub async fn uninstall(ctx: &Context, ns: &str, id: Ulid) -> Result<()> {
+    let existing = ctx.store.live_app(ns, id).await?;
+    if let Some((profile_id, profile_name)) = ctx
         .store
         .profiles_using_app(ns, id)
         .await?
@@ -227,7 +219,7 @@ pub async fn uninstall(state: &AppState, ns: &str, id: Ulid) -> Result<()> {
         });
     }
     if let Some(endpoint) = &existing.webhook_endpoint_id {
-        let client = client_for(state, ns, id).await?;
+        let client = client_for(ctx, ns, id).await?;
         match client.delete_webhook_endpoint(endpoint).await {
             Ok(()) => {}
             // A revoked key cannot delete anything; uninstalling is how users
@@ -238,23 +230,23 @@ pub async fn uninstall(state: &AppState, ns: &str, id: Ulid) -> Result<()> {
             Err(e) => return Err(stripe_error(e)),
         }
     }
-    state.store.delete_app(ns, id).await?;
+    ctx.store.delete_app(ns, id).await?;
     tracing::info!(app_id = %id, namespace = ns, "uninstalled Stripe app");
     Ok(())
 }
 
 /// A Stripe client with the app's decrypted key.
-pub async fn client_for(state: &AppState, ns: &str, id: Ulid) -> Result<StripeClient> {
-    let secrets = state
+pub async fn client_for(ctx: &Context, ns: &str, id: Ulid) -> Result<StripeClient> {
+    let secrets = ctx
         .store
         .app_secrets(ns, id)
         .await?
         .ok_or_else(|| Error::not_found("app", id))?;
-    let key = state
+    let key = ctx
         .secrets
         .decrypt(&secrets.api_key_encrypted, &App::api_key_context(id))
         .map_err(|e| Error::Internal(anyhow::Error::new(e)))?;
-    Ok(state.stripe.client(&key))
+    Ok(ctx.stripe.client(&key))
 }
 
 /// Best-effort cleanup of an endpoint created during a failed install.
@@ -285,14 +277,14 @@ pub fn stripe_error(err: StripeError) -> Error {
             Rule::Invalid,
             format!("Stripe refused the request: {message}"),
         ),
-        StripeError::KeyRejected { message } => Error::field(
-            "app",
-            Rule::Invalid,
-            format!(
-                "Stripe rejected the app's API key ({message}); it is no longer valid: \
-                 rotate it with PUT /api/v1/apps/{{id}}/stripe/api-key"
-            ),
-        ),
+        StripeError::KeyRejected { message } => Error::Invalid(vec![
+            FieldError::new(
+                "app",
+                Rule::Invalid,
+                format!("Stripe rejected the app's API key ({message}); it is no longer valid"),
+            )
+            .with_remedy(Remedy::RotateApiKey { app_id: None }),
+        ]),
         StripeError::Unavailable {
             detail,
             retry_after_secs,
@@ -304,9 +296,9 @@ pub fn stripe_error(err: StripeError) -> Error {
 }
 
 /// Marks an app unauthorized when Stripe rejected its stored key.
-pub async fn note_key_rejected(state: &AppState, ns: &str, id: Ulid, err: &StripeError) {
+pub async fn note_key_rejected(ctx: &Context, ns: &str, id: Ulid, err: &StripeError) {
     if matches!(err, StripeError::KeyRejected { .. })
-        && let Err(e) = state
+        && let Err(e) = ctx
             .store
             .set_app_status(ns, id, AppStatus::Unauthorized)
             .await
@@ -320,13 +312,12 @@ pub async fn note_key_rejected(state: &AppState, ns: &str, id: Ulid, err: &Strip
 /// on first start). The emulator keeps its state in memory, so on later
 /// starts the app's webhook endpoint is registered again and its new signing
 /// secret stored.
-pub async fn bootstrap_emulated(state: &AppState, ns: &str) -> Result<App> {
-    let key = stripe_emulator::DEFAULT_API_KEY;
-    let client = state.stripe.client(key);
+pub async fn bootstrap_emulated(ctx: &Context, ns: &str, key: &str) -> Result<App> {
+    let client = ctx.stripe.client(key);
     let account = client.account().await.map_err(stripe_error)?;
-    let Some(existing) = state.store.app_for_account(ns, &account.id).await? else {
+    let Some(existing) = ctx.store.app_for_account(ns, &account.id).await? else {
         let installed = install_stripe(
-            state,
+            ctx,
             ns,
             InstallStripe {
                 name: "Stripe (emulated)".to_owned(),
@@ -341,7 +332,7 @@ pub async fn bootstrap_emulated(state: &AppState, ns: &str) -> Result<App> {
         return Ok(installed.app);
     };
     let id = existing.id;
-    let url = format!("{}{}", state.public_url, webhook_path(id));
+    let url = format!("{}{}", ctx.public_url, webhook_path(id));
     let metadata = BTreeMap::from([
         ("meterpay_namespace".to_owned(), ns.to_owned()),
         ("meterpay_app_id".to_owned(), id.to_string()),
@@ -358,14 +349,12 @@ pub async fn bootstrap_emulated(state: &AppState, ns: &str) -> Result<App> {
         )
         .await
         .map_err(stripe_error)?;
-    state
-        .store
+    ctx.store
         .set_app_webhook(
             ns,
             id,
             &endpoint.id,
-            &state
-                .secrets
+            &ctx.secrets
                 .encrypt(&endpoint.secret, &App::webhook_secret_context(id)),
         )
         .await?;

@@ -9,15 +9,15 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use ulid::Ulid;
 
+use super::Context;
 use super::apps::{client_for, note_key_rejected};
-use super::customer_billing::{no_app_detail, resolve_stripe_app};
+use super::customer_billing::{no_app_error, resolve_stripe_app};
 use crate::billing::app::{App, AppStatus};
 use crate::billing::checkout::{
     CheckoutOptions, META_APP_ID, META_CUSTOMER_ID, META_NAMESPACE, UiMode, ValidCheckout,
 };
 use crate::billing::customer::Customer;
-use crate::error::{Error, Result, Rule};
-use crate::http::AppState;
+use crate::error::{Error, FieldError, Remedy, Result, Rule};
 use crate::store::checkout_sessions::CheckoutSessionRecord;
 use crate::stripe::{
     CheckoutSessionParams, CreatedCheckoutSession, NewStripeCustomer, StripeClient, StripeError,
@@ -55,7 +55,7 @@ pub struct CheckoutResult {
 }
 
 pub async fn create_checkout_session(
-    state: &AppState,
+    ctx: &Context,
     ns: &str,
     customer: &Customer,
     req: CheckoutRequest,
@@ -75,16 +75,16 @@ pub async fn create_checkout_session(
     let (valid, given) = merge_invalid(valid, given)?;
 
     // 2. The Stripe app.
-    let app = resolve_stripe_app(state, ns, customer, req.app_id)
+    let app = resolve_stripe_app(ctx, ns, customer, req.app_id)
         .await?
-        .ok_or_else(|| Error::field("app_id", Rule::Required, no_app_detail()))?;
+        .ok_or_else(|| no_app_error("app_id", Rule::Required))?;
     if app.status == AppStatus::Unauthorized {
         return Err(key_invalid(&app));
     }
 
     // 3. The Stripe customer.
-    let client = client_for(state, ns, app.id).await?;
-    let mapping = state
+    let client = client_for(ctx, ns, app.id).await?;
+    let mapping = ctx
         .store
         .get_customer_stripe(ns, app.id, customer.id)
         .await?;
@@ -101,7 +101,7 @@ pub async fn create_checkout_session(
         (Some(m), _) => (m.stripe_customer_id, false),
         (None, Some(given)) => (given, true),
         (None, None) => (
-            create_stripe_customer(state, ns, &app, &client, customer).await?,
+            create_stripe_customer(ctx, ns, &app, &client, customer).await?,
             false,
         ),
     };
@@ -117,13 +117,12 @@ pub async fn create_checkout_session(
     let session = match session {
         Ok(session) => session,
         Err(err) => {
-            note_key_rejected(state, ns, app.id, &err).await;
+            note_key_rejected(ctx, ns, app.id, &err).await;
             return Err(checkout_stripe_error(err, &app));
         }
     };
     if map_after {
-        state
-            .store
+        ctx.store
             .ensure_customer_stripe(ns, app.id, customer.id, &stripe_customer_id)
             .await?;
     }
@@ -135,8 +134,7 @@ pub async fn create_checkout_session(
     if result.customer_email.is_none() {
         result.customer_email = customer.primary_email.clone();
     }
-    state
-        .store
+    ctx.store
         .record_checkout_session(ns, &record(&app, &result, valid.ui_mode))
         .await?;
     tracing::info!(session = %result.session_id, customer = %customer.id, app = %app.id, "created checkout session");
@@ -148,7 +146,7 @@ pub async fn create_checkout_session(
 /// customer, so every concurrent request gets the same Stripe customer; the
 /// mapping's primary key then keeps exactly one.
 async fn create_stripe_customer(
-    state: &AppState,
+    ctx: &Context,
     ns: &str,
     app: &App,
     client: &StripeClient,
@@ -173,11 +171,11 @@ async fn create_stripe_customer(
     let stripe_id = match created {
         Ok(id) => id,
         Err(err) => {
-            note_key_rejected(state, ns, app.id, &err).await;
+            note_key_rejected(ctx, ns, app.id, &err).await;
             return Err(checkout_stripe_error(err, app));
         }
     };
-    let mapping = state
+    let mapping = ctx
         .store
         .ensure_customer_stripe(ns, app.id, customer.id, &stripe_id)
         .await?;
@@ -316,15 +314,19 @@ fn record(app: &App, r: &CheckoutResult, ui_mode: UiMode) -> CheckoutSessionReco
 }
 
 pub(crate) fn key_invalid(app: &App) -> Error {
-    Error::field(
-        "app_id",
-        Rule::Invalid,
-        format!(
-            "the Stripe API key of app [{}] is no longer valid (Stripe rejected it); \
-             rotate it with PUT /api/v1/apps/{}/stripe/api-key",
-            app.id, app.id
-        ),
-    )
+    Error::Invalid(vec![
+        FieldError::new(
+            "app_id",
+            Rule::Invalid,
+            format!(
+                "the Stripe API key of app [{}] is no longer valid (Stripe rejected it)",
+                app.id
+            ),
+        )
+        .with_remedy(Remedy::RotateApiKey {
+            app_id: Some(app.id),
+        }),
+    ])
 }
 
 /// Stripe's refusal of a checkout call as a client-facing error, naming

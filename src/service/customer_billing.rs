@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 
 use ulid::Ulid;
 
+use super::Context;
 use super::apps::{client_for, note_key_rejected, stripe_error};
 use crate::billing::app::App;
 use crate::billing::customer::Customer;
-use crate::error::{Error, Result, Rule, Violations};
-use crate::http::AppState;
+use crate::error::{Error, FieldError, Remedy, Result, Rule, Violations};
 use crate::store::customer_stripe::CustomerStripe;
 
 /// What a client may set on a customer's Stripe data.
@@ -20,66 +20,55 @@ pub struct StripeDataInput {
     pub labels: Option<BTreeMap<String, String>>,
 }
 
-/// Field names of [`StripeDataInput`] in the caller's API.
-#[derive(Debug, Clone, Copy)]
-pub struct StripeFields {
-    pub customer_id: &'static str,
-    pub default_payment_method_id: &'static str,
-    pub labels: &'static str,
-}
+/// The v3 names of [`StripeDataInput`]'s fields, used in errors (the v1 API
+/// renames them).
+const CUSTOMER_ID_FIELD: &str = "app_data.stripe.customer_id";
+const PAYMENT_METHOD_FIELD: &str = "app_data.stripe.default_payment_method_id";
+const LABELS_FIELD: &str = "app_data.stripe.labels";
 
-pub const V3_STRIPE_FIELDS: StripeFields = StripeFields {
-    customer_id: "app_data.stripe.customer_id",
-    default_payment_method_id: "app_data.stripe.default_payment_method_id",
-    labels: "app_data.stripe.labels",
-};
-
-/// What to tell a client when no Stripe app can be found for a customer.
-pub fn no_app_detail() -> String {
-    "no Stripe app is set up for this customer: install one (POST /api/v3/openmeter/app-catalog/install \
-     with create_billing_profile: true), make a billing profile with a Stripe payment app the default, \
-     or pass the app's id"
-        .to_owned()
+/// The refusal when no Stripe app can be found for a customer.
+pub fn no_app_error(field: &str, rule: Rule) -> Error {
+    Error::Invalid(vec![
+        FieldError::new(field, rule, "no Stripe app is set up for this customer")
+            .with_remedy(Remedy::SetUpStripeApp),
+    ])
 }
 
 /// DESIGN step 2: the explicit app, else the payment app of the customer's
 /// billing profile override, else that of the namespace's default profile.
 /// `Ok(None)` when none is set up.
 pub async fn resolve_stripe_app(
-    state: &AppState,
+    ctx: &Context,
     ns: &str,
     customer: &Customer,
     explicit: Option<Ulid>,
 ) -> Result<Option<App>> {
     if let Some(id) = explicit {
-        return state.store.live_app(ns, id).await.map(Some);
+        return ctx.store.live_app(ns, id).await.map(Some);
     }
-    let profile_override = state
-        .store
-        .customer_billing_profile(ns, customer.id)
-        .await?;
-    resolve_with_profile(state, ns, profile_override).await
+    let profile_override = ctx.store.customer_billing_profile(ns, customer.id).await?;
+    resolve_with_profile(ctx, ns, profile_override).await
 }
 
 /// The Stripe app a customer with this billing profile override (None: the
 /// namespace default) would use.
 pub async fn resolve_with_profile(
-    state: &AppState,
+    ctx: &Context,
     ns: &str,
     profile_override: Option<Ulid>,
 ) -> Result<Option<App>> {
     let profile = match profile_override {
-        Some(profile_id) => state.store.get_profile(ns, profile_id).await?,
+        Some(profile_id) => ctx.store.get_profile(ns, profile_id).await?,
         None => None,
     };
     let profile = match profile.filter(|p| p.deleted_at.is_none()) {
         Some(profile) => Some(profile),
-        None => state.store.default_profile(ns).await?,
+        None => ctx.store.default_profile(ns).await?,
     };
     let Some(profile) = profile else {
         return Ok(None);
     };
-    match state.store.get_app(ns, profile.payment_app_id).await? {
+    match ctx.store.get_app(ns, profile.payment_app_id).await? {
         Some(app) if app.deleted_at.is_none() => Ok(Some(app)),
         _ => Ok(None),
     }
@@ -87,28 +76,26 @@ pub async fn resolve_with_profile(
 
 /// Checks the client's Stripe data for `app` and stores it.
 pub async fn set_stripe_data(
-    state: &AppState,
+    ctx: &Context,
     ns: &str,
     customer: &Customer,
     app: &App,
     input: StripeDataInput,
-    fields: StripeFields,
 ) -> Result<CustomerStripe> {
-    let row = prepare_stripe_data(state, ns, customer, app, input, fields).await?;
-    state
-        .store
+    let row = prepare_stripe_data(ctx, ns, customer, app, input).await?;
+    ctx.store
         .upsert_customer_stripe(ns, &row)
         .await
-        .map_err(|e| rename_conflict(e, fields))
+        .map_err(name_conflict)
 }
 
-/// Names a Stripe-customer conflict with the caller's field name.
-pub fn rename_conflict(err: Error, fields: StripeFields) -> Error {
+/// A Stripe-customer conflict from the store, naming the Stripe data's field.
+pub fn name_conflict(err: Error) -> Error {
     match err {
         Error::Conflict {
             field: Some(_),
             detail,
-        } => Error::conflict(fields.customer_id, detail),
+        } => Error::conflict(CUSTOMER_ID_FIELD, detail),
         other => other,
     }
 }
@@ -117,12 +104,11 @@ pub fn rename_conflict(err: Error, fields: StripeFields) -> Error {
 /// A new Stripe customer id is verified to exist in the app's Stripe account
 /// (one Stripe call, with no database connection held). Writes nothing.
 pub async fn prepare_stripe_data(
-    state: &AppState,
+    ctx: &Context,
     ns: &str,
     customer: &Customer,
     app: &App,
     input: StripeDataInput,
-    fields: StripeFields,
 ) -> Result<CustomerStripe> {
     customer.ensure_live()?;
     let mut v = Violations::default();
@@ -130,7 +116,7 @@ pub async fn prepare_stripe_data(
         && !is_stripe_id(id, "cus_")
     {
         v.push(
-            fields.customer_id,
+            CUSTOMER_ID_FIELD,
             Rule::MatchesRegex,
             "must be a Stripe customer id (cus_…)",
         );
@@ -139,7 +125,7 @@ pub async fn prepare_stripe_data(
         && !(is_stripe_id(pm, "pm_") || is_stripe_id(pm, "card_") || is_stripe_id(pm, "src_"))
     {
         v.push(
-            fields.default_payment_method_id,
+            PAYMENT_METHOD_FIELD,
             Rule::MatchesRegex,
             "must be a Stripe payment method id (pm_…)",
         );
@@ -147,11 +133,11 @@ pub async fn prepare_stripe_data(
     if let Some(labels) = &input.labels {
         let mut label_errors = Violations::default();
         crate::billing::customer::validate_labels(&mut label_errors, labels);
-        v.extend_prefixed(label_errors, "labels", fields.labels);
+        v.extend_prefixed(label_errors, "labels", LABELS_FIELD);
     }
     v.into_result()?;
 
-    let existing = state
+    let existing = ctx
         .store
         .get_customer_stripe(ns, app.id, customer.id)
         .await?;
@@ -160,7 +146,7 @@ pub async fn prepare_stripe_data(
         (None, Some(existing)) => existing.stripe_customer_id.clone(),
         (None, None) => {
             return Err(Error::field(
-                fields.customer_id,
+                CUSTOMER_ID_FIELD,
                 Rule::Required,
                 format!(
                     "the customer has no Stripe customer for app [{}] yet; give its Stripe customer id",
@@ -173,17 +159,17 @@ pub async fn prepare_stripe_data(
         .as_ref()
         .is_none_or(|e| e.stripe_customer_id != stripe_customer_id);
     if changed {
-        let client = client_for(state, ns, app.id).await?;
+        let client = client_for(ctx, ns, app.id).await?;
         let exists = match client.customer_exists(&stripe_customer_id).await {
             Ok(exists) => exists,
             Err(err) => {
-                note_key_rejected(state, ns, app.id, &err).await;
+                note_key_rejected(ctx, ns, app.id, &err).await;
                 return Err(stripe_error(err));
             }
         };
         if !exists {
             return Err(Error::field(
-                fields.customer_id,
+                CUSTOMER_ID_FIELD,
                 Rule::Invalid,
                 format!(
                     "Stripe customer [{stripe_customer_id}] does not exist in Stripe account [{}]",
@@ -210,8 +196,8 @@ pub async fn prepare_stripe_data(
 }
 
 /// Validates a billing profile override: it must be a live profile of the namespace.
-pub async fn check_profile(state: &AppState, ns: &str, field: &str, id: Ulid) -> Result<()> {
-    match state.store.get_profile(ns, id).await? {
+pub async fn check_profile(ctx: &Context, ns: &str, field: &str, id: Ulid) -> Result<()> {
+    match ctx.store.get_profile(ns, id).await? {
         Some(profile) if profile.deleted_at.is_none() => Ok(()),
         Some(_) => Err(Error::field(
             field,

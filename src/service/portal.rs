@@ -6,14 +6,14 @@
 use time::OffsetDateTime;
 use ulid::Ulid;
 
+use super::Context;
 use super::apps::{client_for, note_key_rejected, stripe_error};
 use super::checkout::key_invalid;
-use super::customer_billing::{no_app_detail, resolve_stripe_app};
+use super::customer_billing::{no_app_error, resolve_stripe_app};
 use crate::billing::app::{App, AppStatus};
 use crate::billing::checkout::check_url;
 use crate::billing::customer::Customer;
-use crate::error::{Error, FieldError, Result, Rule, Source, Violations};
-use crate::http::AppState;
+use crate::error::{Error, FieldError, Remedy, Result, Rule, Source, Violations};
 use crate::stripe::{CreatedPortalSession, PortalSessionParams, StripeError, is_portal_locale};
 
 /// The options both APIs take (v3 `stripe_options`, v1 top level).
@@ -86,25 +86,25 @@ impl PortalOptions {
 }
 
 pub async fn create_portal_session(
-    state: &AppState,
+    ctx: &Context,
     ns: &str,
     customer: &Customer,
     options: &PortalOptions,
 ) -> Result<PortalResult> {
     customer.ensure_live()?;
     options.validate()?;
-    let app = resolve_stripe_app(state, ns, customer, None)
+    let app = resolve_stripe_app(ctx, ns, customer, None)
         .await?
-        .ok_or_else(|| Error::field("app_id", Rule::Required, no_app_detail()))?;
+        .ok_or_else(|| no_app_error("app_id", Rule::Required))?;
     if app.status == AppStatus::Unauthorized {
         return Err(key_invalid(&app));
     }
-    let link = state
+    let link = ctx
         .store
         .get_customer_stripe(ns, app.id, customer.id)
         .await?
         .ok_or_else(|| no_stripe_customer(customer.id, &app))?;
-    let client = client_for(state, ns, app.id).await?;
+    let client = client_for(ctx, ns, app.id).await?;
     let params = PortalSessionParams {
         customer: link.stripe_customer_id,
         configuration: options.configuration_id.clone(),
@@ -120,7 +120,7 @@ pub async fn create_portal_session(
     match created {
         Ok(session) => to_result(session),
         Err(err) => {
-            note_key_rejected(state, ns, app.id, &err).await;
+            note_key_rejected(ctx, ns, app.id, &err).await;
             Err(portal_stripe_error(err, &app))
         }
     }
@@ -143,12 +143,16 @@ fn to_result(s: CreatedPortalSession) -> Result<PortalResult> {
 
 /// 400: the portal needs a Stripe customer and this customer has none yet.
 fn no_stripe_customer(customer_id: Ulid, app: &App) -> Error {
-    customer_error(format!(
+    let reason = format!(
         "customer [{customer_id}] has no Stripe customer in app [{}] yet: create a checkout \
-         session for them first (it creates one), or link an existing one with \
-         PUT /api/v3/openmeter/customers/{customer_id}/billing/app-data",
+         session for them first (it creates one)",
         app.id
-    ))
+    );
+    Error::Invalid(vec![
+        FieldError::new(CUSTOMER_ID, Rule::Invalid, reason)
+            .in_source(Source::Path)
+            .with_remedy(Remedy::LinkStripeCustomer { customer_id }),
+    ])
 }
 
 /// An error about the customer the path names (v1 re-spells the field).

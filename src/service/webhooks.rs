@@ -8,11 +8,11 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use ulid::Ulid;
 
+use super::Context;
 use super::apps::{client_for, note_key_rejected, stripe_error};
 use crate::billing::app::App;
 use crate::billing::checkout::{META_APP_ID, META_CUSTOMER_ID, META_NAMESPACE, UiMode};
 use crate::error::{Error, FieldError, Result, Rule, Source};
-use crate::http::AppState;
 use crate::store::checkout_sessions::CheckoutSessionRecord;
 use crate::store::events::Claim;
 use crate::stripe::webhook::{DEFAULT_TOLERANCE_SECS, verify_signature};
@@ -27,24 +27,24 @@ pub enum Outcome {
 }
 
 pub async fn receive(
-    state: &AppState,
+    ctx: &Context,
     app_id: Ulid,
     signature: Option<&str>,
     payload: &[u8],
 ) -> Result<(App, Outcome)> {
-    let app = state
+    let app = ctx
         .store
         .app_by_id(app_id)
         .await?
         .filter(|a| a.deleted_at.is_none())
         .ok_or_else(|| Error::not_found("app", app_id))?;
-    let secret = state
+    let secret = ctx
         .store
         .app_secrets(&app.namespace, app.id)
         .await?
         .and_then(|s| s.webhook_secret_encrypted)
         .ok_or_else(|| Error::not_found("webhook endpoint of app", app_id))?;
-    let secret = state
+    let secret = ctx
         .secrets
         .decrypt(&secret, &App::webhook_secret_context(app.id))
         .map_err(|e| Error::Internal(e.into()))?;
@@ -55,12 +55,12 @@ pub async fn receive(
                 .in_source(Source::Header),
         ])
     })?;
-    let outcome = handle(state, &app, payload).await?;
+    let outcome = handle(ctx, &app, payload).await?;
     Ok((app, outcome))
 }
 
 /// A verified delivery: acted on once per event id.
-async fn handle(state: &AppState, app: &App, payload: &[u8]) -> Result<Outcome> {
+async fn handle(ctx: &Context, app: &App, payload: &[u8]) -> Result<Outcome> {
     let event: Value = serde_json::from_slice(payload)
         .map_err(|e| Error::field("body", Rule::Invalid, format!("not a Stripe event: {e}")))?;
     let (Some(event_id), Some(kind)) = (event["id"].as_str(), event["type"].as_str()) else {
@@ -82,7 +82,7 @@ async fn handle(state: &AppState, app: &App, payload: &[u8]) -> Result<Outcome> 
             "meterpay does not handle {kind} events"
         )));
     }
-    match state.store.claim_event(app.id, event_id, kind).await? {
+    match ctx.store.claim_event(app.id, event_id, kind).await? {
         Claim::Done => return Ok(Outcome::AlreadyProcessed),
         Claim::Busy => {
             return Err(Error::Unavailable {
@@ -93,20 +93,20 @@ async fn handle(state: &AppState, app: &App, payload: &[u8]) -> Result<Outcome> 
         Claim::Claimed => {}
     }
     let result = match kind {
-        "setup_intent.succeeded" => setup_intent_succeeded(state, app, event_id, object).await,
-        "setup_intent.setup_failed" => setup_intent_failed(state, app, object).await,
-        "checkout.session.completed" => session_status(state, app, object, "complete").await,
-        _ => session_status(state, app, object, "expired").await,
+        "setup_intent.succeeded" => setup_intent_succeeded(ctx, app, event_id, object).await,
+        "setup_intent.setup_failed" => setup_intent_failed(ctx, app, object).await,
+        "checkout.session.completed" => session_status(ctx, app, object, "complete").await,
+        _ => session_status(ctx, app, object, "expired").await,
     };
     match result {
         Ok(outcome) => {
-            state.store.finish_event(app.id, event_id).await?;
+            ctx.store.finish_event(app.id, event_id).await?;
             tracing::info!(app_id = %app.id, event = event_id, kind, ?outcome, "Stripe event handled");
             Ok(outcome)
         }
         Err(err) => {
             // Not processed: Stripe's retry gets another go.
-            if let Err(e) = state.store.release_event(app.id, event_id).await {
+            if let Err(e) = ctx.store.release_event(app.id, event_id).await {
                 tracing::error!(event = event_id, error = %e, "could not release an event claim");
             }
             Err(err)
@@ -143,7 +143,7 @@ fn our_customer(app: &App, metadata: &Value) -> Result<Option<Ulid>> {
 }
 
 async fn setup_intent_succeeded(
-    state: &AppState,
+    ctx: &Context,
     app: &App,
     event_id: &str,
     intent: &Value,
@@ -162,14 +162,14 @@ async fn setup_intent_succeeded(
         ));
     };
     let ns = &app.namespace;
-    if state.store.get_customer(ns, customer_id).await?.is_none() {
+    if ctx.store.get_customer(ns, customer_id).await?.is_none() {
         return Ok(Outcome::Ignored(format!(
             "customer [{customer_id}] is unknown"
         )));
     }
     // Stripe first (no database connection held): if it fails, nothing is
     // recorded and the event is retried.
-    let client = client_for(state, ns, app.id).await?;
+    let client = client_for(ctx, ns, app.id).await?;
     if let Err(err) = client
         .set_default_payment_method(
             stripe_customer,
@@ -178,7 +178,7 @@ async fn setup_intent_succeeded(
         )
         .await
     {
-        note_key_rejected(state, ns, app.id, &err).await;
+        note_key_rejected(ctx, ns, app.id, &err).await;
         return Err(match stripe_error(err) {
             e @ Error::Unavailable { .. } => e,
             other => Error::Unavailable {
@@ -187,19 +187,17 @@ async fn setup_intent_succeeded(
             },
         });
     }
-    state
-        .store
+    ctx.store
         .set_default_payment_method(ns, app.id, customer_id, stripe_customer, payment_method)
         .await?;
     let intent_id = intent["id"].as_str();
-    state
-        .store
+    ctx.store
         .update_session_status(ns, None, intent_id, "complete", Some(payment_method), None)
         .await?;
     Ok(Outcome::Processed(Some(customer_id)))
 }
 
-async fn setup_intent_failed(state: &AppState, app: &App, intent: &Value) -> Result<Outcome> {
+async fn setup_intent_failed(ctx: &Context, app: &App, intent: &Value) -> Result<Outcome> {
     let Some(customer_id) = our_customer(app, &intent["metadata"])? else {
         return Ok(Outcome::Ignored(
             "setup intent without meterpay metadata".into(),
@@ -209,8 +207,7 @@ async fn setup_intent_failed(state: &AppState, app: &App, intent: &Value) -> Res
         .as_str()
         .or_else(|| intent["last_setup_error"]["code"].as_str())
         .unwrap_or("the setup failed");
-    state
-        .store
+    ctx.store
         .update_session_status(
             &app.namespace,
             None,
@@ -224,7 +221,7 @@ async fn setup_intent_failed(state: &AppState, app: &App, intent: &Value) -> Res
 }
 
 async fn session_status(
-    state: &AppState,
+    ctx: &Context,
     app: &App,
     session: &Value,
     status: &str,
@@ -232,7 +229,7 @@ async fn session_status(
     let Some(id) = session["id"].as_str() else {
         return Ok(Outcome::Ignored("session without id".into()));
     };
-    let updated = state
+    let updated = ctx
         .store
         .update_session_status(&app.namespace, Some(id), None, status, None, None)
         .await?;
@@ -240,7 +237,7 @@ async fn session_status(
         return Ok(Outcome::Processed(None));
     }
     if status == "complete" {
-        return record_completed_session(state, app, id, session).await;
+        return record_completed_session(ctx, app, id, session).await;
     }
     Ok(Outcome::Ignored(format!(
         "session [{id}] was not created by meterpay"
@@ -252,7 +249,7 @@ async fn session_status(
 /// event when its Stripe customer is one this app links to a meterpay
 /// customer. Sessions of other customers or modes are not meterpay's.
 async fn record_completed_session(
-    state: &AppState,
+    ctx: &Context,
     app: &App,
     id: &str,
     session: &Value,
@@ -267,7 +264,7 @@ async fn record_completed_session(
             "session [{id}] has no Stripe customer"
         )));
     };
-    let Some(link) = state
+    let Some(link) = ctx
         .store
         .customer_by_stripe_id(&app.namespace, app.id, stripe_customer)
         .await?
@@ -277,8 +274,7 @@ async fn record_completed_session(
         )));
     };
     let record = session_from_event(app, link.customer_id, stripe_customer, id, session);
-    state
-        .store
+    ctx.store
         .record_session_from_event(&app.namespace, &record)
         .await?;
     tracing::info!(app_id = %app.id, session = id, customer_id = %link.customer_id, "recorded a completed checkout session meterpay had no record of");

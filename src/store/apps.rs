@@ -7,10 +7,10 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use ulid::Ulid;
 
+use super::Page;
 use super::{Store, get_json, get_opt_ts, get_ts, to_json, unique_violation};
 use crate::billing::app::{App, AppStatus};
 use crate::error::{Error, Result};
-use crate::http::page::Page;
 use crate::timestamp;
 
 /// A Stripe app to insert, secrets encrypted.

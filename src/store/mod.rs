@@ -22,6 +22,39 @@ use anyhow::Context;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
+use crate::error::Error;
+
+/// One page of a page-numbered list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// 1-based.
+    pub number: u64,
+    pub size: u64,
+}
+
+impl Page {
+    pub fn offset(&self) -> u64 {
+        self.number.saturating_sub(1).saturating_mul(self.size)
+    }
+}
+
+/// A database that cannot be reached right now is a 503 the client may retry;
+/// anything else from the database is an internal error, logged in full.
+impl From<sqlx::Error> for Error {
+    fn from(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                tracing::error!(error = %err, "database unavailable");
+                Error::Unavailable {
+                    detail: "The database is unavailable; try again shortly.".into(),
+                    retry_after_secs: Some(1),
+                }
+            }
+            _ => Error::Internal(anyhow::Error::new(err).context("database error")),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,

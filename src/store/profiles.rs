@@ -16,12 +16,12 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use ulid::Ulid;
 
+use super::Page;
 use super::{Store, get_json, get_opt_ts, get_ts, to_json, unique_violation};
 use crate::billing::profile::{
     AppRefs, BillingProfile, Party, ValidProfile, Workflow, app_ref_error,
 };
 use crate::error::{Error, FieldError, Result, Violations};
-use crate::http::page::Page;
 use crate::timestamp;
 
 type Tx = sqlx::Transaction<'static, sqlx::Any>;

@@ -1,6 +1,6 @@
 //! Everything meterpay knows about Stripe lives here: the typed client
 //! (async-stripe, pinned API version), retries under one idempotency key,
-//! Stripe's errors turned into meterpay's, and (later) webhook verification.
+//! Stripe's errors turned into meterpay's, and webhook signature verification.
 //!
 //! Callers speak meterpay's vocabulary translated to Stripe's current names:
 //! `ui_mode` is `hosted_page`/`embedded_page`, payment method types are
