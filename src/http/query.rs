@@ -70,18 +70,32 @@ pub fn from_query<T: QueryParams>(raw: Option<&str>) -> Result<T, Error> {
 /// The error a value type returns (through `D::Error::custom`) to report
 /// its own rule and reason; the parameter's name is added by the extractor.
 pub fn fault<E: de::Error>(rule: Rule, reason: impl Display) -> E {
-    E::custom(Fault { rule, reason })
+    E::custom(Fault {
+        field: "",
+        rule,
+        reason,
+    })
+}
+
+/// [`fault`] for a named parameter (a member of a group).
+pub fn fault_at<E: de::Error>(field: &str, rule: Rule, reason: impl Display) -> E {
+    E::custom(Fault {
+        field,
+        rule,
+        reason,
+    })
 }
 
 /// Carries a rule through serde's string-only custom errors.
-struct Fault<R> {
+struct Fault<'a, R> {
+    field: &'a str,
     rule: Rule,
     reason: R,
 }
 
 const MARK: char = '\u{0}';
 
-impl<R: Display> Display for Fault<R> {
+impl<R: Display> Display for Fault<'_, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let rule = match &self.rule {
             Rule::Type => "type".to_owned(),
@@ -91,13 +105,14 @@ impl<R: Display> Display for Fault<R> {
             Rule::Enum(choices) => format!("enum={}", choices.join("\u{1}")),
             _ => "invalid".to_owned(),
         };
-        write!(f, "{MARK}{rule}{MARK}{}", self.reason)
+        write!(f, "{MARK}{rule}{MARK}{}{MARK}{}", self.field, self.reason)
     }
 }
 
-fn parse_fault(message: &str) -> Option<(Rule, String)> {
+fn parse_fault(message: &str) -> Option<(Rule, &str, String)> {
     let rest = message.strip_prefix(MARK)?;
-    let (rule, reason) = rest.split_once(MARK)?;
+    let (rule, rest) = rest.split_once(MARK)?;
+    let (field, reason) = rest.split_once(MARK)?;
     let rule = match rule.split_once('=') {
         None if rule == "type" => Rule::Type,
         None if rule == "matches_regex" => Rule::MatchesRegex,
@@ -106,7 +121,7 @@ fn parse_fault(message: &str) -> Option<(Rule, String)> {
         Some(("enum", choices)) => Rule::Enum(choices.split('\u{1}').map(str::to_owned).collect()),
         _ => Rule::Invalid,
     };
-    Some((rule, reason.to_owned()))
+    Some((rule, field, reason.to_owned()))
 }
 
 #[derive(Debug)]
@@ -139,8 +154,12 @@ impl QueryError {
             }
             _ => self.reason,
         };
-        FieldError::new(self.field.unwrap_or_else(|| "query".to_owned()), self.rule, reason)
-            .in_source(Source::Query)
+        FieldError::new(
+            self.field.unwrap_or_else(|| "query".to_owned()),
+            self.rule,
+            reason,
+        )
+        .in_source(Source::Query)
     }
 }
 
@@ -156,7 +175,8 @@ impl de::Error for QueryError {
     fn custom<M: Display>(msg: M) -> Self {
         let message = msg.to_string();
         match parse_fault(&message) {
-            Some((rule, reason)) => QueryError::new(rule, reason),
+            Some((rule, "", reason)) => QueryError::new(rule, reason),
+            Some((rule, field, reason)) => QueryError::new(rule, reason).at(field),
             None => QueryError::new(Rule::Invalid, message),
         }
     }
@@ -426,18 +446,25 @@ mod tests {
 
     #[test]
     fn typed_values_and_groups() {
-        let s = from_query::<Sample>(Some("page%5Bsize%5D=3&filter[a]=1&filter[b][eq]=2&flag=true"))
-            .unwrap();
+        let s = from_query::<Sample>(Some(
+            "page%5Bsize%5D=3&filter[a]=1&filter[b][eq]=2&flag=true",
+        ))
+        .unwrap();
         assert_eq!(s.size, Some(Bounded(3)));
         assert_eq!(s.flag, Some(true));
         assert_eq!(
             s.filter.into_iter().collect::<Vec<_>>(),
-            [("filter[a]".into(), "1".into()), ("filter[b][eq]".into(), "2".into())]
+            [
+                ("filter[a]".into(), "1".into()),
+                ("filter[b][eq]".into(), "2".into())
+            ]
         );
         assert_eq!(from_query::<Sample>(None).unwrap().size, None);
         // The last of a repeated parameter wins.
         assert_eq!(
-            from_query::<Sample>(Some("page[size]=1&page[size]=2")).unwrap().size,
+            from_query::<Sample>(Some("page[size]=1&page[size]=2"))
+                .unwrap()
+                .size,
             Some(Bounded(2))
         );
     }
@@ -447,14 +474,22 @@ mod tests {
         assert_eq!(
             problems("page[size]=11&limit=3&flag=maybe&page[size]=x"),
             [
-                ("page[size]".into(), Rule::Max(10), "must be at most 10".into()),
+                (
+                    "page[size]".into(),
+                    Rule::Max(10),
+                    "must be at most 10".into()
+                ),
                 (
                     "limit".into(),
                     Rule::UnknownProperty,
                     "is not a known query parameter; use page[size], flag or filter[…]".into()
                 ),
                 ("flag".into(), Rule::Type, "must be true or false".into()),
-                ("page[size]".into(), Rule::Type, "[x] is not a whole number".into()),
+                (
+                    "page[size]".into(),
+                    Rule::Type,
+                    "[x] is not a whole number".into()
+                ),
             ]
         );
     }
