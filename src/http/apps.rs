@@ -268,12 +268,7 @@ async fn fetch(
     Path(id): Path<String>,
 ) -> Result<Json<AppBody>> {
     let id = path_ulid("appId", &id)?;
-    let app = state
-        .ctx
-        .store
-        .get_app(&ns, id)
-        .await?
-        .ok_or_else(|| Error::not_found("app", id))?;
+    let app = state.ctx.store.require_app(&ns, id).await?;
     Ok(Json(app.into()))
 }
 

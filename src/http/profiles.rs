@@ -206,12 +206,7 @@ async fn fetch(
     Path(id): Path<String>,
 ) -> Result<Json<BillingProfileBody>> {
     let id = path_ulid("id", &id)?;
-    let profile = state
-        .ctx
-        .store
-        .get_profile(&ns, id)
-        .await?
-        .ok_or_else(|| Error::not_found("billing profile", id))?;
+    let profile = state.ctx.store.require_profile(&ns, id).await?;
     Ok(Json(profile.into()))
 }
 
@@ -222,12 +217,7 @@ async fn upsert(
     ApiJson(body): ApiJson<UpsertBillingProfileRequest>,
 ) -> Result<Json<BillingProfileBody>> {
     let id = path_ulid("id", &id)?;
-    let current = state
-        .ctx
-        .store
-        .get_profile(&ns, id)
-        .await?
-        .ok_or_else(|| Error::not_found("billing profile", id))?;
+    let current = state.ctx.store.require_profile(&ns, id).await?;
     current.ensure_live()?;
     let mut v = Violations::default();
     if body.apps.is_some() {

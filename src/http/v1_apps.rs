@@ -245,12 +245,7 @@ async fn fetch(
     Path(id): Path<String>,
 ) -> Result<Json<StripeAppV1>> {
     let id = path_ulid("id", &id)?;
-    let app = state
-        .ctx
-        .store
-        .get_app(&ns, id)
-        .await?
-        .ok_or_else(|| Error::not_found("app", id))?;
+    let app = state.ctx.store.require_app(&ns, id).await?;
     Ok(Json(app.into()))
 }
 

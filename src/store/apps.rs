@@ -8,7 +8,7 @@ use sqlx::any::AnyRow;
 use ulid::Ulid;
 
 use super::Page;
-use super::{Store, get_json, get_opt_ts, get_ts, to_json, unique_violation};
+use super::{OnUnique, Store, Unique, get_json, get_opt_ts, get_ts, to_json};
 use crate::billing::app::{App, AppStatus};
 use crate::error::{Error, Result};
 use crate::timestamp;
@@ -64,13 +64,9 @@ impl Store {
         .bind(timestamp::format(now))
         .execute(&self.pool)
         .await;
-        match inserted {
-            Ok(_) => {}
-            Err(err) if unique_violation(&err).is_some() => {
-                return Err(duplicate_account(&app.stripe_account_id));
-            }
-            Err(err) => return Err(err.into()),
-        }
+        inserted.on_unique(Unique::APP_STRIPE_ACCOUNT, || {
+            duplicate_account(&app.stripe_account_id)
+        })?;
         Ok(App {
             id: app.id,
             namespace: namespace.to_owned(),
@@ -100,12 +96,16 @@ impl Store {
         row.map(|r| app_from_row(&r)).transpose()
     }
 
+    /// The app (uninstalled or not), or the 404 that names it.
+    pub async fn require_app(&self, namespace: &str, id: Ulid) -> Result<App> {
+        self.get_app(namespace, id)
+            .await?
+            .ok_or_else(|| Error::not_found("app", id))
+    }
+
     /// A live app by id, or 404 (unknown) / 410 (uninstalled).
     pub async fn live_app(&self, namespace: &str, id: Ulid) -> Result<App> {
-        let app = self
-            .get_app(namespace, id)
-            .await?
-            .ok_or_else(|| Error::not_found("app", id))?;
+        let app = self.require_app(namespace, id).await?;
         app.ensure_live()?;
         Ok(app)
     }

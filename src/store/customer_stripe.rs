@@ -7,7 +7,7 @@ use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 use ulid::Ulid;
 
-use super::{Store, get_json, get_ts, to_json, unique_violation};
+use super::{OnUnique, Store, Unique, get_json, get_ts, to_json};
 use crate::error::{Error, Result};
 use crate::timestamp;
 
@@ -156,18 +156,9 @@ impl Store {
         .bind(&now)
         .execute(&self.pool)
         .await;
-        match inserted {
-            Ok(_) => {}
-            Err(err) if unique_violation(&err).is_some() => {
-                return Err(Error::conflict(
-                    "stripe_customer_id",
-                    format!(
-                        "Stripe customer [{stripe_customer_id}] already belongs to another customer of app [{app_id}]"
-                    ),
-                ));
-            }
-            Err(err) => return Err(err.into()),
-        }
+        inserted.on_unique(Unique::STRIPE_CUSTOMER, || {
+            taken(stripe_customer_id, app_id)
+        })?;
         self.get_customer_stripe(namespace, app_id, customer_id)
             .await?
             .ok_or_else(|| Error::Internal(anyhow::anyhow!("customer_stripe row vanished")))
@@ -262,17 +253,20 @@ async fn upsert(
     .bind(&now)
     .execute(&mut *conn)
     .await;
-    match done {
-        Ok(_) => Ok(()),
-        Err(err) if unique_violation(&err).is_some() => Err(Error::conflict(
-            "stripe_customer_id",
-            format!(
-                "Stripe customer [{}] already belongs to another customer of app [{}]",
-                data.stripe_customer_id, data.app_id
-            ),
-        )),
-        Err(err) => Err(err.into()),
-    }
+    done.on_unique(Unique::STRIPE_CUSTOMER, || {
+        taken(&data.stripe_customer_id, data.app_id)
+    })?;
+    Ok(())
+}
+
+/// The 409 when a Stripe customer is already linked to another customer.
+fn taken(stripe_customer_id: &str, app_id: Ulid) -> Error {
+    Error::conflict(
+        "stripe_customer_id",
+        format!(
+            "Stripe customer [{stripe_customer_id}] already belongs to another customer of app [{app_id}]"
+        ),
+    )
 }
 
 fn from_row(row: &AnyRow) -> Result<CustomerStripe> {

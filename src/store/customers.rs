@@ -4,7 +4,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use ulid::Ulid;
 
-use super::{Arg, Backend, Sql, Store, get_json, get_opt_ts, get_ts, to_json, unique_violation};
+use super::{Arg, Backend, Sql, Store, Unique, get_json, get_opt_ts, get_ts, to_json};
 use crate::billing::currency::CurrencyCode;
 use crate::billing::customer::{Customer, ValidCustomer};
 use crate::error::{Error, Result};
@@ -338,17 +338,14 @@ impl Store {
     /// Turns a unique violation into a 409 naming the field and the customer
     /// that holds the value; anything else is an internal error.
     async fn customer_conflict(&self, err: sqlx::Error, namespace: &str, c: &Customer) -> Error {
-        let Some(constraint) = unique_violation(&err) else {
-            return err.into();
-        };
-        if constraint.contains("customers_live_key") || constraint.contains("customers.key") {
+        if Unique::CUSTOMER_KEY.violated_by(&err) {
             let holder = match self.get_customer_by_key(namespace, &c.key).await {
                 Ok(Some(other)) => format!(" by customer [{}]", other.id),
                 _ => String::new(),
             };
             return Error::conflict("key", format!("key [{}] is already used{holder}", c.key));
         }
-        if constraint.contains("customer_subject_keys") {
+        if Unique::SUBJECT_KEY.violated_by(&err) {
             for subject in &c.subject_keys {
                 let holder: Option<String> = sqlx::query(
                     "SELECT customer_id FROM customer_subject_keys \

@@ -244,18 +244,77 @@ impl Sql {
     }
 }
 
-/// The unique constraint a database error violated, if it is one: the
-/// constraint's name on PostgreSQL, the "table.column, …" list on SQLite.
-pub(crate) fn unique_violation(err: &sqlx::Error) -> Option<String> {
-    let db = err.as_database_error()?;
-    if !matches!(db.kind(), sqlx::error::ErrorKind::UniqueViolation) {
-        return None;
+/// A unique index (or primary key) as each backend names it when it is
+/// violated: PostgreSQL by the index's name, SQLite by its columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Unique {
+    pub postgres: &'static str,
+    pub sqlite: &'static str,
+}
+
+impl Unique {
+    /// Live customers' keys (0001).
+    pub const CUSTOMER_KEY: Unique = Unique {
+        postgres: "customers_live_key",
+        sqlite: "customers.namespace, customers.key",
+    };
+    /// Live customers' subject keys (0001).
+    pub const SUBJECT_KEY: Unique = Unique {
+        postgres: "customer_subject_keys_live",
+        sqlite: "customer_subject_keys.namespace, customer_subject_keys.subject_key",
+    };
+    /// One live app per Stripe account in a namespace (0002).
+    pub const APP_STRIPE_ACCOUNT: Unique = Unique {
+        postgres: "apps_live_stripe_account",
+        sqlite: "apps.namespace, apps.stripe_account_id",
+    };
+    /// One live default billing profile per namespace (0003).
+    pub const DEFAULT_PROFILE: Unique = Unique {
+        postgres: "billing_profiles_live_default",
+        sqlite: "billing_profiles.namespace",
+    };
+    /// One customer per Stripe customer in an app (0004).
+    pub const STRIPE_CUSTOMER: Unique = Unique {
+        postgres: "customer_stripe_stripe_customer",
+        sqlite: "customer_stripe.app_id, customer_stripe.stripe_customer_id",
+    };
+
+    /// Whether `err` is a violation of this index.
+    pub fn violated_by(self, err: &sqlx::Error) -> bool {
+        let Some(db) = err.as_database_error() else {
+            return false;
+        };
+        if !matches!(db.kind(), sqlx::error::ErrorKind::UniqueViolation) {
+            return false;
+        }
+        match db.constraint() {
+            Some(name) => name == self.postgres,
+            // SQLite: "UNIQUE constraint failed: table.a, table.b".
+            None => db
+                .message()
+                .rsplit_once(": ")
+                .is_some_and(|(_, columns)| columns == self.sqlite),
+        }
     }
-    Some(
-        db.constraint()
-            .map(str::to_owned)
-            .unwrap_or_else(|| db.message().to_owned()),
-    )
+}
+
+/// `ResultExt::on_constraint` in the realworld-axum-sqlx manner: a named
+/// unique index turns into a precise client error in one line, every other
+/// database error converts as usual.
+pub(crate) trait OnUnique<T> {
+    fn on_unique(self, index: Unique, error: impl FnOnce() -> Error) -> crate::error::Result<T>;
+}
+
+impl<T> OnUnique<T> for std::result::Result<T, sqlx::Error> {
+    fn on_unique(self, index: Unique, error: impl FnOnce() -> Error) -> crate::error::Result<T> {
+        self.map_err(|err| {
+            if index.violated_by(&err) {
+                error()
+            } else {
+                err.into()
+            }
+        })
+    }
 }
 
 pub(crate) fn get_ts(row: &AnyRow, column: &str) -> anyhow::Result<time::OffsetDateTime> {

@@ -17,7 +17,7 @@ use sqlx::any::AnyRow;
 use ulid::Ulid;
 
 use super::Page;
-use super::{Store, get_json, get_opt_ts, get_ts, to_json, unique_violation};
+use super::{Store, Unique, get_json, get_opt_ts, get_ts, to_json};
 use crate::billing::profile::{
     AppRefs, BillingProfile, Party, ValidProfile, Workflow, app_ref_error,
 };
@@ -110,10 +110,7 @@ impl Store {
             .map_err(default_race)?;
         if done.rows_affected() == 0 {
             drop(tx);
-            let existing = self
-                .get_profile(namespace, id)
-                .await?
-                .ok_or_else(|| Error::not_found("billing profile", id))?;
+            let existing = self.require_profile(namespace, id).await?;
             existing.ensure_live()?;
             if existing.is_default && !input.is_default {
                 return Err(Error::Invalid(vec![BillingProfile::cannot_unset_default(
@@ -125,9 +122,7 @@ impl Store {
             )));
         }
         tx.commit().await?;
-        self.get_profile(namespace, id)
-            .await?
-            .ok_or_else(|| Error::not_found("billing profile", id))
+        self.require_profile(namespace, id).await
     }
 
     /// Soft delete. The default profile and profiles a live customer is
@@ -149,10 +144,7 @@ impl Store {
         .await?;
         if done.rows_affected() == 0 {
             drop(tx);
-            let existing = self
-                .get_profile(namespace, id)
-                .await?
-                .ok_or_else(|| Error::not_found("billing profile", id))?;
+            let existing = self.require_profile(namespace, id).await?;
             existing.ensure_live()?;
             if existing.is_default {
                 return Err(BillingProfile::cannot_delete_default(id));
@@ -205,6 +197,13 @@ impl Store {
     }
 
     /// A profile by id, deleted or not.
+    /// The billing profile (deleted or not), or the 404 that names it.
+    pub async fn require_profile(&self, namespace: &str, id: Ulid) -> Result<BillingProfile> {
+        self.get_profile(namespace, id)
+            .await?
+            .ok_or_else(|| Error::not_found("billing profile", id))
+    }
+
     pub async fn get_profile(&self, namespace: &str, id: Ulid) -> Result<Option<BillingProfile>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM billing_profiles WHERE namespace = $1 AND id = $2"
@@ -337,7 +336,7 @@ impl Store {
         match insert(&mut tx, &profile).await {
             Ok(()) => {}
             // Only reachable if a writer bypassed the namespace lock: still no second default.
-            Err(err) if unique_violation(&err).is_some() => return Ok(None),
+            Err(err) if Unique::DEFAULT_PROFILE.violated_by(&err) => return Ok(None),
             Err(err) => return Err(err.into()),
         }
         tx.commit().await?;
@@ -439,13 +438,13 @@ async fn insert(tx: &mut Tx, p: &BillingProfile) -> std::result::Result<(), sqlx
 /// The one-default index can only trip if a writer bypassed the namespace
 /// lock; answer with a retryable 409 rather than a 500.
 fn default_race(err: sqlx::Error) -> Error {
-    match unique_violation(&err) {
-        Some(_) => Error::Conflict {
-            field: Some("default".to_owned()),
-            detail: "another request changed the default billing profile at the same time; retry"
-                .to_owned(),
-        },
-        None => err.into(),
+    if Unique::DEFAULT_PROFILE.violated_by(&err) {
+        Error::conflict(
+            "default",
+            "another request changed the default billing profile at the same time; retry",
+        )
+    } else {
+        err.into()
     }
 }
 

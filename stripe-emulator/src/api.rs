@@ -19,9 +19,11 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tower::Service;
 
+use crate::cards::CardInput;
 use crate::error::ApiError;
-use crate::logic::{self, CardInput, Completion};
-use crate::state::{API_VERSION, FaultRule, Idem, RequestLogEntry, rid};
+use crate::ids::random_alphanumeric;
+use crate::resources::{self, checkout_sessions, checkout_sessions::Completion};
+use crate::state::{API_VERSION, FaultRule, RequestLogEntry, StoredResponse};
 use crate::{Killer, Shared};
 
 type Ctx = Arc<Shared>;
@@ -65,11 +67,11 @@ pub(crate) async fn accept_loop(
 ) {
     loop {
         tokio::select! {
-            r = listener.accept() => {
-                let stream = match r {
-                    Ok((s, _)) => s,
-                    Err(e) => {
-                        tracing::warn!("accept: {e}");
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(error) => {
+                        tracing::warn!("accept: {error}");
                         tokio::time::sleep(Duration::from_millis(10)).await;
                         continue;
                     }
@@ -78,16 +80,16 @@ pub(crate) async fn accept_loop(
                 let mut conn_shutdown = shutdown.clone();
                 tokio::spawn(async move {
                     let kill = Arc::new(Notify::new());
-                    let k = kill.clone();
-                    let svc = hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
-                        req.extensions_mut().insert(Killer(k.clone()));
+                    let killer = kill.clone();
+                    let service = hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
+                        request.extensions_mut().insert(Killer(killer.clone()));
                         let mut app = app.clone();
-                        async move { Ok::<_, Infallible>(app.call(req).await.unwrap_or_else(|e| match e {})) }
+                        async move { Ok::<_, Infallible>(app.call(request).await.unwrap_or_else(|never| match never {})) }
                     });
-                    let conn = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), svc);
+                    let connection = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service);
                     tokio::select! {
-                        _ = conn => {}
+                        _ = connection => {}
                         _ = kill.notified() => {}
                         _ = conn_shutdown.changed() => {}
                     }
@@ -101,37 +103,43 @@ pub(crate) async fn accept_loop(
 fn json_response(status: u16, body: &Value, headers: &[(&str, String)]) -> Response {
     let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let text = serde_json::to_string_pretty(body).unwrap_or_default();
-    let mut resp = (code, text).into_response();
-    let h = resp.headers_mut();
-    h.insert("content-type", HeaderValue::from_static("application/json"));
-    for (k, v) in headers {
-        if let (Ok(name), Ok(val)) = (
-            axum::http::HeaderName::try_from(*k),
-            HeaderValue::from_str(v),
+    let mut response = (code, text).into_response();
+    let response_headers = response.headers_mut();
+    response_headers.insert("content-type", HeaderValue::from_static("application/json"));
+    for (name, value) in headers {
+        if let (Ok(name), Ok(value)) = (
+            axum::http::HeaderName::try_from(*name),
+            HeaderValue::from_str(value),
         ) {
-            h.insert(name, val);
+            response_headers.insert(name, value);
         }
     }
-    resp
+    response
 }
 
 fn api_key(headers: &HeaderMap) -> Option<String> {
-    let auth = headers.get("authorization")?.to_str().ok()?.trim();
-    if let Some(k) = auth
+    let authorization = headers.get("authorization")?.to_str().ok()?.trim();
+    if let Some(key) = authorization
         .strip_prefix("Bearer ")
-        .or_else(|| auth.strip_prefix("bearer "))
+        .or_else(|| authorization.strip_prefix("bearer "))
     {
-        return Some(k.trim().to_string());
+        return Some(key.trim().to_string());
     }
-    if let Some(b) = auth
+    if let Some(credentials) = authorization
         .strip_prefix("Basic ")
-        .or_else(|| auth.strip_prefix("basic "))
+        .or_else(|| authorization.strip_prefix("basic "))
     {
-        let raw = base64::engine::general_purpose::STANDARD
-            .decode(b.trim())
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(credentials.trim())
             .ok()?;
-        let s = String::from_utf8(raw).ok()?;
-        return Some(s.split(':').next().unwrap_or_default().to_string());
+        let user_and_password = String::from_utf8(decoded).ok()?;
+        return Some(
+            user_and_password
+                .split(':')
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+        );
     }
     None
 }
@@ -155,8 +163,11 @@ fn mask(key: &str) -> String {
 fn match_fault(rule: &FaultRule, method: &str, path: &str) -> bool {
     rule.method
         .as_deref()
-        .is_none_or(|m| m.eq_ignore_ascii_case(method))
-        && rule.path.as_deref().is_none_or(|p| path.starts_with(p))
+        .is_none_or(|rule_method| rule_method.eq_ignore_ascii_case(method))
+        && rule
+            .path
+            .as_deref()
+            .is_none_or(|prefix| path.starts_with(prefix))
 }
 
 /// The Stripe API: everything not routed elsewhere.
@@ -169,7 +180,7 @@ async fn stripe_api(
     body: Bytes,
 ) -> Response {
     let path = uri.path().to_string();
-    let request_id = format!("req_{}", rid(14));
+    let request_id = format!("req_{}", random_alphanumeric(14));
     let stripe_version = headers
         .get("stripe-version")
         .and_then(|v| v.to_str().ok())
@@ -188,29 +199,33 @@ async fn stripe_api(
         ),
         ("access-control-allow-origin", "*".to_string()),
     ];
-    if let Some(k) = &idem_key {
-        out_headers.push(("idempotency-key", k.clone()));
+    if let Some(idempotency_key) = &idem_key {
+        out_headers.push(("idempotency-key", idempotency_key.clone()));
     }
     // POST parameters come from the body; query parameters are accepted too (body wins).
     let raw_params: Vec<u8> = match (method.clone(), uri.query()) {
-        (Method::POST, Some(q)) if !q.is_empty() => [q.as_bytes(), b"&", &body].concat(),
+        (Method::POST, Some(query)) if !query.is_empty() => {
+            [query.as_bytes(), b"&", &body].concat()
+        }
         (Method::POST, _) => body.to_vec(),
-        (_, q) => q.unwrap_or_default().as_bytes().to_vec(),
+        (_, query) => query.unwrap_or_default().as_bytes().to_vec(),
     };
     let parsed = crate::form::parse(&raw_params);
     let params_for_log = parsed
         .clone()
         .unwrap_or_else(|_| Value::Object(Default::default()));
     let key = api_key(&headers);
-    let account = key.as_ref().and_then(|k| ctx.lock().keys.get(k).cloned());
+    let account = key
+        .as_ref()
+        .and_then(|key| ctx.lock().keys.get(key).cloned());
 
     let log = |ctx: &Ctx, status: u16, replayed: bool, fault: Option<String>| {
-        let mut st = ctx.lock();
-        st.log_seq += 1;
+        let mut state = ctx.lock();
+        state.log_seq += 1;
         let entry = RequestLogEntry {
-            seq: st.log_seq,
+            seq: state.log_seq,
             request_id: request_id.clone(),
-            time: st.now(),
+            time: state.now(),
             method: method.to_string(),
             path: path.clone(),
             params: params_for_log.clone(),
@@ -221,25 +236,28 @@ async fn stripe_api(
             idempotent_replayed: replayed,
             fault,
         };
-        st.log.push(entry);
+        state.log.push(entry);
     };
 
     if !path.starts_with("/v1/") {
-        let e = ApiError::not_found_url(method.as_str(), &path);
-        return json_response(404, &e.body(), &out_headers);
+        let error = ApiError::not_found_url(method.as_str(), &path);
+        return json_response(404, &error.body(), &out_headers);
     }
 
     // Fault injection.
     let fault = {
-        let mut st = ctx.lock();
-        let m = method.as_str();
-        match st.faults.iter().position(|r| match_fault(r, m, &path)) {
-            Some(i) => {
-                let rule = st.faults[i].clone();
-                if let Some(c) = st.faults[i].count.as_mut() {
-                    *c = c.saturating_sub(1);
-                    if *c == 0 {
-                        st.faults.remove(i);
+        let mut state = ctx.lock();
+        match state
+            .faults
+            .iter()
+            .position(|rule| match_fault(rule, method.as_str(), &path))
+        {
+            Some(index) => {
+                let rule = state.faults[index].clone();
+                if let Some(count) = state.faults[index].count.as_mut() {
+                    *count = count.saturating_sub(1);
+                    if *count == 0 {
+                        state.faults.remove(index);
                     }
                 }
                 let hit = rule.error.is_some()
@@ -258,28 +276,28 @@ async fn stripe_api(
         match error.as_deref() {
             Some("429") => {
                 log(&ctx, 429, false, Some("429".into()));
-                let e = ApiError::new(
+                let error = ApiError::new(
                     429,
                     "invalid_request_error",
                     "Too many requests hit the API too quickly. We recommend an exponential backoff of your requests.",
                 )
                 .code("rate_limit");
-                return json_response(429, &e.body(), &out_headers);
+                return json_response(429, &error.body(), &out_headers);
             }
             Some("500") => {
                 log(&ctx, 500, false, Some("500".into()));
-                let e = ApiError::new(
+                let error = ApiError::new(
                     500,
                     "api_error",
                     "Something went wrong on Stripe's end. (Injected by the emulator.)",
                 );
                 out_headers.push(("stripe-should-retry", "true".into()));
-                return json_response(500, &e.body(), &out_headers);
+                return json_response(500, &error.body(), &out_headers);
             }
             Some("drop") => {
                 log(&ctx, 0, false, Some("drop".into()));
-                if let Some(axum::Extension(k)) = &killer {
-                    k.0.notify_one();
+                if let Some(axum::Extension(killer)) = &killer {
+                    killer.0.notify_one();
                 }
                 std::future::pending::<()>().await;
             }
@@ -287,8 +305,8 @@ async fn stripe_api(
                 // Hold the request without answering (the client's timeout fires), then drop it.
                 log(&ctx, 0, false, Some("timeout".into()));
                 tokio::time::sleep(Duration::from_secs(300)).await;
-                if let Some(axum::Extension(k)) = &killer {
-                    k.0.notify_one();
+                if let Some(axum::Extension(killer)) = &killer {
+                    killer.0.notify_one();
                 }
                 std::future::pending::<()>().await;
             }
@@ -297,19 +315,19 @@ async fn stripe_api(
     }
 
     // Authentication.
-    if key.as_deref().is_some_and(|k| k.starts_with("pk_")) {
+    if key.as_deref().is_some_and(|key| key.starts_with("pk_")) {
         log(&ctx, 401, false, None);
-        let e = ApiError::new(
+        let error = ApiError::new(
             401,
             "invalid_request_error",
             "This API call cannot be made with a publishable API key. Please use a secret API key. You can find a list of your API keys at https://dashboard.stripe.com/account/apikeys.",
         );
-        return json_response(401, &e.body(), &out_headers);
+        return json_response(401, &error.body(), &out_headers);
     }
-    let Some(acct) = account.clone() else {
+    let Some(account_id) = account.clone() else {
         let msg = match &key {
             None => "You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY'). See https://stripe.com/docs/api#authentication for details, or we can help at https://support.stripe.com/.".to_string(),
-            Some(k) => format!("Invalid API Key provided: {}", mask(k)),
+            Some(key) => format!("Invalid API Key provided: {}", mask(key)),
         };
         log(&ctx, 401, false, None);
         out_headers.push(("www-authenticate", "Bearer realm=\"Stripe\"".into()));
@@ -324,65 +342,71 @@ async fn stripe_api(
     };
 
     let params = match parsed {
-        Ok(p) => p,
-        Err(fe) => {
+        Ok(params) => params,
+        Err(form_error) => {
             log(&ctx, 400, false, None);
             return json_response(
                 400,
-                &ApiError::invalid(fe.message, fe.param).body(),
+                &ApiError::invalid(form_error.message, form_error.param).body(),
                 &out_headers,
             );
         }
     };
 
     let (status, body, replayed) = {
-        let mut st = ctx.lock();
-        st.sweep_expired();
+        let mut state = ctx.lock();
+        state.sweep_expired();
         let fingerprint = json!({"method": method.as_str(), "path": path, "params": params});
         let use_idem = method == Method::POST && idem_key.is_some();
         let mut early: Option<(u16, Value, bool)> = None;
-        if use_idem && let Some(k) = &idem_key {
-            if k.len() > 255 {
-                let e = ApiError::invalid(
+        if use_idem && let Some(idempotency_key) = &idem_key {
+            if idempotency_key.len() > 255 {
+                let error = ApiError::invalid(
                     "Idempotency-Key header must not be longer than 255 characters.",
                     "Idempotency-Key",
                 );
-                early = Some((400, e.body(), false));
-            } else if let Some(prev) = st.accounts.get(&acct).and_then(|a| a.idem.get(k)) {
-                early = Some(if prev.fingerprint == fingerprint {
-                    (prev.status, prev.body.clone(), true)
+                early = Some((400, error.body(), false));
+            } else if let Some(stored) = state
+                .accounts
+                .get(&account_id)
+                .and_then(|stored_account| stored_account.idempotent_responses.get(idempotency_key))
+            {
+                early = Some(if stored.fingerprint == fingerprint {
+                    (stored.status, stored.body.clone(), true)
                 } else {
-                    let e = ApiError::new(
+                    let error = ApiError::new(
                         400,
                         "idempotency_error",
                         format!(
-                            "Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{k}' if you meant to execute a different request."
+                            "Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{idempotency_key}' if you meant to execute a different request."
                         ),
                     );
-                    (400, e.body(), false)
+                    (400, error.body(), false)
                 });
             }
         }
         match early {
-            Some(x) => x,
+            Some(answer) => answer,
             None => {
-                st.current_request = Some((
+                state.current_request = Some((
                     request_id.clone(),
                     if use_idem { idem_key.clone() } else { None },
                 ));
-                let result = logic::route(&mut st, &acct, method.as_str(), &path, &params);
-                st.current_request = None;
+                let result =
+                    resources::route(&mut state, &account_id, method.as_str(), &path, &params);
+                state.current_request = None;
                 let (status, body) = match result {
-                    Ok(v) => (200u16, v),
-                    Err(e) => (e.status, e.body()),
+                    Ok(response) => (200u16, response),
+                    Err(error) => (error.status, error.body()),
                 };
                 if use_idem
                     && (status < 400 || status == 402)
-                    && let (Some(k), Some(a)) = (&idem_key, st.accounts.get_mut(&acct))
+                    && let (Some(idempotency_key), Some(stored_account)) =
+                        (&idem_key, state.accounts.get_mut(&account_id))
                 {
-                    a.idem.insert(
-                        k.clone(),
-                        Idem {
+                    stored_account.idempotent_responses.insert(
+                        idempotency_key.clone(),
+                        StoredResponse {
                             fingerprint,
                             status,
                             body: body.clone(),
@@ -396,8 +420,8 @@ async fn stripe_api(
     if drop_after {
         // The request was executed (and its idempotent result stored); the response is lost.
         log(&ctx, status, replayed, Some("drop_after".into()));
-        if let Some(axum::Extension(k)) = &killer {
-            k.0.notify_one();
+        if let Some(axum::Extension(killer)) = &killer {
+            killer.0.notify_one();
         }
         std::future::pending::<()>().await;
     }
@@ -409,9 +433,9 @@ async fn stripe_api(
 }
 
 pub(crate) fn create_account(shared: &Shared) -> (String, String) {
-    let key = format!("sk_test_51{}", rid(40));
-    let acct = shared.lock().add_key(&key);
-    (acct, key)
+    let key = format!("sk_test_51{}", random_alphanumeric(40));
+    let account = shared.lock().add_key(&key);
+    (account, key)
 }
 
 /// Finds the account holding an object id.
@@ -420,8 +444,8 @@ pub(crate) fn account_of(shared: &Shared, id: &str) -> Option<String> {
         .lock()
         .accounts
         .iter()
-        .find(|(_, a)| a.objects.contains_key(id))
-        .map(|(k, _)| k.clone())
+        .find(|(_, account)| account.objects.contains_key(id))
+        .map(|(account_id, _)| account_id.clone())
 }
 
 pub(crate) fn complete_session(
@@ -430,14 +454,14 @@ pub(crate) fn complete_session(
     card: &CardInput,
     authenticate: bool,
 ) -> Result<Value, ApiError> {
-    let acct =
+    let account =
         account_of(shared, id).ok_or_else(|| ApiError::no_such("checkout.session", id, None))?;
-    let mut st = shared.lock();
-    st.current_request = None;
-    st.sweep_expired();
-    match logic::submit_card(&mut st, &acct, id, card, Some(authenticate))? {
-        Completion::Completed(cs) => Ok(cs),
-        Completion::Declined(e) => Err(e),
+    let mut state = shared.lock();
+    state.current_request = None;
+    state.sweep_expired();
+    match checkout_sessions::submit_card(&mut state, &account, id, card, Some(authenticate))? {
+        Completion::Completed(session) => Ok(session),
+        Completion::Declined(error) => Err(error),
         Completion::NeedsAuthentication => {
             Err(ApiError::new(402, "card_error", "authentication required"))
         }
@@ -445,37 +469,41 @@ pub(crate) fn complete_session(
 }
 
 pub(crate) fn all_events(shared: &Shared, account: Option<&str>) -> Vec<Value> {
-    let st = shared.lock();
-    let mut evs: Vec<(i64, usize, Value)> = Vec::new();
-    for (aid, a) in &st.accounts {
-        if account.is_some_and(|x| x != aid) {
+    let state = shared.lock();
+    let mut events: Vec<(i64, usize, Value)> = Vec::new();
+    for (account_id, stored) in &state.accounts {
+        if account.is_some_and(|wanted| wanted != account_id) {
             continue;
         }
-        if let Some(ids) = a.lists.get("event") {
-            for (i, id) in ids.iter().enumerate() {
-                if let Some(e) = a.objects.get(id) {
-                    evs.push((e["created"].as_i64().unwrap_or(0), i, e.clone()));
+        if let Some(ids) = stored.lists.get("event") {
+            for (position, id) in ids.iter().enumerate() {
+                if let Some(event) = stored.objects.get(id) {
+                    events.push((
+                        event["created"].as_i64().unwrap_or(0),
+                        position,
+                        event.clone(),
+                    ));
                 }
             }
         }
     }
-    evs.sort_by_key(|(c, i, _)| (*c, *i));
-    evs.into_iter().map(|(_, _, e)| e).collect()
+    events.sort_by_key(|(created, position, _)| (*created, *position));
+    events.into_iter().map(|(_, _, event)| event).collect()
 }
 
 /// The URL a completed session redirects to (`success_url`/`return_url` with the id filled in).
-pub(crate) fn redirect_url(cs: &Value) -> Option<String> {
-    let id = cs["id"].as_str().unwrap_or_default();
-    cs["success_url"]
+pub(crate) fn redirect_url(session: &Value) -> Option<String> {
+    let id = session["id"].as_str().unwrap_or_default();
+    session["success_url"]
         .as_str()
         .or_else(|| {
-            if cs["redirect_on_completion"] == "never" {
+            if session["redirect_on_completion"] == "never" {
                 None
             } else {
-                cs["return_url"].as_str()
+                session["return_url"].as_str()
             }
         })
-        .map(|u| u.replace("{CHECKOUT_SESSION_ID}", id))
+        .map(|url| url.replace("{CHECKOUT_SESSION_ID}", id))
 }
 
 // ---- control API ----
@@ -490,25 +518,26 @@ async fn ctl_create_account(AxState(ctx): AxState<Ctx>) -> Response {
 }
 
 #[derive(Deserialize)]
-struct SinceQ {
+struct SinceQuery {
     since: Option<u64>,
     account: Option<String>,
 }
 
-async fn ctl_requests(AxState(ctx): AxState<Ctx>, Query(q): Query<SinceQ>) -> Response {
-    let since = q.since.unwrap_or(0);
-    let st = ctx.lock();
-    let data: Vec<&RequestLogEntry> = st
+async fn ctl_requests(AxState(ctx): AxState<Ctx>, Query(query): Query<SinceQuery>) -> Response {
+    let since = query.since.unwrap_or(0);
+    let state = ctx.lock();
+    let data: Vec<&RequestLogEntry> = state
         .log
         .iter()
-        .filter(|e| {
-            e.seq > since
-                && q.account
+        .filter(|entry| {
+            entry.seq > since
+                && query
+                    .account
                     .as_ref()
-                    .is_none_or(|a| e.account.as_ref() == Some(a))
+                    .is_none_or(|account| entry.account.as_ref() == Some(account))
         })
         .collect();
-    json_response(200, &json!({"data": data, "last_seq": st.log_seq}), &[])
+    json_response(200, &json!({"data": data, "last_seq": state.log_seq}), &[])
 }
 
 async fn ctl_clear_requests(AxState(ctx): AxState<Ctx>) -> Response {
@@ -516,13 +545,13 @@ async fn ctl_clear_requests(AxState(ctx): AxState<Ctx>) -> Response {
     json_response(200, &json!({"cleared": true}), &[])
 }
 
-fn clock_json(st: &crate::state::State) -> Value {
-    json!({"now": st.now(), "offset_seconds": st.clock_offset})
+fn clock_json(state: &crate::state::State) -> Value {
+    json!({"now": state.now(), "offset_seconds": state.clock_offset})
 }
 
 async fn ctl_clock(AxState(ctx): AxState<Ctx>) -> Response {
-    let st = ctx.lock();
-    json_response(200, &clock_json(&st), &[])
+    let state = ctx.lock();
+    json_response(200, &clock_json(&state), &[])
 }
 
 #[derive(Deserialize)]
@@ -531,26 +560,26 @@ struct AdvanceBody {
 }
 
 async fn ctl_advance(AxState(ctx): AxState<Ctx>, body: Bytes) -> Response {
-    let b: AdvanceBody = match serde_json::from_slice(&body) {
-        Ok(b) => b,
-        Err(e) => {
+    let advance: AdvanceBody = match serde_json::from_slice(&body) {
+        Ok(advance) => advance,
+        Err(error) => {
             return json_response(
                 400,
-                &json!({"error": {"message": format!("expected {{\"seconds\": N}}: {e}")}}),
+                &json!({"error": {"message": format!("expected {{\"seconds\": N}}: {error}")}}),
                 &[],
             );
         }
     };
-    let mut st = ctx.lock();
-    st.clock_offset += b.seconds;
-    st.current_request = None;
-    st.sweep_expired();
-    json_response(200, &clock_json(&st), &[])
+    let mut state = ctx.lock();
+    state.clock_offset += advance.seconds;
+    state.current_request = None;
+    state.sweep_expired();
+    json_response(200, &clock_json(&state), &[])
 }
 
 async fn ctl_faults(AxState(ctx): AxState<Ctx>) -> Response {
-    let st = ctx.lock();
-    json_response(200, &json!({"rules": st.faults}), &[])
+    let state = ctx.lock();
+    json_response(200, &json!({"rules": state.faults}), &[])
 }
 
 #[derive(Deserialize)]
@@ -563,32 +592,32 @@ enum FaultBody {
 async fn ctl_add_faults(AxState(ctx): AxState<Ctx>, body: Bytes) -> Response {
     let rules = match serde_json::from_slice::<FaultBody>(&body) {
         Ok(FaultBody::Many { rules }) => rules,
-        Ok(FaultBody::One(r)) => vec![r],
-        Err(e) => {
+        Ok(FaultBody::One(rule)) => vec![rule],
+        Err(error) => {
             return json_response(
                 400,
-                &json!({"error": {"message": format!("invalid fault rule: {e}")}}),
+                &json!({"error": {"message": format!("invalid fault rule: {error}")}}),
                 &[],
             );
         }
     };
-    for r in &rules {
-        if let Some(e) = &r.error
+    for rule in &rules {
+        if let Some(error) = &rule.error
             && !matches!(
-                e.as_str(),
+                error.as_str(),
                 "429" | "500" | "drop" | "drop_after" | "timeout"
             )
         {
             return json_response(
                 400,
-                &json!({"error": {"message": format!("unknown error kind {e:?}: use \"429\", \"500\", \"drop\", \"drop_after\" or \"timeout\"")}}),
+                &json!({"error": {"message": format!("unknown error kind {error:?}: use \"429\", \"500\", \"drop\", \"drop_after\" or \"timeout\"")}}),
                 &[],
             );
         }
     }
-    let mut st = ctx.lock();
-    st.faults.extend(rules);
-    json_response(200, &json!({"rules": st.faults}), &[])
+    let mut state = ctx.lock();
+    state.faults.extend(rules);
+    json_response(200, &json!({"rules": state.faults}), &[])
 }
 
 async fn ctl_clear_faults(AxState(ctx): AxState<Ctx>) -> Response {
@@ -614,53 +643,61 @@ struct CompleteBody {
 }
 
 async fn ctl_complete(AxState(ctx): AxState<Ctx>, Path(id): Path<String>, body: Bytes) -> Response {
-    let b: CompleteBody = if body.is_empty() {
+    let request: CompleteBody = if body.is_empty() {
         CompleteBody::default()
     } else {
         match serde_json::from_slice(&body) {
-            Ok(b) => b,
-            Err(e) => {
+            Ok(request) => request,
+            Err(error) => {
                 return json_response(
                     400,
-                    &json!({"error": {"message": format!("invalid body: {e}")}}),
+                    &json!({"error": {"message": format!("invalid body: {error}")}}),
                     &[],
                 );
             }
         }
     };
     let card = CardInput {
-        number: b
+        number: request
             .card_number
             .unwrap_or_else(|| "4242424242424242".into())
             .replace([' ', '-'], ""),
-        exp_month: b.exp_month.unwrap_or(12),
-        exp_year: b.exp_year.unwrap_or(2034),
-        name: b.name,
-        email: b.email,
+        exp_month: request.exp_month.unwrap_or(12),
+        exp_year: request.exp_year.unwrap_or(2034),
+        name: request.name,
+        email: request.email,
     };
-    match complete_session(&ctx, &id, &card, b.authenticate.unwrap_or(true)) {
-        Ok(cs) => {
-            let redirect = redirect_url(&cs);
-            json_response(200, &json!({"session": cs, "redirect_url": redirect}), &[])
+    match complete_session(&ctx, &id, &card, request.authenticate.unwrap_or(true)) {
+        Ok(session) => {
+            let redirect = redirect_url(&session);
+            json_response(
+                200,
+                &json!({"session": session, "redirect_url": redirect}),
+                &[],
+            )
         }
-        Err(e) => json_response(e.status, &e.body(), &[]),
+        Err(error) => json_response(error.status, &error.body(), &[]),
     }
 }
 
-async fn ctl_events(AxState(ctx): AxState<Ctx>, Query(q): Query<SinceQ>) -> Response {
-    let evs = all_events(&ctx, q.account.as_deref());
-    json_response(200, &json!({"data": evs}), &[])
+async fn ctl_events(AxState(ctx): AxState<Ctx>, Query(query): Query<SinceQuery>) -> Response {
+    let events = all_events(&ctx, query.account.as_deref());
+    json_response(200, &json!({"data": events}), &[])
 }
 
 async fn ctl_deliveries(AxState(ctx): AxState<Ctx>) -> Response {
-    let st = ctx.lock();
-    json_response(200, &json!({"data": st.deliveries}), &[])
+    let state = ctx.lock();
+    json_response(200, &json!({"data": state.deliveries}), &[])
 }
 
 async fn ctl_object(AxState(ctx): AxState<Ctx>, Path(id): Path<String>) -> Response {
-    let st = ctx.lock();
-    match st.accounts.values().find_map(|a| a.objects.get(&id)) {
-        Some(o) => json_response(200, o, &[]),
+    let state = ctx.lock();
+    match state
+        .accounts
+        .values()
+        .find_map(|account| account.objects.get(&id))
+    {
+        Some(object) => json_response(200, object, &[]),
         None => json_response(404, &ApiError::no_such("object", &id, None).body(), &[]),
     }
 }

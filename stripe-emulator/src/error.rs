@@ -25,16 +25,16 @@ impl ApiError {
         }
     }
     pub fn invalid(message: impl Into<String>, param: impl Into<String>) -> Self {
-        let mut e = Self::new(400, "invalid_request_error", message);
-        e.param = Some(param.into());
-        e
+        let mut error = Self::new(400, "invalid_request_error", message);
+        error.param = Some(param.into());
+        error
     }
     pub fn code(mut self, code: &str) -> Self {
         self.code = Some(code.to_string());
         self
     }
-    pub fn with(mut self, k: &str, v: Value) -> Self {
-        self.extra.insert(k.to_string(), v);
+    pub fn with(mut self, key: &str, value: Value) -> Self {
+        self.extra.insert(key.to_string(), value);
         self
     }
     pub fn unknown_param(param: &str) -> Self {
@@ -45,14 +45,14 @@ impl ApiError {
         Self::invalid(format!("Missing required param: {param}."), param).code("parameter_missing")
     }
     pub fn no_such(what: &str, id: &str, param: Option<&str>) -> Self {
-        let mut e = Self::new(
+        let mut error = Self::new(
             404,
             "invalid_request_error",
             format!("No such {what}: '{id}'"),
         )
         .code("resource_missing");
-        e.param = Some(param.unwrap_or("id").to_string());
-        e
+        error.param = Some(param.unwrap_or("id").to_string());
+        error
     }
     pub fn not_found_url(method: &str, path: &str) -> Self {
         Self::new(
@@ -64,26 +64,26 @@ impl ApiError {
         )
     }
     pub fn body(&self) -> Value {
-        let mut e = Map::new();
-        if let Some(c) = &self.code {
-            e.insert("code".into(), json!(c));
-            e.insert(
+        let mut error = Map::new();
+        if let Some(code) = &self.code {
+            error.insert("code".into(), json!(code));
+            error.insert(
                 "doc_url".into(),
                 json!(format!(
                     "https://stripe.com/docs/error-codes/{}",
-                    c.replace('_', "-")
+                    code.replace('_', "-")
                 )),
             );
         }
-        e.insert("message".into(), json!(self.message));
-        if let Some(p) = &self.param {
-            e.insert("param".into(), json!(p));
+        error.insert("message".into(), json!(self.message));
+        if let Some(param) = &self.param {
+            error.insert("param".into(), json!(param));
         }
-        e.insert("type".into(), json!(self.kind));
-        for (k, v) in &self.extra {
-            e.insert(k.clone(), v.clone());
+        error.insert("type".into(), json!(self.kind));
+        for (key, value) in &self.extra {
+            error.insert(key.clone(), value.clone());
         }
-        json!({ "error": e })
+        json!({ "error": error })
     }
 }
 

@@ -12,7 +12,8 @@ use serde_json::Value;
 
 use crate::Shared;
 use crate::api::{account_of, redirect_url};
-use crate::logic::{CardInput, Completion, submit_card};
+use crate::cards::CardInput;
+use crate::resources::checkout_sessions::{Completion, submit_card};
 
 type Ctx = Arc<Shared>;
 
@@ -26,8 +27,9 @@ pub(crate) fn routes() -> Router<Ctx> {
         .route("/p/session/{id}", get(portal))
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
+/// `text` escaped for HTML text and attribute values.
+fn esc(text: &str) -> String {
+    text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
@@ -55,14 +57,15 @@ button.secondary{{background:#e3e8ee;color:#1a1f36}}
     )
 }
 
+/// The hosted session `id` and its account.
 fn find(ctx: &Shared, id: &str) -> Option<(String, Value)> {
-    let acct = account_of(ctx, id)?;
-    let mut st = ctx.lock();
-    st.current_request = None;
-    st.sweep_expired();
-    let cs = st.get_of(&acct, id, "checkout.session")?;
+    let account = account_of(ctx, id)?;
+    let mut state = ctx.lock();
+    state.current_request = None;
+    state.sweep_expired();
+    let session = state.object_of_type(&account, id, "checkout.session")?;
     // Only hosted sessions have a page; embedded ones are completed by Stripe.js (here: the control route).
-    (cs["ui_mode"] == "hosted_page").then_some((acct, cs))
+    (session["ui_mode"] == "hosted_page").then_some((account, session))
 }
 
 fn not_found() -> Response {
@@ -76,8 +79,8 @@ fn not_found() -> Response {
         .into_response()
 }
 
-fn inactive(cs: &Value) -> Response {
-    let status = cs["status"].as_str().unwrap_or_default();
+fn inactive(session: &Value) -> Response {
+    let status = session["status"].as_str().unwrap_or_default();
     let msg = if status == "complete" {
         "<h1 id=\"status\" data-status=\"complete\">Setup complete</h1><p>Your payment method has been saved. You can close this page.</p>"
     } else {
@@ -86,35 +89,35 @@ fn inactive(cs: &Value) -> Response {
     Html(layout("Checkout", msg)).into_response()
 }
 
-fn form_page(cs: &Value, error: Option<&str>) -> Response {
-    let id = cs["id"].as_str().unwrap_or_default();
-    let submit_text = cs["custom_text"]["submit"]["message"]
+fn form_page(session: &Value, error: Option<&str>) -> Response {
+    let id = session["id"].as_str().unwrap_or_default();
+    let submit_text = session["custom_text"]["submit"]["message"]
         .as_str()
         .map(esc)
         .unwrap_or_default();
-    let email_field = if cs["customer"].is_null() && cs["customer_email"].is_null() {
+    let email_field = if session["customer"].is_null() && session["customer_email"].is_null() {
         r#"<label for="email">Email</label><input id="email" name="email" type="email" autocomplete="email">"#
     } else {
         ""
     };
-    let email_shown = cs["customer_email"]
+    let email_shown = session["customer_email"]
         .as_str()
-        .map(|e| format!("<p>{}</p>", esc(e)))
+        .map(|email| format!("<p>{}</p>", esc(email)))
         .unwrap_or_default();
-    let cancel = cs["cancel_url"]
+    let cancel = session["cancel_url"]
         .as_str()
-        .map(|u| {
+        .map(|url| {
             format!(
                 r#"<p class="note"><a id="cancel" href="{}">← Cancel and return</a></p>"#,
-                esc(u)
+                esc(url)
             )
         })
         .unwrap_or_default();
-    let err = error
-        .map(|e| {
+    let error_box = error
+        .map(|message| {
             format!(
                 r#"<div class="error" id="error" role="alert">{}</div>"#,
-                esc(e)
+                esc(message)
             )
         })
         .unwrap_or_default();
@@ -127,7 +130,7 @@ fn form_page(cs: &Value, error: Option<&str>) -> Response {
 <div class="row"><div><label for="cardExpiry">Expiration</label><input id="cardExpiry" name="exp" autocomplete="cc-exp" placeholder="MM / YY" required></div>
 <div><label for="cardCvc">CVC</label><input id="cardCvc" name="cvc" inputmode="numeric" autocomplete="cc-csc" placeholder="CVC" required></div></div>
 <label for="billingName">Cardholder name</label><input id="billingName" name="name" autocomplete="cc-name" required>
-{err}
+{error_box}
 <button type="submit" id="submit">Save card</button>
 {}
 </form>
@@ -145,8 +148,8 @@ fn form_page(cs: &Value, error: Option<&str>) -> Response {
 async fn page(AxState(ctx): AxState<Ctx>, Path(id): Path<String>) -> Response {
     match find(&ctx, &id) {
         None => not_found(),
-        Some((_, cs)) if cs["status"] != "open" => inactive(&cs),
-        Some((_, cs)) => form_page(&cs, None),
+        Some((_, session)) if session["status"] != "open" => inactive(&session),
+        Some((_, session)) => form_page(&session, None),
     }
 }
 
@@ -154,68 +157,84 @@ fn parse_form(body: &[u8]) -> std::collections::HashMap<String, String> {
     form_urlencoded::parse(body).into_owned().collect()
 }
 
-fn parse_exp(s: &str) -> (i64, i64) {
-    let digits: Vec<&str> = s
+/// `MM / YY`, `MM/YYYY`, `MMYY` or `MMYYYY` as (month, year); (0, 0) when unreadable.
+fn parse_exp(expiry: &str) -> (i64, i64) {
+    let digits: Vec<&str> = expiry
         .split(|c: char| !c.is_ascii_digit())
-        .filter(|x| !x.is_empty())
+        .filter(|group| !group.is_empty())
         .collect();
     match digits.as_slice() {
-        [m, y] => (m.parse().unwrap_or(0), y.parse().unwrap_or(0)),
-        [my] if my.len() == 4 => (my[..2].parse().unwrap_or(0), my[2..].parse().unwrap_or(0)),
-        [my] if my.len() == 6 => (my[..2].parse().unwrap_or(0), my[2..].parse().unwrap_or(0)),
+        [month, year] => (month.parse().unwrap_or(0), year.parse().unwrap_or(0)),
+        [month_year] if month_year.len() == 4 || month_year.len() == 6 => (
+            month_year[..2].parse().unwrap_or(0),
+            month_year[2..].parse().unwrap_or(0),
+        ),
         _ => (0, 0),
     }
 }
 
-fn card_from(f: &std::collections::HashMap<String, String>) -> CardInput {
-    let (exp_month, exp_year) = match (f.get("exp_month"), f.get("exp_year")) {
-        (Some(m), Some(y)) => (m.trim().parse().unwrap_or(0), y.trim().parse().unwrap_or(0)),
-        _ => parse_exp(f.get("exp").map(String::as_str).unwrap_or_default()),
+fn card_from(form: &std::collections::HashMap<String, String>) -> CardInput {
+    let (exp_month, exp_year) = match (form.get("exp_month"), form.get("exp_year")) {
+        (Some(month), Some(year)) => (
+            month.trim().parse().unwrap_or(0),
+            year.trim().parse().unwrap_or(0),
+        ),
+        _ => parse_exp(form.get("exp").map(String::as_str).unwrap_or_default()),
     };
-    let opt = |k: &str| {
-        f.get(k)
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
+    let field = |name: &str| {
+        form.get(name)
+            .map(|value| value.trim().to_string())
+            .filter(|value| !value.is_empty())
     };
     CardInput {
-        number: f
+        number: form
             .get("card_number")
-            .map(|n| n.chars().filter(char::is_ascii_digit).collect())
+            .map(|number| number.chars().filter(char::is_ascii_digit).collect())
             .unwrap_or_default(),
         exp_month,
         exp_year,
-        name: opt("name"),
-        email: opt("email"),
+        name: field("name"),
+        email: field("email"),
     }
 }
 
-fn finish(ctx: &Shared, acct: &str, id: &str, card: &CardInput, auth: Option<bool>) -> Response {
+fn finish(
+    ctx: &Shared,
+    account: &str,
+    id: &str,
+    card: &CardInput,
+    authenticated: Option<bool>,
+) -> Response {
     let result = {
-        let mut st = ctx.lock();
-        st.current_request = None;
-        submit_card(&mut st, acct, id, card, auth)
+        let mut state = ctx.lock();
+        state.current_request = None;
+        submit_card(&mut state, account, id, card, authenticated)
     };
     match result {
-        Err(e) => match find(ctx, id) {
-            Some((_, cs)) if cs["status"] == "open" => {
-                let mut r = form_page(&cs, Some(&e.message));
-                *r.status_mut() = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
-                r
+        Err(error) => match find(ctx, id) {
+            Some((_, session)) if session["status"] == "open" => {
+                let mut response = form_page(&session, Some(&error.message));
+                *response.status_mut() =
+                    StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST);
+                response
             }
-            Some((_, cs)) => inactive(&cs),
+            Some((_, session)) => inactive(&session),
             None => not_found(),
         },
-        Ok(Completion::Declined(e)) => match find(ctx, id) {
-            Some((_, cs)) => {
-                let mut r = form_page(&cs, Some(&e.message));
-                *r.status_mut() = StatusCode::PAYMENT_REQUIRED;
-                r
+        Ok(Completion::Declined(error)) => match find(ctx, id) {
+            Some((_, session)) => {
+                let mut response = form_page(&session, Some(&error.message));
+                *response.status_mut() = StatusCode::PAYMENT_REQUIRED;
+                response
             }
             None => not_found(),
         },
         Ok(Completion::NeedsAuthentication) => {
-            let hidden = |k: &str, v: &str| {
-                format!(r#"<input type="hidden" name="{k}" value="{}">"#, esc(v))
+            let hidden = |name: &str, value: &str| {
+                format!(
+                    r#"<input type="hidden" name="{name}" value="{}">"#,
+                    esc(value)
+                )
             };
             let fields = [
                 hidden("card_number", &card.number),
@@ -233,83 +252,87 @@ fn finish(ctx: &Shared, acct: &str, id: &str, card: &CardInput, auth: Option<boo
             );
             Html(layout("Authenticate", &body)).into_response()
         }
-        Ok(Completion::Completed(cs)) => match redirect_url(&cs) {
-            Some(u) => (StatusCode::SEE_OTHER, [(header::LOCATION, u)]).into_response(),
-            None => inactive(&cs),
+        Ok(Completion::Completed(session)) => match redirect_url(&session) {
+            Some(url) => (StatusCode::SEE_OTHER, [(header::LOCATION, url)]).into_response(),
+            None => inactive(&session),
         },
     }
 }
 
 async fn submit(AxState(ctx): AxState<Ctx>, Path(id): Path<String>, body: Bytes) -> Response {
-    let Some((acct, cs)) = find(&ctx, &id) else {
+    let Some((account, session)) = find(&ctx, &id) else {
         return not_found();
     };
-    if cs["status"] != "open" {
-        return inactive(&cs);
+    if session["status"] != "open" {
+        return inactive(&session);
     }
     let form = parse_form(&body);
-    let cvc = form.get("cvc").map(|c| c.trim()).unwrap_or_default();
+    let cvc = form.get("cvc").map(|cvc| cvc.trim()).unwrap_or_default();
     if !(3..=4).contains(&cvc.len()) || !cvc.chars().all(|c| c.is_ascii_digit()) {
-        let mut r = form_page(&cs, Some("Your card's security code is incomplete."));
-        *r.status_mut() = StatusCode::PAYMENT_REQUIRED;
-        return r;
+        let mut response = form_page(&session, Some("Your card's security code is incomplete."));
+        *response.status_mut() = StatusCode::PAYMENT_REQUIRED;
+        return response;
     }
     let card = card_from(&form);
-    finish(&ctx, &acct, &id, &card, None)
+    finish(&ctx, &account, &id, &card, None)
 }
 
 async fn authenticate(AxState(ctx): AxState<Ctx>, Path(id): Path<String>, body: Bytes) -> Response {
-    let Some((acct, cs)) = find(&ctx, &id) else {
+    let Some((account, session)) = find(&ctx, &id) else {
         return not_found();
     };
-    if cs["status"] != "open" {
-        return inactive(&cs);
+    if session["status"] != "open" {
+        return inactive(&session);
     }
-    let f = parse_form(&body);
-    let card = card_from(&f);
-    let ok = f.get("action").map(String::as_str) == Some("complete");
-    finish(&ctx, &acct, &id, &card, Some(ok))
+    let form = parse_form(&body);
+    let card = card_from(&form);
+    let completed = form.get("action").map(String::as_str) == Some("complete");
+    finish(&ctx, &account, &id, &card, Some(completed))
 }
 
 async fn portal(AxState(ctx): AxState<Ctx>, Path(id): Path<String>) -> Response {
-    let Some(acct) = account_of(&ctx, &id) else {
+    let Some(account) = account_of(&ctx, &id) else {
         return not_found();
     };
-    let st = ctx.lock();
-    let Some(bps) = st.get_of(&acct, &id, "billing_portal.session") else {
+    let state = ctx.lock();
+    let Some(portal_session) = state.object_of_type(&account, &id, "billing_portal.session") else {
         return not_found();
     };
-    let cus = bps["customer"].as_str().unwrap_or_default();
-    let pms: Vec<String> = st
+    let customer = portal_session["customer"].as_str().unwrap_or_default();
+    let payment_methods: Vec<String> = state
         .accounts
-        .get(&acct)
-        .map(|a| {
-            a.objects
+        .get(&account)
+        .map(|stored| {
+            stored
+                .objects
                 .values()
-                .filter(|o| o["object"] == "payment_method" && o["customer"] == cus)
-                .map(|o| {
+                .filter(|object| {
+                    object["object"] == "payment_method" && object["customer"] == customer
+                })
+                .map(|payment_method| {
+                    let card = &payment_method["card"];
                     format!(
                         "<li>{} •••• {} (exp {}/{})</li>",
-                        esc(o["card"]["brand"].as_str().unwrap_or_default()),
-                        esc(o["card"]["last4"].as_str().unwrap_or_default()),
-                        o["card"]["exp_month"],
-                        o["card"]["exp_year"]
+                        esc(card["brand"].as_str().unwrap_or_default()),
+                        esc(card["last4"].as_str().unwrap_or_default()),
+                        card["exp_month"],
+                        card["exp_year"]
                     )
                 })
                 .collect()
         })
         .unwrap_or_default();
-    let back = bps["return_url"]
+    let back = portal_session["return_url"]
         .as_str()
-        .map(|u| format!(r#"<p><a id="return" href="{}">← Return</a></p>"#, esc(u)))
+        .map(|url| format!(r#"<p><a id="return" href="{}">← Return</a></p>"#, esc(url)))
         .unwrap_or_default();
     let body = format!(
         "<h1>Billing portal</h1><p>Customer <code>{}</code></p><h2>Payment methods</h2><ul id=\"payment-methods\">{}</ul>{back}",
-        esc(cus),
-        if pms.is_empty() {
+        esc(customer),
+        if payment_methods.is_empty() {
             "<li>None</li>".to_string()
         } else {
-            pms.join("")
+            payment_methods.join("")
         }
     );
     Html(layout("Billing portal", &body)).into_response()

@@ -7,11 +7,15 @@
 //! (see `README.md`).
 
 mod api;
-mod checkout;
+mod cards;
 mod error;
+mod expand;
 mod form;
 mod hosted;
-mod logic;
+mod ids;
+mod pagination;
+mod params;
+mod resources;
 mod spec;
 #[rustfmt::skip]
 mod spec_gen;
@@ -25,7 +29,7 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
-pub use logic::CardInput;
+pub use cards::CardInput;
 pub use state::{API_VERSION, DeliveryAttempt, FaultRule, RequestLogEntry};
 pub use webhooks::{signature_header, verify_signature};
 
@@ -64,14 +68,16 @@ impl Default for EmulatorConfig {
 
 pub(crate) struct Shared {
     state: Mutex<state::State>,
-    cfg: EmulatorConfig,
+    config: EmulatorConfig,
 }
 
 impl Shared {
     /// Locks the state. A panic while holding the lock cannot leave it half-updated in a way
     /// that matters for an emulator, so a poisoned lock is recovered rather than propagated.
     pub(crate) fn lock(&self) -> MutexGuard<'_, state::State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
@@ -94,21 +100,21 @@ impl Emulator {
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         let base_url = format!("http://{local}");
-        let public = config
+        let public_url = config
             .public_url
             .clone()
             .unwrap_or_else(|| base_url.clone());
-        let mut st = state::State::new(public.trim_end_matches('/').to_string());
-        for k in &config.api_keys {
-            st.add_key(k);
+        let mut state = state::State::new(public_url.trim_end_matches('/').to_string());
+        for key in &config.api_keys {
+            state.add_key(key);
         }
-        st.faults = config.faults.clone();
+        state.faults = config.faults.clone();
         let shared = Arc::new(Shared {
-            state: Mutex::new(st),
-            cfg: config,
+            state: Mutex::new(state),
+            config,
         });
-        let tx = webhooks::start(shared.clone());
-        shared.lock().delivery_tx = Some(tx);
+        let delivery_tx = webhooks::start(shared.clone());
+        shared.lock().delivery_tx = Some(delivery_tx);
         let app = api::router(shared.clone());
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         // Sessions also expire in real time without any request arriving.
@@ -119,9 +125,9 @@ impl Emulator {
             loop {
                 tokio::select! {
                     _ = tick.tick() => {
-                        let mut st = ticker_shared.lock();
-                        st.current_request = None;
-                        st.sweep_expired();
+                        let mut state = ticker_shared.lock();
+                        state.current_request = None;
+                        state.sweep_expired();
                     }
                     _ = ticker_stop.changed() => break,
                 }
@@ -159,11 +165,11 @@ impl Emulator {
     /// Adds another API key to an existing account, as rolling a key in the
     /// Stripe dashboard does; false if the account does not exist.
     pub fn add_api_key_to_account(&self, account: &str, key: &str) -> bool {
-        let mut st = self.shared.lock();
-        if !st.accounts.contains_key(account) {
+        let mut state = self.shared.lock();
+        if !state.accounts.contains_key(account) {
             return false;
         }
-        st.keys.insert(key.to_string(), account.to_string());
+        state.keys.insert(key.to_string(), account.to_string());
         true
     }
 
@@ -183,7 +189,7 @@ impl Emulator {
             .lock()
             .log
             .iter()
-            .filter(|e| e.seq > since)
+            .filter(|entry| entry.seq > since)
             .cloned()
             .collect()
     }
@@ -199,11 +205,11 @@ impl Emulator {
 
     /// Moves the clock forward; open checkout sessions past `expires_at` expire (with events).
     pub fn advance_clock(&self, seconds: i64) -> i64 {
-        let mut st = self.shared.lock();
-        st.clock_offset += seconds;
-        st.current_request = None;
-        st.sweep_expired();
-        st.now()
+        let mut state = self.shared.lock();
+        state.clock_offset += seconds;
+        state.current_request = None;
+        state.sweep_expired();
+        state.now()
     }
 
     /// Replaces the fault rules.
@@ -223,7 +229,8 @@ impl Emulator {
         card: &CardInput,
         authenticate: bool,
     ) -> Result<Value, Value> {
-        api::complete_session(&self.shared, session_id, card, authenticate).map_err(|e| e.body())
+        api::complete_session(&self.shared, session_id, card, authenticate)
+            .map_err(|error| error.body())
     }
 
     /// Every event of every account, oldest first.
@@ -242,7 +249,7 @@ impl Emulator {
             .lock()
             .accounts
             .values()
-            .find_map(|a| a.objects.get(id).cloned())
+            .find_map(|account| account.objects.get(id).cloned())
     }
 
     /// Stops accepting connections, closes open ones and stops webhook delivery.
@@ -267,33 +274,33 @@ impl Drop for Emulator {
 
 /// Run until ctrl-c / SIGTERM (used by `meterpay emulate-stripe --listen ADDR`); print the base URL and the seeded API key(s) on start.
 pub async fn serve(addr: SocketAddr, config: EmulatorConfig) -> std::io::Result<()> {
-    let emu = Emulator::start(addr, config.clone()).await?;
-    println!("Stripe emulator listening on {}", emu.base_url());
+    let emulator = Emulator::start(addr, config.clone()).await?;
+    println!("Stripe emulator listening on {}", emulator.base_url());
     println!(
         "  Stripe API base: {}/v1/ (Stripe-Version {})",
-        emu.base_url(),
+        emulator.base_url(),
         API_VERSION
     );
-    println!("  control API:     {}/_emulator/", emu.base_url());
-    for k in &config.api_keys {
-        let acct = emu.account_for_key(k).unwrap_or_default();
-        println!("  API key: {k}  (account {acct})");
+    println!("  control API:     {}/_emulator/", emulator.base_url());
+    for key in &config.api_keys {
+        let account = emulator.account_for_key(key).unwrap_or_default();
+        println!("  API key: {key}  (account {account})");
     }
     if config.api_keys.is_empty() {
-        let (acct, key) = emu.create_account().await;
-        println!("  API key: {key}  (account {acct})");
+        let (account, key) = emulator.create_account().await;
+        println!("  API key: {key}  (account {account})");
     }
     shutdown_signal().await;
-    emu.shutdown().await;
+    emulator.shutdown().await;
     Ok(())
 }
 
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        let mut term =
+        let mut terminate =
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
+                Ok(signal) => signal,
                 Err(_) => {
                     let _ = tokio::signal::ctrl_c().await;
                     return;
@@ -301,7 +308,7 @@ async fn shutdown_signal() {
             };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {},
-            _ = term.recv() => {},
+            _ = terminate.recv() => {},
         }
     }
     #[cfg(not(unix))]

@@ -44,9 +44,9 @@ fn describe(vals: &[&str]) -> String {
 
 /// Checks metadata against Stripe's limits: 50 keys, 40-character keys, 500-character values.
 pub fn check_metadata(v: &Value, param: &str) -> ApiResult<()> {
-    let m = match v {
-        Value::String(s) if s.is_empty() => return Ok(()),
-        Value::Object(m) => m,
+    let entries = match v {
+        Value::String(text) if text.is_empty() => return Ok(()),
+        Value::Object(entries) => entries,
         _ => {
             return Err(ApiError::invalid(
                 format!("Invalid object: {param} must be a hash"),
@@ -54,42 +54,42 @@ pub fn check_metadata(v: &Value, param: &str) -> ApiResult<()> {
             ));
         }
     };
-    if m.len() > 50 {
+    if entries.len() > 50 {
         return Err(ApiError::invalid(
             format!(
                 "Invalid {param}: metadata can have at most 50 keys, but you passed {}.",
-                m.len()
+                entries.len()
             ),
             param,
         ));
     }
-    for (k, val) in m {
-        let p = join(param, k);
-        if k.chars().count() > 40 {
+    for (key, value) in entries {
+        let key_param = join(param, key);
+        if key.chars().count() > 40 {
             return Err(ApiError::invalid(
                 format!(
-                    "Metadata keys can have up to 40 characters, but you passed in a key that is {} characters. Invalid key: '{k}'",
-                    k.chars().count()
+                    "Metadata keys can have up to 40 characters, but you passed in a key that is {} characters. Invalid key: '{key}'",
+                    key.chars().count()
                 ),
-                p,
+                key_param,
             ));
         }
-        let s = match val {
-            Value::String(s) => s,
+        let text = match value {
+            Value::String(text) => text,
             _ => {
                 return Err(ApiError::invalid(
-                    format!("Invalid string: {p} must be a string"),
-                    p,
+                    format!("Invalid string: {key_param} must be a string"),
+                    key_param,
                 ));
             }
         };
-        if s.chars().count() > 500 {
+        if text.chars().count() > 500 {
             return Err(ApiError::invalid(
                 format!(
                     "Metadata values can have up to 500 characters, but you passed in a value that is {} characters.",
-                    s.chars().count()
+                    text.chars().count()
                 ),
-                p,
+                key_param,
             ));
         }
     }
@@ -133,8 +133,8 @@ pub fn check(spec: &P, v: &Value, param: &str) -> ApiResult<()> {
         },
         P::Arr(item) => match v {
             Value::Array(items) => {
-                for (i, it) in items.iter().enumerate() {
-                    check(item, it, &format!("{param}[{i}]"))?;
+                for (index, element) in items.iter().enumerate() {
+                    check(item, element, &format!("{param}[{index}]"))?;
                 }
                 Ok(())
             }
@@ -145,17 +145,16 @@ pub fn check(spec: &P, v: &Value, param: &str) -> ApiResult<()> {
             )),
         },
         P::Obj(fields) => match v {
-            Value::Object(m) => {
-                for (k, val) in m {
-                    match fields.iter().find(|(name, _)| name == k) {
-                        Some((_, sub)) => check(sub, val, &join(param, k))?,
+            Value::Object(entries) => {
+                for (key, value) in entries {
+                    match fields.iter().find(|(name, _)| name == key) {
+                        Some((_, field_spec)) => check(field_spec, value, &join(param, key))?,
                         None => {
-                            let p = join(param, k);
-                            let mut e = ApiError::unknown_param(&p);
-                            if let Some(hint) = renamed(k) {
-                                e.message = format!("{}. Did you mean {hint}?", e.message);
+                            let mut error = ApiError::unknown_param(&join(param, key));
+                            if let Some(hint) = renamed(key) {
+                                error.message = format!("{}. Did you mean {hint}?", error.message);
                             }
-                            return Err(e);
+                            return Err(error);
                         }
                     }
                 }

@@ -4,49 +4,16 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::error::{ApiError, ApiResult};
+use crate::ids::{account_id_for_key, new_id};
+use crate::resources::checkout_sessions;
 
 /// The Stripe API version emulated (the version async-stripe 1.0.0-rc.10 pins).
 pub const API_VERSION: &str = "2026-09-30.endive";
-
-const ALNUM: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-
-/// A random alphanumeric string, like the tails of Stripe's ids.
-pub fn rid(n: usize) -> String {
-    (0..n)
-        .map(|_| ALNUM[rand::random_range(0..ALNUM.len())] as char)
-        .collect()
-}
-
-pub fn new_id(prefix: &str) -> String {
-    match prefix {
-        "cs_test" => format!("cs_test_a1{}", rid(58)),
-        "cus" => format!("cus_{}", rid(14)),
-        _ => format!("{prefix}_1{}", rid(23)),
-    }
-}
-
-/// The stable account id for an API key.
-pub fn account_id_for_key(key: &str) -> String {
-    let digest = Sha256::digest(key.as_bytes());
-    let h = hex::encode(digest);
-    // Map hex to a Stripe-looking mixed alphabet, deterministically.
-    let tail: String = h
-        .as_bytes()
-        .chunks(2)
-        .take(16)
-        .map(|c| {
-            let n = (u16::from(c[0]) * 31 + u16::from(c[1])) as usize % ALNUM.len();
-            ALNUM[n] as char
-        })
-        .collect();
-    format!("acct_1{tail}")
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RequestLogEntry {
@@ -98,16 +65,16 @@ impl std::str::FromStr for FaultRule {
 
     /// Parses a command-line fault flag: `[METHOD ]PATH[:key=value,...]`, where PATH is a path
     /// prefix (`*` = every `/v1/` request) and keys are `latency_ms`, `error` (`429`, `500`,
-    /// `drop`, `timeout`), `rate` (0..=1) and `count`. Examples:
+    /// `drop`, `drop_after`, `timeout`), `rate` (0..=1) and `count`. Examples:
     /// `POST /v1/checkout/sessions:error=500,count=2`, `*:latency_ms=250`, `/v1/customers:error=429,rate=0.1`.
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (target, opts) = s.split_once(':').unwrap_or((s, ""));
+    fn from_str(flag: &str) -> Result<Self, Self::Err> {
+        let (target, options) = flag.split_once(':').unwrap_or((flag, ""));
         let mut rule = FaultRule::default();
         let target = target.trim();
         let path = match target.split_once(' ') {
-            Some((m, p)) => {
-                rule.method = Some(m.trim().to_uppercase());
-                p.trim()
+            Some((method, path)) => {
+                rule.method = Some(method.trim().to_uppercase());
+                path.trim()
             }
             None => target,
         };
@@ -119,27 +86,33 @@ impl std::str::FromStr for FaultRule {
             }
             rule.path = Some(path.to_string());
         }
-        for kv in opts.split(',').map(str::trim).filter(|x| !x.is_empty()) {
-            let (k, v) = kv
+        for option in options
+            .split(',')
+            .map(str::trim)
+            .filter(|option| !option.is_empty())
+        {
+            let (key, value) = option
                 .split_once('=')
-                .ok_or_else(|| format!("expected key=value, got {kv:?}"))?;
-            let bad = |e: &dyn std::fmt::Display| format!("invalid {k}={v}: {e}");
-            match k.trim() {
-                "latency_ms" | "latency" => rule.latency_ms = Some(v.parse().map_err(|e| bad(&e))?),
+                .ok_or_else(|| format!("expected key=value, got {option:?}"))?;
+            let bad = |error: &dyn std::fmt::Display| format!("invalid {key}={value}: {error}");
+            match key.trim() {
+                "latency_ms" | "latency" => {
+                    rule.latency_ms = Some(value.parse().map_err(|error| bad(&error))?)
+                }
                 "error" => {
-                    if !matches!(v, "429" | "500" | "drop" | "drop_after" | "timeout") {
+                    if !matches!(value, "429" | "500" | "drop" | "drop_after" | "timeout") {
                         return Err(bad(&"use 429, 500, drop, drop_after or timeout"));
                     }
-                    rule.error = Some(v.to_string());
+                    rule.error = Some(value.to_string());
                 }
                 "rate" => {
-                    let r: f64 = v.parse().map_err(|e| bad(&e))?;
-                    if !(0.0..=1.0).contains(&r) {
+                    let rate: f64 = value.parse().map_err(|error| bad(&error))?;
+                    if !(0.0..=1.0).contains(&rate) {
                         return Err(bad(&"must be between 0 and 1"));
                     }
-                    rule.rate = Some(r);
+                    rule.rate = Some(rate);
                 }
-                "count" => rule.count = Some(v.parse().map_err(|e| bad(&e))?),
+                "count" => rule.count = Some(value.parse().map_err(|error| bad(&error))?),
                 other => return Err(format!("unknown fault option {other:?}")),
             }
         }
@@ -164,57 +137,66 @@ pub struct DeliveryAttempt {
     pub succeeded: bool,
 }
 
+/// An event queued for delivery to one webhook endpoint.
 pub struct Delivery {
     pub account: String,
     pub endpoint_id: String,
     pub event: Value,
 }
 
-pub struct Idem {
+/// The stored response to an idempotent request, replayed for the same key and parameters.
+pub struct StoredResponse {
+    /// Method, path and parameters of the first request.
     pub fingerprint: Value,
     pub status: u16,
     pub body: Value,
 }
 
+/// One emulated Stripe account and everything it owns.
 #[derive(Default)]
 pub struct Account {
     pub id: String,
     pub created: i64,
+    /// Every object by id, as stored (unexpanded).
     pub objects: HashMap<String, Value>,
     /// Insertion-ordered ids per list kind (`customer`, `checkout.session`, ...).
     pub lists: HashMap<&'static str, Vec<String>>,
-    pub deleted: HashSet<String>,
-    pub idem: HashMap<String, Idem>,
+    /// Ids of deleted customers (retrieving one answers `{"deleted": true}`).
+    pub deleted_customers: HashSet<String>,
+    /// Responses to idempotent requests by `Idempotency-Key`.
+    pub idempotent_responses: HashMap<String, StoredResponse>,
+    /// Signing secrets (`whsec_…`) by webhook endpoint id.
     pub webhook_secrets: HashMap<String, String>,
 }
 
 pub struct State {
+    /// Accounts by id.
     pub accounts: HashMap<String, Account>,
+    /// Account id by API key.
     pub keys: HashMap<String, String>,
+    /// Seconds the emulated clock is ahead of real time.
     pub clock_offset: i64,
+    /// The request log.
     pub log: Vec<RequestLogEntry>,
+    /// `seq` of the last logged request.
     pub log_seq: u64,
     pub faults: Vec<FaultRule>,
+    /// Every webhook delivery attempt, oldest first.
     pub deliveries: Vec<DeliveryAttempt>,
+    /// Base URL of hosted pages (checkout, portal), without a trailing slash.
     pub public_url: String,
+    /// Queue of the webhook delivery dispatcher (None once the emulator stops).
     pub delivery_tx: Option<UnboundedSender<Delivery>>,
     /// Request id and idempotency key of the API request being handled (for events' `request`).
     pub current_request: Option<(String, Option<String>)>,
 }
 
+/// Real Unix time in seconds.
 pub fn real_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
-}
-
-pub fn s<'a>(p: &'a Value, k: &str) -> Option<&'a str> {
-    p.get(k).and_then(Value::as_str)
-}
-/// A non-empty string param.
-pub fn ne<'a>(p: &'a Value, k: &str) -> Option<&'a str> {
-    s(p, k).filter(|v| !v.is_empty())
 }
 
 impl State {
@@ -233,83 +215,98 @@ impl State {
         }
     }
 
+    /// The emulated clock: real time plus the advances.
     pub fn now(&self) -> i64 {
         real_now() + self.clock_offset
     }
 
+    /// Accepts an API key, creating its account if new; returns the account id.
     pub fn add_key(&mut self, key: &str) -> String {
-        let acct = account_id_for_key(key);
-        self.keys.insert(key.to_string(), acct.clone());
+        let account = account_id_for_key(key);
+        self.keys.insert(key.to_string(), account.clone());
         let now = self.now();
         self.accounts
-            .entry(acct.clone())
+            .entry(account.clone())
             .or_insert_with(|| Account {
-                id: acct.clone(),
+                id: account.clone(),
                 created: now,
                 ..Default::default()
             });
-        acct
+        account
     }
 
-    pub fn acct(&mut self, id: &str) -> ApiResult<&mut Account> {
+    pub fn account_mut(&mut self, id: &str) -> ApiResult<&mut Account> {
         self.accounts
             .get_mut(id)
             .ok_or_else(|| ApiError::new(500, "api_error", "account vanished"))
     }
 
     /// Stores a new object and appends it to its list.
-    pub fn insert(&mut self, acct: &str, kind: &'static str, obj: Value) -> ApiResult<()> {
-        let a = self.acct(acct)?;
-        let id = obj["id"].as_str().unwrap_or_default().to_string();
-        a.lists.entry(kind).or_default().push(id.clone());
-        a.objects.insert(id, obj);
+    pub fn insert(&mut self, account: &str, kind: &'static str, object: Value) -> ApiResult<()> {
+        let stored = self.account_mut(account)?;
+        let id = object["id"].as_str().unwrap_or_default().to_string();
+        stored.lists.entry(kind).or_default().push(id.clone());
+        stored.objects.insert(id, object);
         Ok(())
     }
 
-    pub fn get(&self, acct: &str, id: &str) -> Option<&Value> {
-        self.accounts.get(acct).and_then(|a| a.objects.get(id))
+    /// The account's object `id`, of any type.
+    pub fn object(&self, account: &str, id: &str) -> Option<&Value> {
+        self.accounts
+            .get(account)
+            .and_then(|stored| stored.objects.get(id))
     }
 
-    pub fn get_of(&self, acct: &str, id: &str, object: &str) -> Option<Value> {
-        self.get(acct, id)
-            .filter(|o| o["object"] == object)
+    /// A copy of the account's object `id` if its `object` field is `object_type`.
+    pub fn object_of_type(&self, account: &str, id: &str, object_type: &str) -> Option<Value> {
+        self.object(account, id)
+            .filter(|object| object["object"] == object_type)
             .cloned()
     }
 
-    pub fn put(&mut self, acct: &str, obj: Value) -> ApiResult<()> {
-        let id = obj["id"].as_str().unwrap_or_default().to_string();
-        self.acct(acct)?.objects.insert(id, obj);
+    /// Replaces a stored object (same id) with `object`.
+    pub fn save(&mut self, account: &str, object: Value) -> ApiResult<()> {
+        let id = object["id"].as_str().unwrap_or_default().to_string();
+        self.account_mut(account)?.objects.insert(id, object);
         Ok(())
     }
 
     /// Records an event and queues its delivery to matching enabled webhook endpoints.
     pub fn emit(
         &mut self,
-        acct: &str,
-        typ: &str,
+        account: &str,
+        event_type: &str,
         object: &Value,
-        previous: Option<Value>,
+        previous_attributes: Option<Value>,
     ) -> ApiResult<Value> {
         let now = self.now();
-        let (req_id, idem) = match &self.current_request {
-            Some((r, i)) => (
-                Value::from(r.clone()),
-                i.clone().map(Value::from).unwrap_or(Value::Null),
+        let (request_id, idempotency_key) = match &self.current_request {
+            Some((request_id, idempotency_key)) => (
+                Value::from(request_id.clone()),
+                idempotency_key
+                    .clone()
+                    .map(Value::from)
+                    .unwrap_or(Value::Null),
             ),
             None => (Value::Null, Value::Null),
         };
         let endpoints: Vec<Value> = {
-            let a = self.acct(acct)?;
-            a.lists
+            let stored = self.account_mut(account)?;
+            stored
+                .lists
                 .get("webhook_endpoint")
                 .map(|ids| {
                     ids.iter()
-                        .filter_map(|id| a.objects.get(id))
-                        .filter(|we| we["status"] == "enabled")
-                        .filter(|we| {
-                            we["enabled_events"]
+                        .filter_map(|id| stored.objects.get(id))
+                        .filter(|endpoint| endpoint["status"] == "enabled")
+                        .filter(|endpoint| {
+                            endpoint["enabled_events"]
                                 .as_array()
-                                .is_some_and(|evs| evs.iter().any(|e| e == "*" || e == typ))
+                                .is_some_and(|enabled| {
+                                    enabled
+                                        .iter()
+                                        .any(|enabled| enabled == "*" || enabled == event_type)
+                                })
                         })
                         .cloned()
                         .collect()
@@ -318,8 +315,8 @@ impl State {
         };
         let mut data = Map::new();
         data.insert("object".into(), object.clone());
-        if let Some(p) = previous {
-            data.insert("previous_attributes".into(), p);
+        if let Some(previous_attributes) = previous_attributes {
+            data.insert("previous_attributes".into(), previous_attributes);
         }
         let event = json!({
             "id": new_id("evt"),
@@ -330,15 +327,15 @@ impl State {
             "data": data,
             "livemode": false,
             "pending_webhooks": endpoints.len(),
-            "request": {"id": req_id, "idempotency_key": idem},
-            "type": typ,
+            "request": {"id": request_id, "idempotency_key": idempotency_key},
+            "type": event_type,
         });
-        self.insert(acct, "event", event.clone())?;
-        if let Some(tx) = &self.delivery_tx {
-            for we in &endpoints {
-                let _ = tx.send(Delivery {
-                    account: acct.to_string(),
-                    endpoint_id: we["id"].as_str().unwrap_or_default().to_string(),
+        self.insert(account, "event", event.clone())?;
+        if let Some(delivery_tx) = &self.delivery_tx {
+            for endpoint in &endpoints {
+                let _ = delivery_tx.send(Delivery {
+                    account: account.to_string(),
+                    endpoint_id: endpoint["id"].as_str().unwrap_or_default().to_string(),
                     event: event.clone(),
                 });
             }
@@ -350,21 +347,23 @@ impl State {
     pub fn sweep_expired(&mut self) {
         let now = self.now();
         let mut due: Vec<(String, String)> = Vec::new();
-        for (aid, a) in &self.accounts {
-            if let Some(ids) = a.lists.get("checkout.session") {
+        for (account_id, account) in &self.accounts {
+            if let Some(ids) = account.lists.get("checkout.session") {
                 for id in ids {
-                    if let Some(cs) = a.objects.get(id)
-                        && cs["status"] == "open"
-                        && cs["expires_at"].as_i64().is_some_and(|t| t <= now)
+                    if let Some(session) = account.objects.get(id)
+                        && session["status"] == "open"
+                        && session["expires_at"]
+                            .as_i64()
+                            .is_some_and(|expires_at| expires_at <= now)
                     {
-                        due.push((aid.clone(), id.clone()));
+                        due.push((account_id.clone(), id.clone()));
                     }
                 }
             }
         }
-        for (aid, id) in due {
-            if let Err(e) = crate::logic::expire_session(self, &aid, &id) {
-                tracing::warn!("expiring {id}: {}", e.message);
+        for (account_id, id) in due {
+            if let Err(error) = checkout_sessions::expire(self, &account_id, &id) {
+                tracing::warn!("expiring {id}: {}", error.message);
             }
         }
     }
@@ -372,14 +371,14 @@ impl State {
 
 /// Top-level keys whose values differ, with their old values (for `previous_attributes`).
 pub fn previous_attributes(old: &Value, new: &Value) -> Value {
-    let mut m = Map::new();
-    if let (Some(o), Some(n)) = (old.as_object(), new.as_object()) {
-        for (k, nv) in n {
-            let ov = o.get(k).cloned().unwrap_or(Value::Null);
-            if &ov != nv {
-                m.insert(k.clone(), ov);
+    let mut changed = Map::new();
+    if let (Some(old), Some(new)) = (old.as_object(), new.as_object()) {
+        for (key, new_value) in new {
+            let old_value = old.get(key).cloned().unwrap_or(Value::Null);
+            if &old_value != new_value {
+                changed.insert(key.clone(), old_value);
             }
         }
     }
-    Value::Object(m)
+    Value::Object(changed)
 }

@@ -187,7 +187,7 @@ pub struct Resp {
 }
 
 impl Resp {
-    async fn from(resp: reqwest::Response) -> Resp {
+    pub async fn from(resp: reqwest::Response) -> Resp {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let content_type = headers
@@ -230,20 +230,18 @@ impl Resp {
     }
 }
 
-/// Defines each test once and runs it on SQLite and on PostgreSQL:
-/// `both_backends! { async fn name(app) { … } }` yields
-/// `sqlite::name` and `postgres::name`.
+/// Runs each named test on SQLite and on PostgreSQL. A test is an ordinary
+/// `async fn name(backend: Backend)` (so rustfmt formats it);
+/// `both_backends!(name, …)` only adds the wrappers `sqlite::name` and
+/// `postgres::name`. Use it once per module, naming every such test.
 #[macro_export]
 macro_rules! both_backends {
-    ($(async fn $name:ident($app:ident) $body:block)*) => {
-        $(async fn $name($app: $crate::harness::TestApp) $body)*
-
+    ($($name:ident),* $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let app = $crate::harness::TestApp::start($crate::harness::Backend::Sqlite).await;
-                    super::$name(app).await
+                    super::$name($crate::harness::Backend::Sqlite).await
                 }
             )*
         }
@@ -252,8 +250,7 @@ macro_rules! both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let app = $crate::harness::TestApp::start($crate::harness::Backend::Postgres).await;
-                    super::$name(app).await
+                    super::$name($crate::harness::Backend::Postgres).await
                 }
             )*
         }

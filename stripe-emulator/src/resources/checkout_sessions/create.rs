@@ -1,14 +1,19 @@
-//! `POST /v1/checkout/sessions` in `setup` mode, with Stripe's validation for that mode.
+//! `POST /v1/checkout/sessions` in `setup` mode, with Stripe's validation for that mode. Creating
+//! a session also creates the setup intent it confirms.
 
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
-use crate::logic::check_url;
+use crate::ids::{new_id, random_alphanumeric};
+use crate::params::{check_url, is_present, non_empty, string_array};
+use crate::resources::{customers, setup_intents};
 use crate::spec::{self, check};
-use crate::state::{State, ne, new_id, rid};
+use crate::state::State;
 
-/// Payment method types Checkout accepts (async-stripe's `CreateCheckoutSessionAllowedPaymentMethodTypes`).
-const PM_TYPES: &[&str] = &[
+/// Payment method types Checkout accepts in `allowed_payment_method_types`: async-stripe's
+/// `CreateCheckoutSessionAllowedPaymentMethodTypes` without `p24` (which the request spec
+/// accepts, so `p24` gets this list's "must be one of" error).
+const PAYMENT_METHOD_TYPES: &[&str] = &[
     "acss_debit",
     "affirm",
     "afterpay_clearpay",
@@ -66,41 +71,34 @@ const PM_TYPES: &[&str] = &[
     "zip",
 ];
 
-fn present(p: &Value, k: &str) -> bool {
-    match p.get(k) {
-        None => false,
-        Some(Value::String(s)) => !s.is_empty(),
-        Some(_) => true,
-    }
-}
-
-fn custom_text(p: &Value) -> Value {
-    let pos = |k: &str| match p["custom_text"][k]["message"].as_str() {
-        Some(m) if !m.is_empty() => json!({"message": m}),
+fn custom_text(params: &Value) -> Value {
+    let position = |key: &str| match params["custom_text"][key]["message"].as_str() {
+        Some(message) if !message.is_empty() => json!({"message": message}),
         _ => Value::Null,
     };
     json!({
-        "after_submit": pos("after_submit"),
-        "shipping_address": pos("shipping_address"),
-        "submit": pos("submit"),
-        "terms_of_service_acceptance": pos("terms_of_service_acceptance"),
+        "after_submit": position("after_submit"),
+        "shipping_address": position("shipping_address"),
+        "submit": position("submit"),
+        "terms_of_service_acceptance": position("terms_of_service_acceptance"),
     })
 }
 
-pub fn create(st: &mut State, acct: &str, p: &Value) -> ApiResult<Value> {
-    check(&spec::CHECKOUT_CREATE, p, "")?;
-    let mode = ne(p, "mode").ok_or_else(|| ApiError::missing_param("mode"))?;
+/// `POST /v1/checkout/sessions`
+pub fn create(state: &mut State, account: &str, params: &Value) -> ApiResult<Value> {
+    check(&spec::CHECKOUT_CREATE, params, "")?;
+    let mode = non_empty(params, "mode").ok_or_else(|| ApiError::missing_param("mode"))?;
     if mode != "setup" {
         return Err(ApiError::invalid(
             format!("The emulator supports Checkout Sessions in `setup` mode only, not `{mode}`."),
             "mode",
         ));
     }
-    let ui_mode = ne(p, "ui_mode").unwrap_or("hosted_page");
+    let ui_mode = non_empty(params, "ui_mode").unwrap_or("hosted_page");
     let hosted = ui_mode == "hosted_page";
 
     // Parameters that only make sense for payments/subscriptions.
-    for k in [
+    for key in [
         "line_items",
         "payment_intent_data",
         "subscription_data",
@@ -111,31 +109,23 @@ pub fn create(st: &mut State, acct: &str, p: &Value) -> ApiResult<Value> {
         "invoice_creation",
         "payment_method_collection",
     ] {
-        if present(p, k) {
+        if is_present(params, key) {
             return Err(ApiError::invalid(
-                format!("You can not pass `{k}` in `setup` mode."),
-                k,
+                format!("You can not pass `{key}` in `setup` mode."),
+                key,
             ));
         }
     }
-    let apmt: Option<Vec<String>> = p
-        .get("allowed_payment_method_types")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        });
-    if let Some(types) = &apmt {
-        for (i, t) in types.iter().enumerate() {
-            if !PM_TYPES.contains(&t.as_str()) {
+    let allowed_payment_method_types = string_array(params, "allowed_payment_method_types");
+    if let Some(types) = &allowed_payment_method_types {
+        for (index, payment_method_type) in types.iter().enumerate() {
+            if !PAYMENT_METHOD_TYPES.contains(&payment_method_type.as_str()) {
                 return Err(ApiError::invalid(
                     format!(
-                        "Invalid allowed_payment_method_types[{i}]: must be one of {}",
-                        PM_TYPES.join(", ")
+                        "Invalid allowed_payment_method_types[{index}]: must be one of {}",
+                        PAYMENT_METHOD_TYPES.join(", ")
                     ),
-                    format!("allowed_payment_method_types[{i}]"),
+                    format!("allowed_payment_method_types[{index}]"),
                 ));
             }
         }
@@ -146,16 +136,16 @@ pub fn create(st: &mut State, acct: &str, p: &Value) -> ApiResult<Value> {
             ));
         }
     }
-    let currency = ne(p, "currency").map(str::to_lowercase);
-    if let Some(c) = &currency
-        && (c.len() != 3 || !c.chars().all(|x| x.is_ascii_alphabetic()))
+    let currency = non_empty(params, "currency").map(str::to_lowercase);
+    if let Some(code) = &currency
+        && (code.len() != 3 || !code.chars().all(|c| c.is_ascii_alphabetic()))
     {
         return Err(ApiError::invalid(
-            format!("Invalid currency: {c}"),
+            format!("Invalid currency: {code}"),
             "currency",
         ));
     }
-    if apmt.is_none() && currency.is_none() {
+    if allowed_payment_method_types.is_none() && currency.is_none() {
         return Err(ApiError::invalid(
             "`currency` is required in `setup` mode when `allowed_payment_method_types` is not set.".to_string(),
             "currency",
@@ -163,9 +153,9 @@ pub fn create(st: &mut State, acct: &str, p: &Value) -> ApiResult<Value> {
     }
 
     // URLs per ui_mode.
-    let redirect = ne(p, "redirect_on_completion");
+    let redirect = non_empty(params, "redirect_on_completion");
     if hosted {
-        if present(p, "return_url") {
+        if is_present(params, "return_url") {
             return Err(ApiError::invalid(
                 "`return_url` can only be used when `ui_mode` is `embedded_page`, `elements` or `form`; use `success_url` with `hosted_page`.".to_string(),
                 "return_url",
@@ -177,33 +167,32 @@ pub fn create(st: &mut State, acct: &str, p: &Value) -> ApiResult<Value> {
                 "redirect_on_completion",
             ));
         }
-        for k in ["success_url", "cancel_url"] {
-            if let Some(u) = ne(p, k) {
-                check_url(u, k)?;
+        for key in ["success_url", "cancel_url"] {
+            if let Some(url) = non_empty(params, key) {
+                check_url(url, key)?;
             }
         }
     } else {
-        for k in ["success_url", "cancel_url"] {
-            if present(p, k) {
+        for key in ["success_url", "cancel_url"] {
+            if is_present(params, key) {
                 return Err(ApiError::invalid(
                     format!(
-                        "`{k}` cannot be used when `ui_mode` is `{ui_mode}`. Use `return_url` instead."
+                        "`{key}` cannot be used when `ui_mode` is `{ui_mode}`. Use `return_url` instead."
                     ),
-                    k,
+                    key,
                 ));
             }
         }
         let redirect = redirect.unwrap_or("always");
-        match ne(p, "return_url") {
-            Some(u) if redirect == "never" => {
-                let _ = u;
+        match non_empty(params, "return_url") {
+            Some(_) if redirect == "never" => {
                 return Err(ApiError::invalid(
                     "`return_url` cannot be passed when `redirect_on_completion` is `never`."
                         .to_string(),
                     "return_url",
                 ));
             }
-            Some(u) => check_url(u, "return_url")?,
+            Some(url) => check_url(url, "return_url")?,
             None if redirect != "never" => {
                 return Err(ApiError::invalid(
                     format!(
@@ -217,129 +206,101 @@ pub fn create(st: &mut State, acct: &str, p: &Value) -> ApiResult<Value> {
     }
 
     // Customer.
-    let customer = ne(p, "customer");
-    if customer.is_some() && present(p, "customer_email") {
+    let customer = non_empty(params, "customer");
+    if customer.is_some() && is_present(params, "customer_email") {
         return Err(ApiError::invalid(
             "You may only specify one of these parameters: customer, customer_email.".to_string(),
             "customer_email",
         ));
     }
-    if let Some(c) = customer
-        && st.get_of(acct, c, "customer").is_none()
+    if let Some(customer) = customer
+        && !customers::exists(state, account, customer)
     {
-        return Err(
-            ApiError::invalid(format!("No such customer: '{c}'"), "customer")
-                .code("resource_missing"),
-        );
+        return Err(customers::no_such_customer(customer));
     }
-    if customer.is_some() && present(p, "customer_creation") {
+    if customer.is_some() && is_present(params, "customer_creation") {
         return Err(ApiError::invalid(
             "You may only specify one of these parameters: customer, customer_creation."
                 .to_string(),
             "customer_creation",
         ));
     }
-    if present(p, "customer_update") && customer.is_none() {
+    if is_present(params, "customer_update") && customer.is_none() {
         return Err(ApiError::invalid(
             "`customer_update` can only be used with `customer`.".to_string(),
             "customer_update",
         ));
     }
-    if let Some(e) = ne(p, "customer_email")
-        && !(e.contains('@') && !e.starts_with('@') && !e.ends_with('@'))
+    if let Some(email) = non_empty(params, "customer_email")
+        && !(email.contains('@') && !email.starts_with('@') && !email.ends_with('@'))
     {
         return Err(
-            ApiError::invalid(format!("Invalid email address: {e}"), "customer_email")
+            ApiError::invalid(format!("Invalid email address: {email}"), "customer_email")
                 .code("email_invalid"),
         );
     }
 
     // Expiry: 30 minutes to 24 hours from creation.
-    let now = st.now();
-    let expires_at = match ne(p, "expires_at") {
+    let now = state.now();
+    let expires_at = match non_empty(params, "expires_at") {
         None => now + 86_400,
-        Some(v) => {
-            let t: i64 = v
+        Some(text) => {
+            let timestamp: i64 = text
                 .parse()
-                .map_err(|_| ApiError::invalid(format!("Invalid integer: {v}"), "expires_at"))?;
-            if t < now + 1800 {
+                .map_err(|_| ApiError::invalid(format!("Invalid integer: {text}"), "expires_at"))?;
+            if timestamp < now + 1800 {
                 return Err(ApiError::invalid(
                     "The `expires_at` timestamp must be at least 30 minutes from Checkout Session creation.".to_string(),
                     "expires_at",
                 ));
             }
-            if t > now + 86_400 {
+            if timestamp > now + 86_400 {
                 return Err(ApiError::invalid(
                     "The `expires_at` timestamp must be less than 24 hours from Checkout Session creation.".to_string(),
                     "expires_at",
                 ));
             }
-            t
+            timestamp
         }
     };
 
-    let metadata = p
+    let metadata = params
         .get("metadata")
-        .filter(|m| m.is_object())
+        .filter(|metadata| metadata.is_object())
         .cloned()
         .unwrap_or_else(|| json!({}));
-    let sid = &p["setup_intent_data"];
-    let seti_metadata = sid
-        .get("metadata")
-        .filter(|m| m.is_object())
-        .cloned()
-        .unwrap_or_else(|| json!({}));
-    let pm_types: Vec<String> = apmt.clone().unwrap_or_else(|| vec!["card".to_string()]);
+    let payment_method_types: Vec<String> = allowed_payment_method_types
+        .clone()
+        .unwrap_or_else(|| vec!["card".to_string()]);
 
     // The setup intent the session confirms.
-    let seti_id = new_id("seti");
-    let seti = json!({
-        "allowed_payment_method_types": apmt,
-        "application": null,
-        "automatic_payment_methods": null,
-        "cancellation_reason": null,
-        "client_secret": format!("{seti_id}_secret_{}", rid(25)),
-        "created": now,
-        "customer": customer,
-        "customer_account": null,
-        "description": ne(sid, "description"),
-        "excluded_payment_method_types": null,
-        "flow_directions": null,
-        "id": seti_id,
-        "last_setup_error": null,
-        "latest_attempt": null,
-        "livemode": false,
-        "mandate": null,
-        "metadata": seti_metadata,
-        "next_action": null,
-        "object": "setup_intent",
-        "on_behalf_of": ne(sid, "on_behalf_of"),
-        "payment_method": null,
-        "payment_method_configuration_details": null,
-        "payment_method_options": {"card": {"mandate_options": null, "network": null, "request_three_d_secure": "automatic"}},
-        "payment_method_types": pm_types,
-        "single_use_mandate": null,
-        "status": "requires_payment_method",
-        "usage": "off_session",
-    });
-    st.insert(acct, "setup_intent", seti.clone())?;
-    st.emit(acct, "setup_intent.created", &seti, None)?;
+    let setup_intent_id = setup_intents::create_for_checkout(
+        state,
+        account,
+        setup_intents::ForCheckout {
+            customer,
+            allowed_payment_method_types: &allowed_payment_method_types,
+            payment_method_types: &payment_method_types,
+            setup_intent_data: &params["setup_intent_data"],
+            created: now,
+        },
+    )?;
 
     let id = new_id("cs_test");
-    let url = hosted.then(|| format!("{}/c/pay/{}", st.public_url, id));
-    let client_secret = (!hosted).then(|| format!("{id}_secret_{}", rid(24)));
-    let cs = json!({
+    let url = hosted.then(|| format!("{}/c/pay/{}", state.public_url, id));
+    let client_secret = (!hosted).then(|| format!("{id}_secret_{}", random_alphanumeric(24)));
+    let session = json!({
         "adaptive_pricing": null,
         "after_expiration": null,
         "allow_promotion_codes": null,
-        "allowed_payment_method_types": apmt,
+        "allowed_payment_method_types": allowed_payment_method_types,
         "amount_subtotal": null,
         "amount_total": null,
         "automatic_tax": {"enabled": false, "liability": null, "provider": null, "status": null},
-        "billing_address_collection": ne(p, "billing_address_collection"),
+        "billing_address_collection": non_empty(params, "billing_address_collection"),
         "branding_settings": null,
-        "cancel_url": ne(p, "cancel_url"),
-        "client_reference_id": ne(p, "client_reference_id"),
+        "cancel_url": non_empty(params, "cancel_url"),
+        "client_reference_id": non_empty(params, "client_reference_id"),
         "client_secret": client_secret,
         "collected_information": null,
         "consent": null,
@@ -348,55 +309,55 @@ pub fn create(st: &mut State, acct: &str, p: &Value) -> ApiResult<Value> {
         "currency": currency,
         "currency_conversion": null,
         "custom_fields": [],
-        "custom_text": custom_text(p),
+        "custom_text": custom_text(params),
         "customer": customer,
         "customer_account": null,
-        "customer_creation": ne(p, "customer_creation"),
+        "customer_creation": non_empty(params, "customer_creation"),
         "customer_details": null,
-        "customer_email": ne(p, "customer_email"),
+        "customer_email": non_empty(params, "customer_email"),
         "discounts": null,
         "excluded_payment_method_types": null,
         "expires_at": expires_at,
         "id": id,
-        "integration_identifier": ne(p, "integration_identifier"),
+        "integration_identifier": non_empty(params, "integration_identifier"),
         "invoice": null,
         "invoice_creation": null,
         "livemode": false,
-        "locale": ne(p, "locale"),
+        "locale": non_empty(params, "locale"),
         "managed_payments": null,
         "metadata": metadata,
         "mode": "setup",
         "name_collection": null,
         "object": "checkout.session",
         "optional_items": null,
-        "origin_context": ne(p, "origin_context"),
+        "origin_context": non_empty(params, "origin_context"),
         "payment_intent": null,
         "payment_link": null,
         "payment_method_collection": "always",
         "payment_method_configuration_details": null,
         "payment_method_options": {},
-        "payment_method_types": pm_types,
+        "payment_method_types": payment_method_types,
         "payment_status": "no_payment_required",
         "permissions": null,
-        "phone_number_collection": {"enabled": p["phone_number_collection"]["enabled"] == "true"},
+        "phone_number_collection": {"enabled": params["phone_number_collection"]["enabled"] == "true"},
         "recovered_from": null,
         "redirect_on_completion": if hosted { Value::Null } else { json!(redirect.unwrap_or("always")) },
-        "return_url": ne(p, "return_url"),
+        "return_url": non_empty(params, "return_url"),
         "saved_payment_method_options": null,
-        "setup_intent": seti_id,
+        "setup_intent": setup_intent_id,
         "shipping_address_collection": null,
         "shipping_cost": null,
         "shipping_options": [],
         "status": "open",
         "submit_type": null,
         "subscription": null,
-        "success_url": ne(p, "success_url"),
+        "success_url": non_empty(params, "success_url"),
         "tax_id_collection": null,
         "total_details": null,
         "ui_mode": ui_mode,
         "url": url,
         "wallet_options": null,
     });
-    st.insert(acct, "checkout.session", cs.clone())?;
-    Ok(cs)
+    state.insert(account, "checkout.session", session.clone())?;
+    Ok(session)
 }
