@@ -90,7 +90,7 @@ struct StripeItem {
 async fn default_app(ctx: &Context, ns: &str, customer: &Customer) -> Result<App> {
     Ok(service::resolve_stripe_app(ctx, ns, customer, None)
         .await?
-        .ok_or_else(|| no_app_error("id", Rule::Invalid))?)
+        .ok_or_else(|| no_app_error("id", Rule::Invalid, false))?)
 }
 
 async fn get_stripe(

@@ -463,7 +463,7 @@ async fn customers_and_apps_that_cannot_check_out(backend: Backend) {
     assert_problem(
         &resp,
         invalid_problem(
-            json!([{"field": "app_id", "reason": "no Stripe app is set up for this customer: install one (POST /api/v3/openmeter/app-catalog/install with create_billing_profile: true), make a billing profile with a Stripe payment app the default, or pass the app's id", "rule": "required", "source": "body"}]),
+            json!([{"field": "app_id", "reason": "no Stripe app is set up for this customer: install one (POST /api/v3/openmeter/app-catalog/install with create_billing_profile: true), or make a billing profile with a Stripe payment app the default", "rule": "required", "source": "body"}]),
         ),
     );
     assert!(app.emu.requests(0).is_empty());
@@ -582,7 +582,7 @@ async fn stripe_failures_become_clear_errors(backend: Backend) {
     let app_id = stripe_app["id"].as_str().unwrap();
     let reason = format!(
         "the Stripe API key of app [{app_id}] is no longer valid (Stripe rejected it); \
-         rotate it with PUT /api/v1/apps/{app_id}/stripe/api-key"
+         rotate it with PUT /api/v3/openmeter/apps/{app_id} giving secret_api_key"
     );
     assert_problem(
         &resp,

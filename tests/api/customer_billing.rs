@@ -242,7 +242,7 @@ async fn v3_billing_without_a_stripe_app(backend: Backend) {
     assert_problem(
         &resp,
         invalid_problem(
-            json!([{"field": "app_data.stripe", "reason": "no Stripe app is set up for this customer: install one (POST /api/v3/openmeter/app-catalog/install with create_billing_profile: true), make a billing profile with a Stripe payment app the default, or pass the app's id", "rule": "invalid", "source": "body"}]),
+            json!([{"field": "app_data.stripe", "reason": "no Stripe app is set up for this customer: install one (POST /api/v3/openmeter/app-catalog/install with create_billing_profile: true), or make a billing profile with a Stripe payment app the default", "rule": "invalid", "source": "body"}]),
         ),
     );
 }

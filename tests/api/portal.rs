@@ -137,6 +137,11 @@ async fn portal_session_refusals(backend: Backend) {
         ),
     );
     let resp = app.post(&v1_path("new"), json!({})).await;
+    let reason = format!(
+        "customer [{id}] has no Stripe customer in app [{app_id}] yet: create a checkout session \
+         for them first (it creates one), or link an existing one with \
+         PUT /api/v1/customers/{id}/stripe"
+    );
     assert_problem(
         &resp,
         invalid_problem(
