@@ -114,6 +114,9 @@ crate::both_backends!(
     install_with_billing_profile_and_uninstall_guard,
     uninstall_with_a_revoked_key_still_uninstalls,
     v1_marketplace_and_apps,
+    uninstall_forgets_the_secrets_and_the_customers_stripe_links,
+    a_key_of_the_other_mode_is_refused_on_rotation,
+    test_and_live_mode_of_one_account_install_side_by_side,
 );
 
 async fn install_verifies_key_registers_webhook_and_keeps_secrets_encrypted(backend: Backend) {
@@ -363,7 +366,7 @@ async fn one_app_per_stripe_account_even_under_races(backend: Backend) {
     let mut conflict = problem_of(
         409,
         &format!(
-            "a Stripe app for Stripe account [{account}] is already installed in this namespace; \
+            "a Stripe app for Stripe account [{account}] (test mode) is already installed in this namespace; \
          update that app (its key, name) instead of installing another"
         ),
     );
@@ -734,13 +737,13 @@ async fn v1_marketplace_and_apps(backend: Backend) {
     let bad_key = app
         .put(
             &format!("/api/v1/apps/{id}/stripe/api-key"),
-            json!({"secretAPIKey": "sk_live_zzz"}),
+            json!({"secretAPIKey": "sk_test_zzz"}),
         )
         .await;
     assert_problem(
         &bad_key,
         invalid_problem(
-            json!([{"field": "secretAPIKey", "reason": "Stripe rejected this API key: Invalid API Key provided: sk_live__zzz", "rule": "invalid", "source": "body"}]),
+            json!([{"field": "secretAPIKey", "reason": "Stripe rejected this API key: Invalid API Key provided: sk_test__zzz", "rule": "invalid", "source": "body"}]),
         ),
     );
 
@@ -776,4 +779,128 @@ async fn v1_marketplace_and_apps(backend: Backend) {
             json!([{"field": "metadata.team", "reason": "label values must be 1 to 63 characters of letters, digits, '-', '.', '_', starting and ending with a letter or digit", "rule": "matches_regex", "source": "body"}]),
         ),
     );
+}
+
+async fn uninstall_forgets_the_secrets_and_the_customers_stripe_links(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (installed, key, _) = install_stripe_app(&app, false).await;
+    let id = installed["id"].as_str().unwrap().to_owned();
+    crate::customers_v3::customer(&app, json!({"name": "ACME", "key": "acme"})).await;
+    let cus = crate::customer_billing::stripe_customer(&app, &key, "billing@acme.example").await;
+    let linked = app
+        .put(
+            "/api/v1/customers/acme/apps",
+            json!([{"type": "stripe", "id": id, "stripeCustomerId": cus}]),
+        )
+        .await;
+    assert_eq!(linked.status, 200, "{}", linked.body);
+    let pool = app.server.store().pool();
+    let links = |app_id: String| async move {
+        sqlx::query("SELECT stripe_customer_id FROM customer_stripe WHERE app_id = $1")
+            .bind(app_id)
+            .fetch_all(pool)
+            .await
+            .unwrap()
+            .len()
+    };
+    assert_eq!(links(id.clone()).await, 1);
+
+    let resp = app.delete(&format!("{APPS}/{id}")).await;
+    assert_eq!((resp.status, &resp.body), (204, &Value::Null));
+    let row = sqlx::query(
+        "SELECT api_key_encrypted, webhook_secret_encrypted, deleted_at FROM apps WHERE id = $1",
+    )
+    .bind(&id)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let api_key: String = row.try_get("api_key_encrypted").unwrap();
+    let webhook_secret: Option<String> = row.try_get("webhook_secret_encrypted").unwrap();
+    let deleted_at: Option<String> = row.try_get("deleted_at").unwrap();
+    assert_eq!((api_key.as_str(), webhook_secret), ("", None));
+    assert!(deleted_at.is_some());
+    assert_eq!(links(id.clone()).await, 0);
+    assert_eq!(
+        app.get("/api/v1/customers/acme/apps").await.body["items"],
+        json!([])
+    );
+}
+
+async fn a_key_of_the_other_mode_is_refused_on_rotation(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (installed, key, account) = install_stripe_app(&app, false).await;
+    let id = installed["id"].as_str().unwrap().to_owned();
+    let live = "sk_live_otherModeKey00000000001234";
+    assert!(app.emu.add_api_key_to_account(&account, live));
+    let since = app.emu.requests(0).len();
+    let reason = format!(
+        "this is a live-mode key, but app [{id}] is installed in test mode: the Stripe customers \
+         and payment methods it knows exist only in test mode; install another app for the \
+         account's live mode"
+    );
+    let resp = app
+        .put(
+            &format!("{APPS}/{id}"),
+            json!({"type": "stripe", "name": "Stripe", "secret_api_key": live}),
+        )
+        .await;
+    assert_problem(
+        &resp,
+        invalid_problem(
+            json!([{"field": "secret_api_key", "reason": reason, "rule": "invalid", "source": "body"}]),
+        ),
+    );
+    let resp = app
+        .put(
+            &format!("/api/v1/apps/{id}/stripe/api-key"),
+            json!({"secretAPIKey": live}),
+        )
+        .await;
+    assert_problem(
+        &resp,
+        invalid_problem(
+            json!([{"field": "secretAPIKey", "reason": reason, "rule": "invalid", "source": "body"}]),
+        ),
+    );
+    // Refused before Stripe was asked; the app keeps its test-mode key.
+    assert_eq!(app.emu.requests(0).len(), since);
+    let got = app.get(&format!("{APPS}/{id}")).await;
+    assert_eq!(got.body["masked_api_key"], installed["masked_api_key"]);
+    assert_eq!(stripe_get(&app, &key, "/v1/account").await["id"], account);
+}
+
+async fn test_and_live_mode_of_one_account_install_side_by_side(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (test_app, _, account) = install_stripe_app(&app, false).await;
+    let live = "sk_live_sideBySideKey0000000005678";
+    assert!(app.emu.add_api_key_to_account(&account, live));
+    let resp = install(
+        &app,
+        json!({"type": "stripe", "name": "Live", "create_billing_profile": false, "api_key": live}),
+    )
+    .await;
+    assert_eq!(resp.status, 201, "{}", resp.body);
+    assert_ne!(resp.body["app"]["id"], test_app["id"]);
+    assert_eq!(resp.body["app"]["livemode"], true);
+    assert_eq!(test_app["livemode"], false);
+    // A second live-mode app for the account is still one too many.
+    let again = install(
+        &app,
+        json!({"type": "stripe", "name": "Live again", "create_billing_profile": false, "api_key": live}),
+    )
+    .await;
+    assert_problem(
+        &again,
+        crate::support::with_members(
+            problem_of(
+                409,
+                &format!(
+                    "a Stripe app for Stripe account [{account}] (live mode) is already installed \
+                     in this namespace; update that app (its key, name) instead of installing another"
+                ),
+            ),
+            json!({"field": "api_key"}),
+        ),
+    );
+    assert_eq!(app.get(APPS).await.body["meta"]["page"]["total"], 2);
 }
