@@ -11,11 +11,12 @@ use ulid::Ulid;
 use super::Context;
 use super::apps::{client_for, note_key_rejected, stripe_error};
 use crate::billing::app::App;
-use crate::billing::checkout::{META_APP_ID, META_CUSTOMER_ID, META_NAMESPACE, UiMode};
+use crate::billing::checkout::UiMode;
 use crate::error::{Error, FieldError, Result, Rule, Source};
 use crate::store::checkout_sessions::CheckoutSessionRecord;
 use crate::store::events::Claim;
 use crate::stripe::webhook::{DEFAULT_TOLERANCE_SECS, verify_signature};
+use crate::stripe::{META_APP_ID, META_CUSTOMER_ID, META_NAMESPACE};
 
 /// What happened to a delivery (for the 200 answer and the log).
 #[derive(Debug, Clone, PartialEq, Eq)]
