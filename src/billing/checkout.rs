@@ -30,6 +30,40 @@ impl UiMode {
     }
 }
 
+/// Where a recorded checkout session stands: Stripe's three statuses, plus
+/// `failed` after the customer's last attempt was declined (the session
+/// itself stays open and may still complete or expire). Stored and shown
+/// as its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CheckoutSessionStatus {
+    Open,
+    Complete,
+    Expired,
+    Failed,
+}
+
+impl CheckoutSessionStatus {
+    pub const ALL: [CheckoutSessionStatus; 4] = [
+        CheckoutSessionStatus::Open,
+        CheckoutSessionStatus::Complete,
+        CheckoutSessionStatus::Expired,
+        CheckoutSessionStatus::Failed,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CheckoutSessionStatus::Open => "open",
+            CheckoutSessionStatus::Complete => "complete",
+            CheckoutSessionStatus::Expired => "expired",
+            CheckoutSessionStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<CheckoutSessionStatus> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
 /// Enumerations whose wire values are the same upstream and in Stripe.
 macro_rules! wire_enum {
     ($name:ident { $($variant:ident => $wire:literal),+ $(,)? }) => {

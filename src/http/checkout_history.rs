@@ -17,13 +17,19 @@ use super::AppState;
 use super::extract::{path_ulid, query_error};
 use super::page::{Page, V3Page};
 use super::tenancy::Namespace;
+use crate::billing::checkout::CheckoutSessionStatus;
 use crate::error::{Error, FieldError, Result, Rule};
 use crate::store::checkout_sessions::CheckoutSessionRecord;
 
 /// The statuses a recorded session can have: Stripe's three, plus `failed`
 /// after `setup_intent.setup_failed` (the session itself stays open in
 /// Stripe and may still complete or expire).
-pub const STATUSES: [&str; 4] = ["open", "complete", "expired", "failed"];
+pub const STATUSES: [&str; 4] = [
+    CheckoutSessionStatus::ALL[0].as_str(),
+    CheckoutSessionStatus::ALL[1].as_str(),
+    CheckoutSessionStatus::ALL[2].as_str(),
+    CheckoutSessionStatus::ALL[3].as_str(),
+];
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -95,7 +101,7 @@ impl From<CheckoutSessionRecord> for CheckoutSessionBody {
             customer_id: r.customer_id.to_string(),
             stripe_customer_id: r.stripe_customer_id,
             setup_intent_id: r.setup_intent_id,
-            status: r.status,
+            status: r.status.as_str().to_owned(),
             mode: "setup",
             ui_mode: r.ui_mode,
             currency: r.currency,
@@ -167,7 +173,11 @@ async fn fetch(
 }
 
 /// One status, or (for `oeq`) a comma-separated list of them.
-fn parse_statuses(name: &str, value: &str, many: bool) -> Result<Vec<String>, FieldError> {
+fn parse_statuses(
+    name: &str,
+    value: &str,
+    many: bool,
+) -> Result<Vec<CheckoutSessionStatus>, FieldError> {
     let parts: Vec<&str> = if many {
         value.split(',').map(str::trim).collect()
     } else {
@@ -176,15 +186,13 @@ fn parse_statuses(name: &str, value: &str, many: bool) -> Result<Vec<String>, Fi
     parts
         .into_iter()
         .map(|s| {
-            if STATUSES.contains(&s) {
-                Ok(s.to_owned())
-            } else {
-                Err(query_error(
+            CheckoutSessionStatus::parse(s).ok_or_else(|| {
+                query_error(
                     name,
                     Rule::Enum(STATUSES.iter().map(|s| (*s).to_owned()).collect()),
                     format!("[{s}] is not a checkout session status; use one of {STATUSES:?}"),
-                ))
-            }
+                )
+            })
         })
         .collect()
 }

@@ -13,7 +13,7 @@ use super::Context;
 use super::apps::{client_for, note_key_rejected};
 use super::customer_billing::{no_app_error, resolve_stripe_app};
 use crate::billing::app::{App, AppStatus};
-use crate::billing::checkout::{CheckoutOptions, UiMode, ValidCheckout};
+use crate::billing::checkout::{CheckoutOptions, CheckoutSessionStatus, UiMode, ValidCheckout};
 use crate::billing::customer::Customer;
 use crate::error::{Error, FieldError, Remedy, Result, Rule};
 use crate::store::checkout_sessions::CheckoutSessionRecord;
@@ -46,7 +46,7 @@ pub struct CheckoutResult {
     pub created_at: OffsetDateTime,
     pub expires_at: Option<OffsetDateTime>,
     pub metadata: Option<BTreeMap<String, String>>,
-    pub status: Option<String>,
+    pub status: Option<CheckoutSessionStatus>,
     pub url: Option<String>,
     pub cancel_url: Option<String>,
     pub success_url: Option<String>,
@@ -230,7 +230,7 @@ fn record(app: &App, r: &CheckoutResult, ui_mode: UiMode) -> CheckoutSessionReco
         customer_id: r.customer_id,
         stripe_customer_id: r.stripe_customer_id.clone(),
         setup_intent_id: Some(r.setup_intent_id.clone()),
-        status: r.status.clone().unwrap_or_else(|| "open".to_owned()),
+        status: r.status.unwrap_or(CheckoutSessionStatus::Open),
         ui_mode: ui_mode.upstream().to_owned(),
         currency: r.currency.clone(),
         url: r.url.clone(),

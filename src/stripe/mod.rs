@@ -4,6 +4,7 @@
 //! Stripe's answers and errors back (`transformers`), and webhook signature
 //! verification (`webhook`). Callers speak meterpay's vocabulary only.
 mod client;
+pub mod events;
 mod transformers;
 pub mod webhook;
 
@@ -16,6 +17,8 @@ pub use transformers::{
 
 use std::collections::BTreeMap;
 use std::time::Duration;
+
+use crate::billing::checkout::CheckoutSessionStatus;
 
 /// How meterpay reaches Stripe.
 #[derive(Debug, Clone)]
@@ -90,7 +93,8 @@ pub struct CreatedCheckoutSession {
     pub url: Option<String>,
     pub client_secret: Option<String>,
     pub setup_intent: Option<String>,
-    pub status: Option<String>,
+    /// `None` for a status this API version does not know.
+    pub status: Option<CheckoutSessionStatus>,
     /// Lower-case, as Stripe returns it.
     pub currency: Option<String>,
     pub customer_email: Option<String>,

@@ -35,8 +35,9 @@ use ulid::Ulid;
 
 use super::{CreatedCheckoutSession, CreatedPortalSession, StripeError};
 use crate::billing::checkout::{
-    BillingAddressCollection, CheckoutUi, Promotions, ProviderRules, RedirectOnCompletion,
-    ReuseAgreementPosition, TaxIdRequired, TermsOfService, UpdateBehavior, ValidCheckout,
+    BillingAddressCollection, CheckoutSessionStatus, CheckoutUi, Promotions, ProviderRules,
+    RedirectOnCompletion, ReuseAgreementPosition, TaxIdRequired, TermsOfService, UpdateBehavior,
+    ValidCheckout,
 };
 use crate::billing::customer::Customer;
 use crate::billing::portal::PortalOptions;
@@ -446,7 +447,16 @@ impl From<stripe_checkout::CheckoutSession> for CreatedCheckoutSession {
             url: s.url,
             client_secret: s.client_secret,
             setup_intent: s.setup_intent.map(|si| si.id().as_str().to_owned()),
-            status: s.status.map(|st| st.as_str().to_owned()),
+            status: s.status.and_then(|status| match status {
+                stripe_checkout::CheckoutSessionStatus::Open => Some(CheckoutSessionStatus::Open),
+                stripe_checkout::CheckoutSessionStatus::Complete => {
+                    Some(CheckoutSessionStatus::Complete)
+                }
+                stripe_checkout::CheckoutSessionStatus::Expired => {
+                    Some(CheckoutSessionStatus::Expired)
+                }
+                _ => None,
+            }),
             currency: s.currency.map(|c| c.to_string()),
             customer_email: s.customer_email,
             created: s.created,
