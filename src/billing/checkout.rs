@@ -1,7 +1,7 @@
 //! Checkout-session options: the upstream API's names in, validated against
-//! the upstream rules and Stripe's before any network call, out in Stripe's
-//! current vocabulary (`hosted` → `hosted_page`, `embedded` → `embedded_page`,
-//! `payment_method_types` → `allowed_payment_method_types`).
+//! the upstream rules and the payment provider's ([`ProviderRules`], which
+//! `src/stripe/` implements) before any network call, out as a
+//! [`ValidCheckout`] whose UI mode carries its own URLs.
 //!
 //! Field names in errors are the v3 ones under `stripe_options.`; the v1 API
 //! renames them (`http::v1_names`).
@@ -22,19 +22,45 @@ pub enum UiMode {
 }
 
 impl UiMode {
-    /// Stripe's 2026 name.
-    pub fn stripe(self) -> &'static str {
-        match self {
-            UiMode::Hosted => "hosted_page",
-            UiMode::Embedded => "embedded_page",
-        }
-    }
-
     pub fn upstream(self) -> &'static str {
         match self {
             UiMode::Hosted => "hosted",
             UiMode::Embedded => "embedded",
         }
+    }
+}
+
+/// Where a recorded checkout session stands: Stripe's three statuses, plus
+/// `failed` after the customer's last attempt was declined (the session
+/// itself stays open and may still complete or expire). Stored and shown
+/// as its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CheckoutSessionStatus {
+    Open,
+    Complete,
+    Expired,
+    Failed,
+}
+
+impl CheckoutSessionStatus {
+    pub const ALL: [CheckoutSessionStatus; 4] = [
+        CheckoutSessionStatus::Open,
+        CheckoutSessionStatus::Complete,
+        CheckoutSessionStatus::Expired,
+        CheckoutSessionStatus::Failed,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CheckoutSessionStatus::Open => "open",
+            CheckoutSessionStatus::Complete => "complete",
+            CheckoutSessionStatus::Expired => "expired",
+            CheckoutSessionStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<CheckoutSessionStatus> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
     }
 }
 
@@ -110,50 +136,66 @@ pub struct CheckoutOptions {
     pub tax_id_collection: Option<TaxIdCollection>,
 }
 
-/// Validated options, ready to become Stripe parameters.
-#[derive(Debug, Clone)]
-pub struct ValidCheckout {
-    pub ui_mode: UiMode,
-    pub currency: Option<CurrencyCode>,
-    pub options: CheckoutOptions,
+/// Where the customer completes the session, with the URLs that mode needs:
+/// a hosted page redirects to `success_url` (or `cancel_url`); an embedded
+/// form returns to `return_url` unless it never redirects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckoutUi {
+    Hosted {
+        success_url: String,
+        cancel_url: Option<String>,
+    },
+    Embedded {
+        /// Absent only when `redirect_on_completion` is `never`.
+        return_url: Option<String>,
+        redirect_on_completion: Option<RedirectOnCompletion>,
+    },
 }
 
-/// Metadata keys meterpay writes itself; clients may not use them.
-pub const RESERVED_METADATA_PREFIX: &str = "meterpay_";
-pub const META_NAMESPACE: &str = "meterpay_namespace";
-pub const META_APP_ID: &str = "meterpay_app_id";
-pub const META_CUSTOMER_ID: &str = "meterpay_customer_id";
+impl CheckoutUi {
+    pub fn mode(&self) -> UiMode {
+        match self {
+            CheckoutUi::Hosted { .. } => UiMode::Hosted,
+            CheckoutUi::Embedded { .. } => UiMode::Embedded,
+        }
+    }
+}
 
-/// Stripe Checkout's supported locales.
-const LOCALES: &[&str] = &[
-    "auto", "bg", "cs", "da", "de", "el", "en", "en-GB", "es", "es-419", "et", "fi", "fil", "fr",
-    "fr-CA", "hr", "hu", "id", "it", "ja", "ko", "lt", "lv", "ms", "mt", "nb", "nl", "pl", "pt",
-    "pt-BR", "ro", "ru", "sk", "sl", "sv", "th", "tr", "vi", "zh", "zh-HK", "zh-TW",
-];
+/// Validated options, ready to become the payment provider's request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidCheckout {
+    pub ui: CheckoutUi,
+    pub currency: Option<CurrencyCode>,
+    pub client_reference_id: Option<String>,
+    pub billing_address_collection: Option<BillingAddressCollection>,
+    pub customer_update: Option<CustomerUpdate>,
+    pub consent_collection: Option<ConsentCollection>,
+    pub custom_text: Option<CustomText>,
+    /// Unix seconds, 30 minutes to 24 hours ahead.
+    pub expires_at: Option<i64>,
+    /// A locale the provider knows ([`ProviderRules::is_checkout_locale`]).
+    pub locale: Option<String>,
+    /// The client's metadata (no reserved keys).
+    pub metadata: BTreeMap<String, String>,
+    /// Known, able to be set up, distinct; empty: the provider chooses.
+    pub payment_method_types: Vec<String>,
+    pub tax_id_collection: Option<TaxIdCollection>,
+}
 
-/// Payment method types Stripe Checkout accepts in setup mode.
-const SETUP_PAYMENT_METHOD_TYPES: &[&str] = &[
-    "acss_debit",
-    "amazon_pay",
-    "au_becs_debit",
-    "bacs_debit",
-    "bancontact",
-    "boleto",
-    "card",
-    "cashapp",
-    "ideal",
-    "kakao_pay",
-    "kr_card",
-    "link",
-    "naver_pay",
-    "nz_bank_account",
-    "paypal",
-    "payto",
-    "revolut_pay",
-    "sepa_debit",
-    "sofort",
-    "us_bank_account",
-];
+/// The payment provider's own rules for checkout options, which billing
+/// does not know: `stripe::CheckoutRules` answers them from async-stripe's
+/// generated enums for the pinned API version.
+pub trait ProviderRules {
+    fn is_checkout_locale(&self, locale: &str) -> bool;
+    /// Every locale, listed in the error.
+    fn checkout_locales(&self) -> Vec<String>;
+    fn is_setup_payment_method_type(&self, kind: &str) -> bool;
+    /// Every payment method type a setup session accepts, listed in the error.
+    fn setup_payment_method_types(&self) -> Vec<String>;
+    /// The provider's limits on metadata and the keys meterpay reserves in
+    /// it; problems are reported under `{field}` and `{field}.{key}`.
+    fn check_metadata(&self, v: &mut Violations, field: &str, metadata: &BTreeMap<String, String>);
+}
 
 const MIN_EXPIRY_SECS: i64 = 30 * 60;
 const MAX_EXPIRY_SECS: i64 = 24 * 60 * 60;
@@ -169,6 +211,7 @@ impl CheckoutOptions {
         self,
         now: i64,
         customer_currency: Option<&CurrencyCode>,
+        rules: &dyn ProviderRules,
     ) -> Result<ValidCheckout> {
         let mut v = Violations::default();
         let ui_mode = self.ui_mode.unwrap_or_default();
@@ -257,16 +300,16 @@ impl CheckoutOptions {
             }
         }
         if let Some(locale) = &self.locale
-            && !LOCALES.contains(&locale.as_str())
+            && !rules.is_checkout_locale(locale)
         {
             v.push(
                 field("locale"),
-                Rule::Enum(LOCALES.iter().map(|s| (*s).to_owned()).collect()),
+                Rule::Enum(rules.checkout_locales()),
                 format!("[{locale}] is not a locale Stripe Checkout supports"),
             );
         }
         if let Some(metadata) = &self.metadata {
-            check_metadata(&mut v, metadata);
+            rules.check_metadata(&mut v, &field("metadata"), metadata);
         }
         if let Some(text) = &self.custom_text {
             for (name, value) in [
@@ -296,15 +339,10 @@ impl CheckoutOptions {
                 );
             }
             for (i, kind) in types.iter().enumerate() {
-                if !SETUP_PAYMENT_METHOD_TYPES.contains(&kind.as_str()) {
+                if !rules.is_setup_payment_method_type(kind) {
                     v.push(
                         field(&format!("payment_method_types[{i}]")),
-                        Rule::Enum(
-                            SETUP_PAYMENT_METHOD_TYPES
-                                .iter()
-                                .map(|s| (*s).to_owned())
-                                .collect(),
-                        ),
+                        Rule::Enum(rules.setup_payment_method_types()),
                         format!("[{kind}] is not a payment method type Stripe Checkout can set up"),
                     );
                 } else if types[..i].contains(kind) {
@@ -334,50 +372,31 @@ impl CheckoutOptions {
             );
         }
         v.into_result()?;
+        let ui = match ui_mode {
+            // Checked above: a hosted session without success_url was refused.
+            UiMode::Hosted => CheckoutUi::Hosted {
+                success_url: self.success_url.unwrap_or_default(),
+                cancel_url: self.cancel_url,
+            },
+            UiMode::Embedded => CheckoutUi::Embedded {
+                return_url: self.return_url,
+                redirect_on_completion: self.redirect_on_completion,
+            },
+        };
         Ok(ValidCheckout {
-            ui_mode,
+            ui,
             currency,
-            options: self,
+            client_reference_id: self.client_reference_id,
+            billing_address_collection: self.billing_address_collection,
+            customer_update: self.customer_update,
+            consent_collection: self.consent_collection,
+            custom_text: self.custom_text,
+            expires_at: self.expires_at,
+            locale: self.locale,
+            metadata: self.metadata.unwrap_or_default(),
+            payment_method_types: self.payment_method_types.unwrap_or_default(),
+            tax_id_collection: self.tax_id_collection,
         })
-    }
-}
-
-fn check_metadata(v: &mut Violations, metadata: &BTreeMap<String, String>) {
-    if metadata.len() > 50 {
-        v.push(
-            field("metadata"),
-            Rule::MaxItems(50),
-            "Stripe allows at most 50 metadata keys",
-        );
-    }
-    for (key, value) in metadata {
-        let name = field(&format!("metadata.{key}"));
-        if key.is_empty() || key.chars().count() > 40 {
-            v.push(
-                &name,
-                Rule::Invalid,
-                "metadata keys must be 1 to 40 characters long",
-            );
-        } else if key.contains('[') || key.contains(']') {
-            v.push(
-                &name,
-                Rule::Invalid,
-                "metadata keys cannot contain square brackets",
-            );
-        } else if key.starts_with(RESERVED_METADATA_PREFIX) {
-            v.push(
-                &name,
-                Rule::Invalid,
-                format!("metadata keys starting with [{RESERVED_METADATA_PREFIX}] are reserved for meterpay"),
-            );
-        }
-        if value.chars().count() > 500 {
-            v.push(
-                &name,
-                Rule::MaxLength(500),
-                "metadata values must be at most 500 characters long",
-            );
-        }
     }
 }
 
@@ -403,12 +422,40 @@ mod tests {
 
     const NOW: i64 = 1_800_000_000;
 
+    /// A provider that knows `en` and `card`, and refuses metadata keys
+    /// starting with `x`.
+    struct Fake;
+
+    impl ProviderRules for Fake {
+        fn is_checkout_locale(&self, locale: &str) -> bool {
+            locale == "en"
+        }
+        fn checkout_locales(&self) -> Vec<String> {
+            vec!["en".into()]
+        }
+        fn is_setup_payment_method_type(&self, kind: &str) -> bool {
+            kind == "card"
+        }
+        fn setup_payment_method_types(&self) -> Vec<String> {
+            vec!["card".into()]
+        }
+        fn check_metadata(&self, v: &mut Violations, field: &str, m: &BTreeMap<String, String>) {
+            for key in m.keys().filter(|k| k.starts_with('x')) {
+                v.push(format!("{field}.{key}"), Rule::Invalid, "reserved");
+            }
+        }
+    }
+
     fn hosted() -> CheckoutOptions {
         CheckoutOptions {
             success_url: Some("https://app.example/ok?session={CHECKOUT_SESSION_ID}".into()),
             currency: Some("USD".into()),
             ..CheckoutOptions::default()
         }
+    }
+
+    fn validate(o: CheckoutOptions, currency: Option<&CurrencyCode>) -> Result<ValidCheckout> {
+        o.validate(NOW, currency, &Fake)
     }
 
     fn fields(err: crate::error::Error) -> Vec<String> {
@@ -420,13 +467,21 @@ mod tests {
 
     #[test]
     fn hosted_and_embedded_rules() {
-        assert!(hosted().validate(NOW, None).is_ok());
-        let err = CheckoutOptions {
-            success_url: None,
-            return_url: Some("https://x".into()),
-            ..hosted()
-        }
-        .validate(NOW, None)
+        assert_eq!(
+            validate(hosted(), None).unwrap().ui,
+            CheckoutUi::Hosted {
+                success_url: "https://app.example/ok?session={CHECKOUT_SESSION_ID}".into(),
+                cancel_url: None
+            }
+        );
+        let err = validate(
+            CheckoutOptions {
+                success_url: None,
+                return_url: Some("https://x".into()),
+                ..hosted()
+            },
+            None,
+        )
         .unwrap_err();
         assert_eq!(
             fields(err),
@@ -438,7 +493,7 @@ mod tests {
             ..hosted()
         };
         assert_eq!(
-            fields(embedded.validate(NOW, None).unwrap_err()),
+            fields(validate(embedded, None).unwrap_err()),
             [
                 "stripe_options.success_url",
                 "stripe_options.cancel_url",
@@ -452,19 +507,31 @@ mod tests {
             ..hosted()
         };
         assert_eq!(
-            ok.validate(NOW, None).unwrap().ui_mode.stripe(),
-            "embedded_page"
+            validate(ok, None).unwrap().ui,
+            CheckoutUi::Embedded {
+                return_url: Some("https://x/return".into()),
+                redirect_on_completion: None
+            }
         );
+        let never = CheckoutOptions {
+            ui_mode: Some(UiMode::Embedded),
+            success_url: None,
+            redirect_on_completion: Some(RedirectOnCompletion::Never),
+            ..hosted()
+        };
+        assert_eq!(validate(never, None).unwrap().ui.mode(), UiMode::Embedded);
     }
 
     #[test]
     fn expiry_window_currency_metadata() {
         let at = |secs| {
-            CheckoutOptions {
-                expires_at: Some(NOW + secs),
-                ..hosted()
-            }
-            .validate(NOW, None)
+            validate(
+                CheckoutOptions {
+                    expires_at: Some(NOW + secs),
+                    ..hosted()
+                },
+                None,
+            )
         };
         assert!(at(30 * 60).is_ok());
         assert!(at(24 * 3600).is_ok());
@@ -475,39 +542,62 @@ mod tests {
             ..hosted()
         };
         assert_eq!(
-            fields(no_currency.clone().validate(NOW, None).unwrap_err()),
+            fields(validate(no_currency.clone(), None).unwrap_err()),
             ["stripe_options.currency"]
         );
         let eur = CurrencyCode::parse("EUR").unwrap();
         assert_eq!(
-            no_currency
-                .clone()
-                .validate(NOW, Some(&eur))
-                .unwrap()
-                .currency,
+            validate(no_currency.clone(), Some(&eur)).unwrap().currency,
             Some(eur)
         );
         let with_types = CheckoutOptions {
             payment_method_types: Some(vec!["card".into()]),
             ..no_currency
         };
-        assert_eq!(with_types.validate(NOW, None).unwrap().currency, None);
+        assert_eq!(validate(with_types, None).unwrap().currency, None);
         let meta = CheckoutOptions {
-            metadata: Some(BTreeMap::from([
-                ("meterpay_customer_id".to_owned(), "x".to_owned()),
-                ("k".repeat(41), "v".to_owned()),
-                ("ok".to_owned(), "v".repeat(501)),
-            ])),
+            metadata: Some(BTreeMap::from([("xy".to_owned(), "v".to_owned())])),
             currency: Some("usd".into()),
             ..hosted()
         };
         assert_eq!(
-            fields(meta.validate(NOW, None).unwrap_err()),
+            fields(validate(meta, None).unwrap_err()),
+            ["stripe_options.metadata.xy", "stripe_options.currency"]
+        );
+    }
+
+    #[test]
+    fn the_providers_lists_decide_locales_and_payment_method_types() {
+        let o = CheckoutOptions {
+            locale: Some("xx".into()),
+            payment_method_types: Some(vec!["card".into(), "bitcoin".into(), "card".into()]),
+            ..hosted()
+        };
+        let Err(crate::error::Error::Invalid(errors)) = validate(o, None) else {
+            panic!("accepted")
+        };
+        let seen: Vec<_> = errors
+            .iter()
+            .map(|e| (e.field.as_str(), e.rule.clone(), e.reason.as_str()))
+            .collect();
+        assert_eq!(
+            seen,
             [
-                format!("stripe_options.metadata.{}", "k".repeat(41)),
-                "stripe_options.metadata.meterpay_customer_id".to_owned(),
-                "stripe_options.metadata.ok".to_owned(),
-                "stripe_options.currency".to_owned(),
+                (
+                    "stripe_options.locale",
+                    Rule::Enum(vec!["en".into()]),
+                    "[xx] is not a locale Stripe Checkout supports"
+                ),
+                (
+                    "stripe_options.payment_method_types[1]",
+                    Rule::Enum(vec!["card".into()]),
+                    "[bitcoin] is not a payment method type Stripe Checkout can set up"
+                ),
+                (
+                    "stripe_options.payment_method_types[2]",
+                    Rule::Invalid,
+                    "duplicates [card]"
+                ),
             ]
         );
     }

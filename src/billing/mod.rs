@@ -4,4 +4,5 @@ pub mod app;
 pub mod checkout;
 pub mod currency;
 pub mod customer;
+pub mod portal;
 pub mod profile;

@@ -207,7 +207,7 @@ impl From<CheckoutResult> for ResultV3 {
             created_at: r.created_at,
             expires_at: r.expires_at,
             metadata: r.metadata,
-            status: r.status,
+            status: r.status.map(|s| s.as_str().to_owned()),
             url: r.url,
             mode: "setup",
             cancel_url: r.cancel_url,

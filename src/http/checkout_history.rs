@@ -18,13 +18,19 @@ use super::extract::path_ulid;
 use super::page::{Page, PageExt, PageNumber, PageSize, V3_DEFAULT_SIZE, V3Page};
 use super::query::{QueryParams, fault, from_query};
 use super::tenancy::Namespace;
+use crate::billing::checkout::CheckoutSessionStatus;
 use crate::error::{Error, Result, Rule};
 use crate::store::checkout_sessions::CheckoutSessionRecord;
 
 /// The statuses a recorded session can have: Stripe's three, plus `failed`
 /// after `setup_intent.setup_failed` (the session itself stays open in
 /// Stripe and may still complete or expire).
-pub const STATUSES: [&str; 4] = ["open", "complete", "expired", "failed"];
+pub const STATUSES: [&str; 4] = [
+    CheckoutSessionStatus::ALL[0].as_str(),
+    CheckoutSessionStatus::ALL[1].as_str(),
+    CheckoutSessionStatus::ALL[2].as_str(),
+    CheckoutSessionStatus::ALL[3].as_str(),
+];
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -96,7 +102,7 @@ impl From<CheckoutSessionRecord> for CheckoutSessionBody {
             customer_id: r.customer_id.to_string(),
             stripe_customer_id: r.stripe_customer_id,
             setup_intent_id: r.setup_intent_id,
-            status: r.status,
+            status: r.status.as_str().to_owned(),
             mode: "setup",
             ui_mode: r.ui_mode,
             currency: r.currency,
@@ -125,7 +131,7 @@ async fn list(
     let customer_id = path_ulid("customerId", &customer_id)?;
     let query: HistoryQuery = from_query(raw.as_deref())?;
     let page = Page::of(query.number, query.size, V3_DEFAULT_SIZE);
-    let mut statuses: Vec<String> = [query.status, query.status_eq]
+    let mut statuses: Vec<CheckoutSessionStatus> = [query.status, query.status_eq]
         .into_iter()
         .flatten()
         .flat_map(|s| s.0)
@@ -189,7 +195,7 @@ impl QueryParams for HistoryQuery {
 
 /// One status, or (`MANY`, for `oeq`) a comma-separated list of them.
 #[derive(Debug)]
-struct Statuses<const MANY: bool>(Vec<String>);
+struct Statuses<const MANY: bool>(Vec<CheckoutSessionStatus>);
 
 impl<'de, const MANY: bool> Deserialize<'de> for Statuses<MANY> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
@@ -202,14 +208,12 @@ impl<'de, const MANY: bool> Deserialize<'de> for Statuses<MANY> {
         parts
             .into_iter()
             .map(|s| {
-                if STATUSES.contains(&s) {
-                    Ok(s.to_owned())
-                } else {
-                    Err(fault(
+                CheckoutSessionStatus::parse(s).ok_or_else(|| {
+                    fault(
                         Rule::Enum(STATUSES.iter().map(|s| (*s).to_owned()).collect()),
                         format!("[{s}] is not a checkout session status; use one of {STATUSES:?}"),
-                    ))
-                }
+                    )
+                })
             })
             .collect::<std::result::Result<_, _>>()
             .map(Statuses)

@@ -12,7 +12,7 @@ use crate::billing::app::{self, App, AppStatus, WEBHOOK_EVENTS};
 use crate::error::{Error, FieldError, Remedy, Result, Rule, Violations};
 use crate::secrets;
 use crate::store::apps::{NewApp, duplicate_account};
-use crate::stripe::{StripeClient, StripeError};
+use crate::stripe::{META_APP_ID, META_NAMESPACE, StripeClient, StripeError};
 
 /// What a client asks to install (field names in v3 spelling).
 #[derive(Debug, Clone)]
@@ -74,8 +74,8 @@ pub async fn install_stripe(ctx: &Context, ns: &str, req: InstallStripe) -> Resu
         webhook_path(id)
     );
     let metadata = BTreeMap::from([
-        ("meterpay_namespace".to_owned(), ns.to_owned()),
-        ("meterpay_app_id".to_owned(), id.to_string()),
+        (META_NAMESPACE.to_owned(), ns.to_owned()),
+        (META_APP_ID.to_owned(), id.to_string()),
     ]);
     let endpoint = client
         .create_webhook_endpoint(
@@ -360,8 +360,8 @@ pub async fn bootstrap_emulated(ctx: &Context, ns: &str, key: &str) -> Result<Ap
     let id = existing.id;
     let url = format!("{}{}", ctx.public_url, webhook_path(id));
     let metadata = BTreeMap::from([
-        ("meterpay_namespace".to_owned(), ns.to_owned()),
-        ("meterpay_app_id".to_owned(), id.to_string()),
+        (META_NAMESPACE.to_owned(), ns.to_owned()),
+        (META_APP_ID.to_owned(), id.to_string()),
     ]);
     let endpoint = client
         .create_webhook_endpoint(

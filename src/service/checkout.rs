@@ -13,14 +13,13 @@ use super::Context;
 use super::apps::{client_for, note_key_rejected};
 use super::customer_billing::{no_app_error, resolve_stripe_app};
 use crate::billing::app::{App, AppStatus};
-use crate::billing::checkout::{
-    CheckoutOptions, META_APP_ID, META_CUSTOMER_ID, META_NAMESPACE, UiMode, ValidCheckout,
-};
+use crate::billing::checkout::{CheckoutOptions, CheckoutSessionStatus, UiMode, ValidCheckout};
 use crate::billing::customer::Customer;
 use crate::error::{Error, FieldError, Remedy, Result, Rule};
 use crate::store::checkout_sessions::CheckoutSessionRecord;
 use crate::stripe::{
-    CheckoutSessionParams, CreatedCheckoutSession, NewStripeCustomer, StripeClient, StripeError,
+    CheckoutRules, CheckoutSessionFor, CreatedCheckoutSession, StripeClient, StripeCustomerFor,
+    StripeError, checkout_field_for_param,
 };
 
 #[derive(Debug, Clone, Default)]
@@ -47,7 +46,7 @@ pub struct CheckoutResult {
     pub created_at: OffsetDateTime,
     pub expires_at: Option<OffsetDateTime>,
     pub metadata: Option<BTreeMap<String, String>>,
-    pub status: Option<String>,
+    pub status: Option<CheckoutSessionStatus>,
     pub url: Option<String>,
     pub cancel_url: Option<String>,
     pub success_url: Option<String>,
@@ -63,7 +62,9 @@ pub async fn create_checkout_session(
     customer.ensure_live()?;
     // 1. Everything that can be checked without the network.
     let now = OffsetDateTime::now_utc().unix_timestamp();
-    let valid = req.options.validate(now, customer.currency.as_ref());
+    let valid = req
+        .options
+        .validate(now, customer.currency.as_ref(), &CheckoutRules);
     let given = match &req.stripe_customer_id {
         Some(id) if !is_customer_id(id) => Err(Error::field(
             "stripe_customer_id",
@@ -107,10 +108,15 @@ pub async fn create_checkout_session(
     };
 
     // 4. The session.
-    let params = stripe_params(ns, &app, customer, &stripe_customer_id, &valid);
     let session = client
         .create_checkout_session(
-            &params,
+            CheckoutSessionFor {
+                namespace: ns,
+                app_id: app.id,
+                customer_id: customer.id,
+                stripe_customer_id: &stripe_customer_id,
+                checkout: &valid,
+            },
             &format!("meterpay-checkout-{}", crate::ids::new_ulid()),
         )
         .await;
@@ -135,7 +141,7 @@ pub async fn create_checkout_session(
         result.customer_email = customer.primary_email.clone();
     }
     ctx.store
-        .record_checkout_session(ns, &record(&app, &result, valid.ui_mode))
+        .record_checkout_session(ns, &record(&app, &result, valid.ui.mode()))
         .await?;
     tracing::info!(session = %result.session_id, customer = %customer.id, app = %app.id, "created checkout session");
     Ok(result)
@@ -155,15 +161,10 @@ async fn create_stripe_customer(
     let digest = hex::encode(Sha256::digest(format!("{ns}\n{}\n{}", app.id, customer.id)));
     let created = client
         .create_customer(
-            &NewStripeCustomer {
-                name: Some(customer.name.clone()),
-                email: customer.primary_email.clone(),
-                metadata: BTreeMap::from([
-                    (META_NAMESPACE.to_owned(), ns.to_owned()),
-                    (META_APP_ID.to_owned(), app.id.to_string()),
-                    (META_CUSTOMER_ID.to_owned(), customer.id.to_string()),
-                    ("meterpay_customer_key".to_owned(), customer.key.clone()),
-                ]),
+            StripeCustomerFor {
+                namespace: ns,
+                app_id: app.id,
+                customer,
             },
             &format!("meterpay-customer-{digest}"),
         )
@@ -180,72 +181,6 @@ async fn create_stripe_customer(
         .ensure_customer_stripe(ns, app.id, customer.id, &stripe_id)
         .await?;
     Ok(mapping.stripe_customer_id)
-}
-
-fn stripe_params(
-    ns: &str,
-    app: &App,
-    customer: &Customer,
-    stripe_customer_id: &str,
-    valid: &ValidCheckout,
-) -> CheckoutSessionParams {
-    let o = &valid.options;
-    CheckoutSessionParams {
-        customer: stripe_customer_id.to_owned(),
-        currency: valid
-            .currency
-            .as_ref()
-            .map(|c| c.as_str().to_ascii_lowercase()),
-        ui_mode: match valid.ui_mode {
-            UiMode::Hosted => crate::stripe::UiMode::HostedPage,
-            UiMode::Embedded => crate::stripe::UiMode::EmbeddedPage,
-        },
-        success_url: o.success_url.clone(),
-        cancel_url: o.cancel_url.clone(),
-        return_url: o.return_url.clone(),
-        client_reference_id: o.client_reference_id.clone(),
-        billing_address_collection: o.billing_address_collection.map(|b| b.as_str().to_owned()),
-        customer_update: o
-            .customer_update
-            .as_ref()
-            .map(|u| crate::stripe::CustomerUpdate {
-                address: u.address.map(|b| b.as_str().to_owned()),
-                name: u.name.map(|b| b.as_str().to_owned()),
-                shipping: u.shipping.map(|b| b.as_str().to_owned()),
-            }),
-        consent_collection: o.consent_collection.as_ref().map(|c| {
-            crate::stripe::ConsentCollection {
-                payment_method_reuse_agreement_position: c
-                    .payment_method_reuse_agreement
-                    .map(|p| p.as_str().to_owned()),
-                promotions: c.promotions.map(|p| p.as_str().to_owned()),
-                terms_of_service: c.terms_of_service.map(|t| t.as_str().to_owned()),
-            }
-        }),
-        custom_text: o.custom_text.as_ref().map(|t| crate::stripe::CustomText {
-            after_submit: t.after_submit.clone(),
-            shipping_address: t.shipping_address.clone(),
-            submit: t.submit.clone(),
-            terms_of_service_acceptance: t.terms_of_service_acceptance.clone(),
-        }),
-        expires_at: o.expires_at,
-        locale: o.locale.clone(),
-        metadata: o.metadata.clone().unwrap_or_default(),
-        allowed_payment_method_types: o.payment_method_types.clone().unwrap_or_default(),
-        redirect_on_completion: o.redirect_on_completion.map(|r| r.as_str().to_owned()),
-        tax_id_collection: o
-            .tax_id_collection
-            .as_ref()
-            .map(|t| crate::stripe::TaxIdCollection {
-                enabled: t.enabled,
-                required: t.required.map(|r| r.as_str().to_owned()),
-            }),
-        setup_intent_metadata: BTreeMap::from([
-            (META_NAMESPACE.to_owned(), ns.to_owned()),
-            (META_APP_ID.to_owned(), app.id.to_string()),
-            (META_CUSTOMER_ID.to_owned(), customer.id.to_string()),
-        ]),
-    }
 }
 
 fn to_result(
@@ -295,7 +230,7 @@ fn record(app: &App, r: &CheckoutResult, ui_mode: UiMode) -> CheckoutSessionReco
         customer_id: r.customer_id,
         stripe_customer_id: r.stripe_customer_id.clone(),
         setup_intent_id: Some(r.setup_intent_id.clone()),
-        status: r.status.clone().unwrap_or_else(|| "open".to_owned()),
+        status: r.status.unwrap_or(CheckoutSessionStatus::Open),
         ui_mode: ui_mode.upstream().to_owned(),
         currency: r.currency.clone(),
         url: r.url.clone(),
@@ -334,22 +269,11 @@ pub(crate) fn key_invalid(app: &App) -> Error {
 fn checkout_stripe_error(err: StripeError, app: &App) -> Error {
     match err {
         StripeError::KeyRejected { .. } => key_invalid(app),
-        StripeError::Rejected { message, param, .. } => {
-            let field = match param.as_deref() {
-                Some("customer") => "stripe_customer_id".to_owned(),
-                Some("allowed_payment_method_types") => {
-                    "stripe_options.payment_method_types".to_owned()
-                }
-                Some(p) if p.starts_with("setup_intent_data") => format!("stripe.{p}"),
-                Some(p) => format!("stripe_options.{}", p.replace('[', ".").replace(']', "")),
-                None => "stripe".to_owned(),
-            };
-            Error::field(
-                field,
-                Rule::Invalid,
-                format!("Stripe refused the request: {message}"),
-            )
-        }
+        StripeError::Rejected { message, param, .. } => Error::field(
+            checkout_field_for_param(param.as_deref()),
+            Rule::Invalid,
+            format!("Stripe refused the request: {message}"),
+        ),
         other => super::apps::stripe_error(other),
     }
 }

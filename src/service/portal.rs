@@ -13,16 +13,12 @@ use super::customer_billing::{no_app_error, resolve_stripe_app};
 use crate::billing::app::{App, AppStatus};
 use crate::billing::checkout::check_url;
 use crate::billing::customer::Customer;
+pub use crate::billing::portal::PortalOptions;
 use crate::error::{Error, FieldError, Remedy, Result, Rule, Source, Violations};
-use crate::stripe::{CreatedPortalSession, PortalSessionParams, StripeError, is_portal_locale};
-
-/// The options both APIs take (v3 `stripe_options`, v1 top level).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PortalOptions {
-    pub configuration_id: Option<String>,
-    pub locale: Option<String>,
-    pub return_url: Option<String>,
-}
+use crate::stripe::{
+    CreatedPortalSession, PortalField, PortalSessionFor, StripeError, is_portal_locale,
+    portal_field_for_param,
+};
 
 /// The created session (v3 `BillingAppStripeCreateCustomerPortalSessionResult`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,43 +42,39 @@ pub const LOCALE: &str = "stripe_options.locale";
 pub const RETURN_URL: &str = "stripe_options.return_url";
 pub const CUSTOMER_ID: &str = "customerId";
 
-impl PortalOptions {
-    /// Everything that can be checked without calling Stripe.
-    pub fn validate(&self) -> Result<()> {
-        let mut v = Violations::default();
-        if let Some(id) = &self.configuration_id {
-            let ok = id.strip_prefix("bpc_").is_some_and(|rest| {
-                !rest.is_empty()
-                    && rest.len() <= 255
-                    && rest.bytes().all(|b| b.is_ascii_alphanumeric())
-            });
-            if !ok {
-                v.push(
-                    CONFIGURATION_ID,
-                    Rule::MatchesRegex,
-                    "must be the id of a Stripe customer portal configuration (bpc_…)",
-                );
-            }
-        }
-        if let Some(locale) = &self.locale
-            && !is_portal_locale(locale)
-        {
+/// Everything about the options that can be checked without calling Stripe.
+pub fn validate(options: &PortalOptions) -> Result<()> {
+    let mut v = Violations::default();
+    if let Some(id) = &options.configuration_id {
+        let ok = id.strip_prefix("bpc_").is_some_and(|rest| {
+            !rest.is_empty() && rest.len() <= 255 && rest.bytes().all(|b| b.is_ascii_alphanumeric())
+        });
+        if !ok {
             v.push(
-                LOCALE,
-                Rule::Invalid,
-                format!(
-                    "[{locale}] is not a locale of Stripe's customer portal \
-                     (e.g. auto, en, en-GB, de, fr-CA, pt-BR, zh-TW)"
-                ),
+                CONFIGURATION_ID,
+                Rule::MatchesRegex,
+                "must be the id of a Stripe customer portal configuration (bpc_…)",
             );
         }
-        if let Some(url) = &self.return_url
-            && let Err(reason) = check_url(url)
-        {
-            v.push(RETURN_URL, Rule::Invalid, reason);
-        }
-        v.into_result()
     }
+    if let Some(locale) = &options.locale
+        && !is_portal_locale(locale)
+    {
+        v.push(
+            LOCALE,
+            Rule::Invalid,
+            format!(
+                "[{locale}] is not a locale of Stripe's customer portal \
+                 (e.g. auto, en, en-GB, de, fr-CA, pt-BR, zh-TW)"
+            ),
+        );
+    }
+    if let Some(url) = &options.return_url
+        && let Err(reason) = check_url(url)
+    {
+        v.push(RETURN_URL, Rule::Invalid, reason);
+    }
+    v.into_result()
 }
 
 pub async fn create_portal_session(
@@ -92,7 +84,7 @@ pub async fn create_portal_session(
     options: &PortalOptions,
 ) -> Result<PortalResult> {
     customer.ensure_live()?;
-    options.validate()?;
+    validate(options)?;
     let app = resolve_stripe_app(ctx, ns, customer, None)
         .await?
         .ok_or_else(|| no_app_error("app_id", Rule::Required, false))?;
@@ -105,15 +97,12 @@ pub async fn create_portal_session(
         .await?
         .ok_or_else(|| no_stripe_customer(customer.id, &app))?;
     let client = client_for(ctx, ns, app.id).await?;
-    let params = PortalSessionParams {
-        customer: link.stripe_customer_id,
-        configuration: options.configuration_id.clone(),
-        locale: options.locale.clone(),
-        return_url: options.return_url.clone(),
-    };
     let created = client
         .create_portal_session(
-            &params,
+            PortalSessionFor {
+                stripe_customer_id: &link.stripe_customer_id,
+                options,
+            },
             &format!("meterpay-portal-{}", crate::ids::new_ulid()),
         )
         .await;
@@ -167,20 +156,15 @@ fn portal_stripe_error(err: StripeError, app: &App) -> Error {
     match err {
         StripeError::KeyRejected { .. } => key_invalid(app),
         StripeError::Rejected { message, param, .. } => {
-            let field = match param.as_deref() {
-                Some("configuration") => CONFIGURATION_ID,
-                Some("locale") => LOCALE,
-                Some("return_url") => RETURN_URL,
-                Some("customer") => {
-                    return customer_error(format!("Stripe refused the request: {message}"));
-                }
-                _ => "stripe",
+            let reason = format!("Stripe refused the request: {message}");
+            let field = match portal_field_for_param(param.as_deref()) {
+                Some(PortalField::ConfigurationId) => CONFIGURATION_ID,
+                Some(PortalField::Locale) => LOCALE,
+                Some(PortalField::ReturnUrl) => RETURN_URL,
+                Some(PortalField::Customer) => return customer_error(reason),
+                None => "stripe",
             };
-            Error::field(
-                field,
-                Rule::Invalid,
-                format!("Stripe refused the request: {message}"),
-            )
+            Error::field(field, Rule::Invalid, reason)
         }
         other => stripe_error(other),
     }

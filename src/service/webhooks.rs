@@ -2,19 +2,20 @@
 //! against the app's signing secret, act on each event exactly once, and
 //! trust only meterpay's own metadata naming this app and namespace.
 
-use std::collections::BTreeMap;
-
-use serde_json::Value;
 use time::OffsetDateTime;
 use ulid::Ulid;
 
 use super::Context;
 use super::apps::{client_for, note_key_rejected, stripe_error};
 use crate::billing::app::App;
-use crate::billing::checkout::{META_APP_ID, META_CUSTOMER_ID, META_NAMESPACE, UiMode};
+use crate::billing::checkout::CheckoutSessionStatus;
 use crate::error::{Error, FieldError, Result, Rule, Source};
 use crate::store::checkout_sessions::CheckoutSessionRecord;
 use crate::store::events::Claim;
+use crate::stripe::events::{
+    CUSTOMER_ID_METADATA_FIELD, CheckoutSessionEvent, Event, METADATA_FIELD, OurMetadata,
+    SetupIntentEvent, StripeEvent,
+};
 use crate::stripe::webhook::{DEFAULT_TOLERANCE_SECS, verify_signature};
 
 /// What happened to a delivery (for the 200 answer and the log).
@@ -61,23 +62,10 @@ pub async fn receive(
 
 /// A verified delivery: acted on once per event id.
 async fn handle(ctx: &Context, app: &App, payload: &[u8]) -> Result<Outcome> {
-    let event: Value = serde_json::from_slice(payload)
-        .map_err(|e| Error::field("body", Rule::Invalid, format!("not a Stripe event: {e}")))?;
-    let (Some(event_id), Some(kind)) = (event["id"].as_str(), event["type"].as_str()) else {
-        return Err(Error::field(
-            "body",
-            Rule::Invalid,
-            "not a Stripe event: id and type are required",
-        ));
-    };
-    let object = &event["data"]["object"];
-    if !matches!(
-        kind,
-        "setup_intent.succeeded"
-            | "setup_intent.setup_failed"
-            | "checkout.session.completed"
-            | "checkout.session.expired"
-    ) {
+    let event =
+        Event::parse(payload).map_err(|e| Error::field("body", Rule::Invalid, e.to_string()))?;
+    let (event_id, kind) = (event.id.as_str(), event.kind.as_str());
+    if let StripeEvent::Unknown { kind } = &event.data {
         return Ok(Outcome::Ignored(format!(
             "meterpay does not handle {kind} events"
         )));
@@ -92,11 +80,20 @@ async fn handle(ctx: &Context, app: &App, payload: &[u8]) -> Result<Outcome> {
         }
         Claim::Claimed => {}
     }
-    let result = match kind {
-        "setup_intent.succeeded" => setup_intent_succeeded(ctx, app, event_id, object).await,
-        "setup_intent.setup_failed" => setup_intent_failed(ctx, app, object).await,
-        "checkout.session.completed" => session_status(ctx, app, object, "complete").await,
-        _ => session_status(ctx, app, object, "expired").await,
+    let result = match &event.data {
+        StripeEvent::SetupIntentSucceeded(intent) => {
+            setup_intent_succeeded(ctx, app, event_id, intent).await
+        }
+        StripeEvent::SetupIntentSetupFailed(intent) => setup_intent_failed(ctx, app, intent).await,
+        StripeEvent::CheckoutSessionCompleted(session) => {
+            session_status(ctx, app, session, CheckoutSessionStatus::Complete).await
+        }
+        StripeEvent::CheckoutSessionExpired(session) => {
+            session_status(ctx, app, session, CheckoutSessionStatus::Expired).await
+        }
+        StripeEvent::Unknown { .. } => Ok(Outcome::Ignored(format!(
+            "meterpay does not handle {kind} events"
+        ))),
     };
     match result {
         Ok(outcome) => {
@@ -116,29 +113,20 @@ async fn handle(ctx: &Context, app: &App, payload: &[u8]) -> Result<Outcome> {
 
 /// meterpay's metadata on a setup intent, checked against the app. `None`
 /// when the setup intent is not meterpay's.
-fn our_customer(app: &App, metadata: &Value) -> Result<Option<Ulid>> {
-    let (Some(ns), Some(app_id), Some(customer)) = (
-        metadata[META_NAMESPACE].as_str(),
-        metadata[META_APP_ID].as_str(),
-        metadata[META_CUSTOMER_ID].as_str(),
-    ) else {
+fn our_customer(app: &App, ours: Option<&OurMetadata>) -> Result<Option<Ulid>> {
+    let Some(ours) = ours else {
         return Ok(None);
     };
-    if ns != app.namespace || app_id != app.id.to_string() {
-        tracing::warn!(app_id = %app.id, event_namespace = ns, event_app = app_id, "refused a Stripe event whose metadata names another namespace or app");
+    if ours.namespace != app.namespace || ours.app_id != app.id.to_string() {
+        tracing::warn!(app_id = %app.id, event_namespace = ours.namespace, event_app = ours.app_id, "refused a Stripe event whose metadata names another namespace or app");
         return Err(Error::field(
-            "data.object.metadata",
+            METADATA_FIELD,
             Rule::Invalid,
             "the event's meterpay metadata names another namespace or app than this webhook's",
         ));
     }
-    let id = Ulid::from_string(customer).map_err(|_| {
-        Error::field(
-            "data.object.metadata.meterpay_customer_id",
-            Rule::Invalid,
-            "is not a ULID",
-        )
-    })?;
+    let id = Ulid::from_string(&ours.customer_id)
+        .map_err(|_| Error::field(CUSTOMER_ID_METADATA_FIELD, Rule::Invalid, "is not a ULID"))?;
     Ok(Some(id))
 }
 
@@ -146,16 +134,16 @@ async fn setup_intent_succeeded(
     ctx: &Context,
     app: &App,
     event_id: &str,
-    intent: &Value,
+    intent: &SetupIntentEvent,
 ) -> Result<Outcome> {
-    let Some(customer_id) = our_customer(app, &intent["metadata"])? else {
+    let Some(customer_id) = our_customer(app, intent.ours.as_ref())? else {
         return Ok(Outcome::Ignored(
             "setup intent without meterpay metadata".into(),
         ));
     };
     let (Some(payment_method), Some(stripe_customer)) = (
-        expandable_id(&intent["payment_method"]),
-        expandable_id(&intent["customer"]),
+        intent.payment_method_id.as_deref(),
+        intent.stripe_customer_id.as_deref(),
     ) else {
         return Ok(Outcome::Ignored(
             "setup intent without payment method or customer".into(),
@@ -190,29 +178,39 @@ async fn setup_intent_succeeded(
     ctx.store
         .set_default_payment_method(ns, app.id, customer_id, stripe_customer, payment_method)
         .await?;
-    let intent_id = intent["id"].as_str();
     ctx.store
-        .update_session_status(ns, None, intent_id, "complete", Some(payment_method), None)
+        .update_session_status(
+            ns,
+            None,
+            intent.id.as_deref(),
+            CheckoutSessionStatus::Complete,
+            Some(payment_method),
+            None,
+        )
         .await?;
     Ok(Outcome::Processed(Some(customer_id)))
 }
 
-async fn setup_intent_failed(ctx: &Context, app: &App, intent: &Value) -> Result<Outcome> {
-    let Some(customer_id) = our_customer(app, &intent["metadata"])? else {
+async fn setup_intent_failed(
+    ctx: &Context,
+    app: &App,
+    intent: &SetupIntentEvent,
+) -> Result<Outcome> {
+    let Some(customer_id) = our_customer(app, intent.ours.as_ref())? else {
         return Ok(Outcome::Ignored(
             "setup intent without meterpay metadata".into(),
         ));
     };
-    let reason = intent["last_setup_error"]["message"]
-        .as_str()
-        .or_else(|| intent["last_setup_error"]["code"].as_str())
+    let reason = intent
+        .failure_reason
+        .as_deref()
         .unwrap_or("the setup failed");
     ctx.store
         .update_session_status(
             &app.namespace,
             None,
-            intent["id"].as_str(),
-            "failed",
+            intent.id.as_deref(),
+            CheckoutSessionStatus::Failed,
             None,
             Some(reason),
         )
@@ -223,10 +221,10 @@ async fn setup_intent_failed(ctx: &Context, app: &App, intent: &Value) -> Result
 async fn session_status(
     ctx: &Context,
     app: &App,
-    session: &Value,
-    status: &str,
+    session: &CheckoutSessionEvent,
+    status: CheckoutSessionStatus,
 ) -> Result<Outcome> {
-    let Some(id) = session["id"].as_str() else {
+    let Some(id) = session.id.as_deref() else {
         return Ok(Outcome::Ignored("session without id".into()));
     };
     let updated = ctx
@@ -236,7 +234,7 @@ async fn session_status(
     if updated > 0 {
         return Ok(Outcome::Processed(None));
     }
-    if status == "complete" {
+    if status == CheckoutSessionStatus::Complete {
         return record_completed_session(ctx, app, id, session).await;
     }
     Ok(Outcome::Ignored(format!(
@@ -252,14 +250,14 @@ async fn record_completed_session(
     ctx: &Context,
     app: &App,
     id: &str,
-    session: &Value,
+    session: &CheckoutSessionEvent,
 ) -> Result<Outcome> {
-    if session["mode"].as_str() != Some("setup") {
+    if !session.setup_mode {
         return Ok(Outcome::Ignored(format!(
             "session [{id}] is not a setup session"
         )));
     }
-    let Some(stripe_customer) = expandable_id(&session["customer"]) else {
+    let Some(stripe_customer) = session.stripe_customer_id.as_deref() else {
         return Ok(Outcome::Ignored(format!(
             "session [{id}] has no Stripe customer"
         )));
@@ -286,53 +284,31 @@ fn session_from_event(
     customer_id: Ulid,
     stripe_customer: &str,
     id: &str,
-    s: &Value,
+    s: &CheckoutSessionEvent,
 ) -> CheckoutSessionRecord {
-    let text = |field: &str| s[field].as_str().map(str::to_owned);
-    let ts = |field: &str| {
-        s[field]
-            .as_i64()
-            .and_then(|secs| OffsetDateTime::from_unix_timestamp(secs).ok())
-    };
+    let ts =
+        |secs: Option<i64>| secs.and_then(|secs| OffsetDateTime::from_unix_timestamp(secs).ok());
     let now = crate::timestamp::now();
-    let metadata: BTreeMap<String, String> = s["metadata"]
-        .as_object()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                .collect()
-        })
-        .unwrap_or_default();
-    let ui_mode = match s["ui_mode"].as_str() {
-        Some(m) if m.starts_with("embedded") => UiMode::Embedded,
-        _ => UiMode::Hosted,
-    };
     CheckoutSessionRecord {
         id: id.to_owned(),
         app_id: app.id,
         customer_id,
         stripe_customer_id: stripe_customer.to_owned(),
-        setup_intent_id: expandable_id(&s["setup_intent"]).map(str::to_owned),
-        status: "complete".to_owned(),
-        ui_mode: ui_mode.upstream().to_owned(),
-        currency: text("currency").map(|c| c.to_ascii_uppercase()),
-        url: text("url"),
-        success_url: text("success_url"),
-        cancel_url: text("cancel_url"),
-        return_url: text("return_url"),
-        client_reference_id: text("client_reference_id"),
-        customer_email: text("customer_email")
-            .or_else(|| s["customer_details"]["email"].as_str().map(str::to_owned)),
-        metadata: Some(metadata).filter(|m| !m.is_empty()),
+        setup_intent_id: s.setup_intent_id.clone(),
+        status: CheckoutSessionStatus::Complete,
+        ui_mode: s.ui_mode.upstream().to_owned(),
+        currency: s.currency.clone(),
+        url: s.url.clone(),
+        success_url: s.success_url.clone(),
+        cancel_url: s.cancel_url.clone(),
+        return_url: s.return_url.clone(),
+        client_reference_id: s.client_reference_id.clone(),
+        customer_email: s.customer_email.clone(),
+        metadata: Some(s.metadata.clone()).filter(|m| !m.is_empty()),
         payment_method_id: None,
         failure_reason: None,
-        expires_at: ts("expires_at"),
-        created_at: ts("created").unwrap_or(now),
+        expires_at: ts(s.expires_at),
+        created_at: ts(s.created).unwrap_or(now),
         updated_at: now,
     }
-}
-
-/// The id of an expandable field (a string, or an object with `id`).
-fn expandable_id(value: &Value) -> Option<&str> {
-    value.as_str().or_else(|| value["id"].as_str())
 }

@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 use ulid::Ulid;
 
 use super::{Store, get_json, get_opt_ts, get_ts, to_json};
+use crate::billing::checkout::CheckoutSessionStatus;
 use crate::error::{Error, Result};
 use crate::timestamp;
 
@@ -18,7 +19,7 @@ pub struct CheckoutSessionRecord {
     pub customer_id: Ulid,
     pub stripe_customer_id: String,
     pub setup_intent_id: Option<String>,
-    pub status: String,
+    pub status: CheckoutSessionStatus,
     /// Upstream name: `hosted` | `embedded`.
     pub ui_mode: String,
     pub currency: Option<String>,
@@ -92,7 +93,7 @@ impl Store {
         .bind(s.customer_id.to_string())
         .bind(&s.stripe_customer_id)
         .bind(s.setup_intent_id.clone())
-        .bind(&s.status)
+        .bind(s.status.as_str())
         .bind(&s.ui_mode)
         .bind(s.currency.clone())
         .bind(s.url.clone())
@@ -134,7 +135,7 @@ impl Store {
         &self,
         namespace: &str,
         customer_id: Ulid,
-        statuses: &[String],
+        statuses: &[CheckoutSessionStatus],
         limit: u64,
         offset: u64,
     ) -> Result<(Vec<CheckoutSessionRecord>, u64)> {
@@ -151,7 +152,7 @@ impl Store {
             .bind(namespace)
             .bind(customer_id.to_string());
         for s in statuses {
-            count = count.bind(s.clone());
+            count = count.bind(s.as_str());
         }
         let total: i64 = count.fetch_one(&self.pool).await?.try_get("n")?;
 
@@ -168,7 +169,7 @@ impl Store {
             .bind(namespace)
             .bind(customer_id.to_string());
         for s in statuses {
-            list = list.bind(s.clone());
+            list = list.bind(s.as_str());
         }
         let rows = list.bind(limit).bind(offset).fetch_all(&self.pool).await?;
         let items = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
@@ -194,13 +195,15 @@ fn from_row(row: &AnyRow) -> Result<CheckoutSessionRecord> {
     let parse = || -> anyhow::Result<CheckoutSessionRecord> {
         let app_id: String = row.try_get("app_id")?;
         let customer_id: String = row.try_get("customer_id")?;
+        let status: String = row.try_get("status")?;
         Ok(CheckoutSessionRecord {
             id: row.try_get("id")?,
             app_id: Ulid::from_string(&app_id)?,
             customer_id: Ulid::from_string(&customer_id)?,
             stripe_customer_id: row.try_get("stripe_customer_id")?,
             setup_intent_id: row.try_get("setup_intent_id")?,
-            status: row.try_get("status")?,
+            status: CheckoutSessionStatus::parse(&status)
+                .ok_or_else(|| anyhow::anyhow!("unknown checkout session status [{status}]"))?,
             ui_mode: row.try_get("ui_mode")?,
             currency: row.try_get("currency")?,
             url: row.try_get("url")?,

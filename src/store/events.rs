@@ -6,6 +6,7 @@ use ulid::Ulid;
 
 use super::Store;
 use crate::billing::app::App;
+use crate::billing::checkout::CheckoutSessionStatus;
 use crate::error::{Error, Result};
 use crate::timestamp;
 
@@ -150,7 +151,7 @@ impl Store {
         namespace: &str,
         session_id: Option<&str>,
         setup_intent_id: Option<&str>,
-        status: &str,
+        status: CheckoutSessionStatus,
         payment_method_id: Option<&str>,
         failure_reason: Option<&str>,
     ) -> Result<u64> {
@@ -168,7 +169,7 @@ impl Store {
         .bind(namespace)
         .bind(session_id.map(str::to_owned))
         .bind(setup_intent_id.map(str::to_owned))
-        .bind(status)
+        .bind(status.as_str())
         .bind(payment_method_id.map(str::to_owned))
         .bind(failure_reason.map(str::to_owned))
         .bind(timestamp::format(timestamp::now()))

@@ -4,9 +4,7 @@
 //! sorted into [`StripeError`].
 
 use std::collections::{BTreeMap, HashMap};
-use std::convert::Infallible;
 use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,13 +12,7 @@ use rand::RngExt;
 use stripe::IdempotencyKey;
 use stripe::{ClientBuilder, RequestStrategy, StripeRequest};
 use stripe_billing::billing_portal_session::CreateBillingPortalSession;
-use stripe_checkout::checkout_session::{
-    CreateCheckoutSession, CreateCheckoutSessionConsentCollection,
-    CreateCheckoutSessionConsentCollectionPaymentMethodReuseAgreement,
-    CreateCheckoutSessionCustomText, CreateCheckoutSessionCustomerUpdate,
-    CreateCheckoutSessionSetupIntentData, CreateCheckoutSessionTaxIdCollection,
-    CustomTextPositionParam,
-};
+use stripe_checkout::checkout_session::CreateCheckoutSession;
 use stripe_connect::account::RetrieveForMyAccountAccount;
 use stripe_core::customer::{
     CreateCustomer, RetrieveCustomer, RetrieveCustomerReturned, UpdateCustomer,
@@ -28,9 +20,12 @@ use stripe_core::customer::{
 };
 use stripe_misc::webhook_endpoint::{CreateWebhookEndpoint, DeleteWebhookEndpoint};
 
+use super::transformers::{
+    CheckoutSessionFor, ErrorAnswer, PortalSessionFor, StripeCustomerFor, error_answer,
+};
 use super::{
-    CheckoutSessionParams, CreatedCheckoutSession, CreatedPortalSession, CreatedWebhookEndpoint,
-    NewStripeCustomer, PortalSessionParams, StripeAccount, StripeConfig, StripeError,
+    CreatedCheckoutSession, CreatedPortalSession, CreatedWebhookEndpoint, StripeAccount,
+    StripeConfig, StripeError,
 };
 
 /// One Stripe client bound to one API key.
@@ -45,15 +40,6 @@ impl fmt::Debug for StripeClient {
         f.debug_struct("StripeClient")
             .field("api_base", &self.config.api_base)
             .finish_non_exhaustive()
-    }
-}
-
-/// Parses one of async-stripe's generated enums from Stripe's wire value
-/// (their `FromStr` cannot fail; unknown values become `Unknown`).
-fn wire<T: FromStr<Err = Infallible>>(value: &str) -> T {
-    match value.parse() {
-        Ok(v) => v,
-        Err(never) => match never {},
     }
 }
 
@@ -113,10 +99,6 @@ impl StripeClient {
                     return Ok(value);
                 }
                 Err(stripe::StripeError::Stripe(err, status)) => {
-                    let message = err
-                        .message
-                        .clone()
-                        .unwrap_or_else(|| format!("Stripe answered {status}"));
                     tracing::debug!(
                         call = what,
                         attempt,
@@ -124,21 +106,9 @@ impl StripeClient {
                         elapsed_ms,
                         "Stripe call failed"
                     );
-                    // 409: the same idempotency key is in use by a concurrent
-                    // request (Stripe: safe to retry); 424: a transient failure
-                    // of an external dependency.
-                    if matches!(status, 409 | 424 | 429) || status >= 500 {
-                        last = format!("{what}: Stripe answered {status}: {message}");
-                    } else if status == 401 || status == 403 {
-                        return Err(StripeError::KeyRejected { message });
-                    } else {
-                        return Err(StripeError::Rejected {
-                            status,
-                            kind: err.type_.as_str().to_owned(),
-                            code: err.code.as_ref().map(|c| c.as_str().to_owned()),
-                            message,
-                            param: err.param.clone(),
-                        });
+                    match error_answer(what, status, &err) {
+                        ErrorAnswer::Retry(detail) => last = detail,
+                        ErrorAnswer::Fail(e) => return Err(e),
                     }
                 }
                 Err(stripe::StripeError::Timeout) => {
@@ -205,7 +175,10 @@ impl StripeClient {
         metadata: &BTreeMap<String, String>,
         idempotency_key: &str,
     ) -> Result<CreatedWebhookEndpoint, StripeError> {
-        let events: Vec<_> = enabled_events.iter().map(|e| wire(e)).collect();
+        let events: Vec<_> = enabled_events
+            .iter()
+            .map(|e| super::transformers::wire(e))
+            .collect();
         let req = CreateWebhookEndpoint::new(events, url)
             .metadata(metadata.clone().into_iter().collect::<HashMap<_, _>>());
         let endpoint = self
@@ -253,22 +226,10 @@ impl StripeClient {
     /// `POST /v1/customers`; returns the new `cus_` id.
     pub async fn create_customer(
         &self,
-        customer: &NewStripeCustomer,
+        customer: StripeCustomerFor<'_>,
         idempotency_key: &str,
     ) -> Result<String, StripeError> {
-        let mut req = CreateCustomer::new().metadata(
-            customer
-                .metadata
-                .clone()
-                .into_iter()
-                .collect::<HashMap<_, _>>(),
-        );
-        if let Some(name) = &customer.name {
-            req = req.name(name.clone());
-        }
-        if let Some(email) = &customer.email {
-            req = req.email(email.clone());
-        }
+        let req = CreateCustomer::from(customer);
         let created = self
             .send("create customer", &req, Some(idempotency_key))
             .await?;
@@ -293,144 +254,26 @@ impl StripeClient {
     /// `POST /v1/checkout/sessions` in setup mode.
     pub async fn create_checkout_session(
         &self,
-        p: &CheckoutSessionParams,
+        session: CheckoutSessionFor<'_>,
         idempotency_key: &str,
     ) -> Result<CreatedCheckoutSession, StripeError> {
-        let mut req = CreateCheckoutSession::new()
-            .mode(wire::<stripe_checkout::CheckoutSessionMode>("setup"))
-            .customer(p.customer.clone())
-            .ui_mode(wire::<stripe_checkout::CheckoutSessionUiMode>(
-                p.ui_mode.as_str(),
-            ));
-        if let Some(currency) = &p.currency {
-            req = req.currency(wire::<stripe_types::Currency>(currency));
-        }
-        if let Some(url) = &p.success_url {
-            req = req.success_url(url.clone());
-        }
-        if let Some(url) = &p.cancel_url {
-            req = req.cancel_url(url.clone());
-        }
-        if let Some(url) = &p.return_url {
-            req = req.return_url(url.clone());
-        }
-        if let Some(id) = &p.client_reference_id {
-            req = req.client_reference_id(id.clone());
-        }
-        if let Some(v) = &p.billing_address_collection {
-            req = req.billing_address_collection(wire::<
-                stripe_checkout::CheckoutSessionBillingAddressCollection,
-            >(v));
-        }
-        if let Some(u) = &p.customer_update {
-            let mut update = CreateCheckoutSessionCustomerUpdate::new();
-            update.address = u.address.as_deref().map(wire);
-            update.name = u.name.as_deref().map(wire);
-            update.shipping = u.shipping.as_deref().map(wire);
-            req = req.customer_update(update);
-        }
-        if let Some(c) = &p.consent_collection {
-            let mut consent = CreateCheckoutSessionConsentCollection::new();
-            consent.payment_method_reuse_agreement =
-                c.payment_method_reuse_agreement_position.as_deref().map(|pos| {
-                    CreateCheckoutSessionConsentCollectionPaymentMethodReuseAgreement::new(wire::<
-                        stripe_checkout::checkout_session::CreateCheckoutSessionConsentCollectionPaymentMethodReuseAgreementPosition,
-                    >(pos))
-                });
-            consent.promotions = c.promotions.as_deref().map(wire);
-            consent.terms_of_service = c.terms_of_service.as_deref().map(wire);
-            req = req.consent_collection(consent);
-        }
-        if let Some(t) = &p.custom_text {
-            let mut text = CreateCheckoutSessionCustomText::new();
-            let param = |m: &Option<String>| m.clone().map(CustomTextPositionParam::new);
-            text.after_submit = param(&t.after_submit);
-            text.shipping_address = param(&t.shipping_address);
-            text.submit = param(&t.submit);
-            text.terms_of_service_acceptance = param(&t.terms_of_service_acceptance);
-            req = req.custom_text(text);
-        }
-        if let Some(at) = p.expires_at {
-            req = req.expires_at(at);
-        }
-        if let Some(locale) = &p.locale {
-            req = req.locale(wire::<stripe_checkout::CheckoutSessionLocale>(locale));
-        }
-        if !p.metadata.is_empty() {
-            req = req.metadata(p.metadata.clone().into_iter().collect::<HashMap<_, _>>());
-        }
-        if !p.allowed_payment_method_types.is_empty() {
-            req = req.allowed_payment_method_types(
-                p.allowed_payment_method_types
-                    .iter()
-                    .map(|t| wire(t))
-                    .collect::<Vec<_>>(),
-            );
-        }
-        if let Some(r) = &p.redirect_on_completion {
-            req = req.redirect_on_completion(wire::<
-                stripe_checkout::CheckoutSessionRedirectOnCompletion,
-            >(r));
-        }
-        if let Some(t) = &p.tax_id_collection {
-            let mut tax = CreateCheckoutSessionTaxIdCollection::new(t.enabled);
-            tax.required = t.required.as_deref().map(wire);
-            req = req.tax_id_collection(tax);
-        }
-        let mut setup = CreateCheckoutSessionSetupIntentData::new();
-        setup.metadata = Some(p.setup_intent_metadata.clone().into_iter().collect());
-        req = req.setup_intent_data(setup);
-
-        let s = self
+        let req = CreateCheckoutSession::from(session);
+        let created = self
             .send("create checkout session", &req, Some(idempotency_key))
             .await?;
-        Ok(CreatedCheckoutSession {
-            id: s.id.as_str().to_owned(),
-            url: s.url,
-            client_secret: s.client_secret,
-            setup_intent: s.setup_intent.map(|si| si.id().as_str().to_owned()),
-            status: s.status.map(|st| st.as_str().to_owned()),
-            currency: s.currency.map(|c| c.to_string()),
-            customer_email: s.customer_email,
-            created: s.created,
-            expires_at: s.expires_at,
-            metadata: s.metadata.unwrap_or_default().into_iter().collect(),
-            return_url: s.return_url,
-            success_url: s.success_url,
-            cancel_url: s.cancel_url,
-            client_reference_id: s.client_reference_id,
-            livemode: s.livemode,
-        })
+        Ok(created.into())
     }
 
     /// `POST /v1/billing_portal/sessions`.
     pub async fn create_portal_session(
         &self,
-        p: &PortalSessionParams,
+        session: PortalSessionFor<'_>,
         idempotency_key: &str,
     ) -> Result<CreatedPortalSession, StripeError> {
-        let mut req = CreateBillingPortalSession::new().customer(p.customer.clone());
-        if let Some(configuration) = &p.configuration {
-            req = req.configuration(configuration.clone());
-        }
-        if let Some(locale) = &p.locale {
-            req = req.locale(wire::<stripe_billing::BillingPortalSessionLocale>(locale));
-        }
-        if let Some(url) = &p.return_url {
-            req = req.return_url(url.clone());
-        }
-        let s = self
+        let req = CreateBillingPortalSession::from(session);
+        let created = self
             .send("create portal session", &req, Some(idempotency_key))
             .await?;
-        Ok(CreatedPortalSession {
-            id: s.id.as_str().to_owned(),
-            customer: s.customer,
-            configuration: s.configuration.id().as_str().to_owned(),
-            livemode: s.livemode,
-            created: s.created,
-            return_url: s.return_url,
-            locale: s.locale.map(|l| l.as_str().to_owned()),
-            url: s.url,
-        })
+        Ok(created.into())
     }
 }

@@ -1,18 +1,24 @@
 //! Everything meterpay knows about Stripe lives here: the typed client
-//! (async-stripe, pinned API version), retries under one idempotency key,
-//! Stripe's errors turned into meterpay's, and webhook signature verification.
-//!
-//! Callers speak meterpay's vocabulary translated to Stripe's current names:
-//! `ui_mode` is `hosted_page`/`embedded_page`, payment method types are
-//! `allowed_payment_method_types`.
-//!
+//! (async-stripe, pinned API version) with retries under one idempotency key
+//! (`client`), the translation of domain values into Stripe's requests and of
+//! Stripe's answers and errors back (`transformers`), and webhook signature
+//! verification (`webhook`). Callers speak meterpay's vocabulary only.
 mod client;
+pub mod events;
+mod transformers;
 pub mod webhook;
 
 pub use client::StripeClient;
+pub use transformers::{
+    CheckoutRules, CheckoutSessionFor, META_APP_ID, META_CUSTOMER_ID, META_NAMESPACE, PortalField,
+    PortalSessionFor, StripeCustomerFor, checkout_field_for_param, is_portal_locale,
+    portal_field_for_param,
+};
 
 use std::collections::BTreeMap;
 use std::time::Duration;
+
+use crate::billing::checkout::CheckoutSessionStatus;
 
 /// How meterpay reaches Stripe.
 #[derive(Debug, Clone)]
@@ -45,7 +51,7 @@ pub struct Stripe {
 }
 
 /// Failures of a Stripe call, after retries.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StripeError {
     /// Stripe refused the request (4xx other than 401/429): its message and param.
     #[error("Stripe rejected the request: {message}")]
@@ -80,83 +86,6 @@ pub struct CreatedWebhookEndpoint {
     pub secret: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewStripeCustomer {
-    pub name: Option<String>,
-    pub email: Option<String>,
-    pub metadata: BTreeMap<String, String>,
-}
-
-/// `ui_mode` in Stripe's 2026 vocabulary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UiMode {
-    HostedPage,
-    EmbeddedPage,
-}
-
-impl UiMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UiMode::HostedPage => "hosted_page",
-            UiMode::EmbeddedPage => "embedded_page",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CustomerUpdate {
-    pub address: Option<String>,
-    pub name: Option<String>,
-    pub shipping: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ConsentCollection {
-    pub payment_method_reuse_agreement_position: Option<String>,
-    pub promotions: Option<String>,
-    pub terms_of_service: Option<String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CustomText {
-    pub after_submit: Option<String>,
-    pub shipping_address: Option<String>,
-    pub submit: Option<String>,
-    pub terms_of_service_acceptance: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TaxIdCollection {
-    pub enabled: bool,
-    pub required: Option<String>,
-}
-
-/// A setup-mode Checkout Session, in Stripe's current parameter names.
-/// Enum-like values are Stripe's wire strings, already validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckoutSessionParams {
-    pub customer: String,
-    /// Lower-case ISO 4217.
-    pub currency: Option<String>,
-    pub ui_mode: UiMode,
-    pub success_url: Option<String>,
-    pub cancel_url: Option<String>,
-    pub return_url: Option<String>,
-    pub client_reference_id: Option<String>,
-    pub billing_address_collection: Option<String>,
-    pub customer_update: Option<CustomerUpdate>,
-    pub consent_collection: Option<ConsentCollection>,
-    pub custom_text: Option<CustomText>,
-    pub expires_at: Option<i64>,
-    pub locale: Option<String>,
-    pub metadata: BTreeMap<String, String>,
-    pub allowed_payment_method_types: Vec<String>,
-    pub redirect_on_completion: Option<String>,
-    pub tax_id_collection: Option<TaxIdCollection>,
-    /// `setup_intent_data[metadata]`: meterpay's own ids, for the webhook.
-    pub setup_intent_metadata: BTreeMap<String, String>,
-}
-
 /// What meterpay keeps of a created session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreatedCheckoutSession {
@@ -164,7 +93,8 @@ pub struct CreatedCheckoutSession {
     pub url: Option<String>,
     pub client_secret: Option<String>,
     pub setup_intent: Option<String>,
-    pub status: Option<String>,
+    /// `None` for a status this API version does not know.
+    pub status: Option<CheckoutSessionStatus>,
     /// Lower-case, as Stripe returns it.
     pub currency: Option<String>,
     pub customer_email: Option<String>,
@@ -176,24 +106,6 @@ pub struct CreatedCheckoutSession {
     pub cancel_url: Option<String>,
     pub client_reference_id: Option<String>,
     pub livemode: bool,
-}
-
-/// `POST /v1/billing_portal/sessions` for one Stripe customer.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PortalSessionParams {
-    pub customer: String,
-    pub configuration: Option<String>,
-    pub locale: Option<String>,
-    pub return_url: Option<String>,
-}
-
-/// Whether Stripe's customer portal knows this locale (`auto`, `en`, `fr-CA`, …),
-/// by async-stripe's generated list from Stripe's specification.
-pub fn is_portal_locale(locale: &str) -> bool {
-    !matches!(
-        locale.parse::<stripe_billing::BillingPortalSessionLocale>(),
-        Ok(stripe_billing::BillingPortalSessionLocale::Unknown(_))
-    )
 }
 
 /// What meterpay returns of a created portal session.

@@ -1,0 +1,417 @@
+//! Stripe's webhook events as meterpay's domain values. Parsing is lenient:
+//! a field meterpay does not use, or one Stripe adds or reshapes, never
+//! breaks it; a field meterpay uses but cannot read is absent. Events
+//! meterpay does not handle are [`StripeEvent::Unknown`].
+
+use std::collections::BTreeMap;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+
+use super::transformers::{META_APP_ID, META_CUSTOMER_ID, META_NAMESPACE};
+use crate::billing::checkout::UiMode;
+
+/// Where meterpay's metadata sits in an event, for errors about it.
+pub const METADATA_FIELD: &str = "data.object.metadata";
+pub const CUSTOMER_ID_METADATA_FIELD: &str = "data.object.metadata.meterpay_customer_id";
+
+/// A delivered event: its id (deduplication), its type as Stripe names it
+/// (logs and the processed-events record), and what it says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub id: String,
+    pub kind: String,
+    pub data: StripeEvent,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StripeEvent {
+    SetupIntentSucceeded(SetupIntentEvent),
+    SetupIntentSetupFailed(SetupIntentEvent),
+    CheckoutSessionCompleted(CheckoutSessionEvent),
+    CheckoutSessionExpired(CheckoutSessionEvent),
+    Unknown { kind: String },
+}
+
+/// meterpay's ids in the metadata of something it created, as written
+/// (not yet checked against the app the event came to).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OurMetadata {
+    pub namespace: String,
+    pub app_id: String,
+    pub customer_id: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SetupIntentEvent {
+    pub id: Option<String>,
+    /// `None` when the setup intent is not meterpay's.
+    pub ours: Option<OurMetadata>,
+    pub payment_method_id: Option<String>,
+    pub stripe_customer_id: Option<String>,
+    /// Why the last attempt failed: Stripe's message, else its code.
+    pub failure_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutSessionEvent {
+    pub id: Option<String>,
+    /// Whether the session was created in setup mode.
+    pub setup_mode: bool,
+    pub stripe_customer_id: Option<String>,
+    pub setup_intent_id: Option<String>,
+    pub ui_mode: UiMode,
+    /// Upper-case ISO 4217.
+    pub currency: Option<String>,
+    pub url: Option<String>,
+    pub success_url: Option<String>,
+    pub cancel_url: Option<String>,
+    pub return_url: Option<String>,
+    pub client_reference_id: Option<String>,
+    /// The session's email, else the one the customer entered.
+    pub customer_email: Option<String>,
+    /// The string-valued entries.
+    pub metadata: BTreeMap<String, String>,
+    /// Unix seconds.
+    pub expires_at: Option<i64>,
+    pub created: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    #[error("not a Stripe event: {0}")]
+    NotJson(String),
+    #[error("not a Stripe event: id and type are required")]
+    NoIdOrType,
+}
+
+impl Event {
+    pub fn parse(payload: &[u8]) -> Result<Event, EventError> {
+        let value: Value =
+            serde_json::from_slice(payload).map_err(|e| EventError::NotJson(e.to_string()))?;
+        let envelope: Envelope = serde_json::from_value(value).unwrap_or_default();
+        let (Some(id), Some(kind)) = (envelope.id, envelope.kind) else {
+            return Err(EventError::NoIdOrType);
+        };
+        let object = envelope
+            .data
+            .unwrap_or_default()
+            .object
+            .unwrap_or(Value::Null);
+        let data = match kind.as_str() {
+            "setup_intent.succeeded" => StripeEvent::SetupIntentSucceeded(setup_intent(object)),
+            "setup_intent.setup_failed" => {
+                StripeEvent::SetupIntentSetupFailed(setup_intent(object))
+            }
+            "checkout.session.completed" => {
+                StripeEvent::CheckoutSessionCompleted(checkout_session(object))
+            }
+            "checkout.session.expired" => {
+                StripeEvent::CheckoutSessionExpired(checkout_session(object))
+            }
+            _ => StripeEvent::Unknown { kind: kind.clone() },
+        };
+        Ok(Event { id, kind, data })
+    }
+}
+
+/// `Some(T)` when the value reads as `T`, else `None` (never an error).
+fn lenient<'de, D: Deserializer<'de>, T: DeserializeOwned>(d: D) -> Result<Option<T>, D::Error> {
+    let value = Value::deserialize(d)?;
+    Ok(serde_json::from_value(value).ok())
+}
+
+#[derive(Default, Deserialize)]
+struct Envelope {
+    #[serde(default, deserialize_with = "lenient")]
+    id: Option<String>,
+    #[serde(default, rename = "type", deserialize_with = "lenient")]
+    kind: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    data: Option<Data>,
+}
+
+#[derive(Default, Deserialize)]
+struct Data {
+    #[serde(default)]
+    object: Option<Value>,
+}
+
+/// An expandable field: the id, or the object with its id.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Expandable {
+    Id(String),
+    Object { id: String },
+}
+
+impl Expandable {
+    fn into_id(self) -> String {
+        match self {
+            Expandable::Id(id) | Expandable::Object { id } => id,
+        }
+    }
+}
+
+#[derive(Default, Deserialize)]
+struct SetupIntentObject {
+    #[serde(default, deserialize_with = "lenient")]
+    id: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    metadata: Option<BTreeMap<String, Value>>,
+    #[serde(default, deserialize_with = "lenient")]
+    payment_method: Option<Expandable>,
+    #[serde(default, deserialize_with = "lenient")]
+    customer: Option<Expandable>,
+    #[serde(default, deserialize_with = "lenient")]
+    last_setup_error: Option<LastSetupError>,
+}
+
+#[derive(Default, Deserialize)]
+struct LastSetupError {
+    #[serde(default, deserialize_with = "lenient")]
+    message: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    code: Option<String>,
+}
+
+#[derive(Default, Deserialize)]
+struct CheckoutSessionObject {
+    #[serde(default, deserialize_with = "lenient")]
+    id: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    mode: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    customer: Option<Expandable>,
+    #[serde(default, deserialize_with = "lenient")]
+    setup_intent: Option<Expandable>,
+    #[serde(default, deserialize_with = "lenient")]
+    ui_mode: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    currency: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    url: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    success_url: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    cancel_url: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    return_url: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    client_reference_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    customer_email: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    customer_details: Option<CustomerDetails>,
+    #[serde(default, deserialize_with = "lenient")]
+    metadata: Option<BTreeMap<String, Value>>,
+    #[serde(default, deserialize_with = "lenient")]
+    expires_at: Option<i64>,
+    #[serde(default, deserialize_with = "lenient")]
+    created: Option<i64>,
+}
+
+#[derive(Default, Deserialize)]
+struct CustomerDetails {
+    #[serde(default, deserialize_with = "lenient")]
+    email: Option<String>,
+}
+
+/// The string-valued entries of Stripe metadata.
+fn strings(metadata: Option<BTreeMap<String, Value>>) -> BTreeMap<String, String> {
+    metadata
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|(k, v)| match v {
+            Value::String(s) => Some((k, s)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn setup_intent(object: Value) -> SetupIntentEvent {
+    let o: SetupIntentObject = serde_json::from_value(object).unwrap_or_default();
+    let metadata = strings(o.metadata);
+    let ours = match (
+        metadata.get(META_NAMESPACE),
+        metadata.get(META_APP_ID),
+        metadata.get(META_CUSTOMER_ID),
+    ) {
+        (Some(namespace), Some(app_id), Some(customer_id)) => Some(OurMetadata {
+            namespace: namespace.clone(),
+            app_id: app_id.clone(),
+            customer_id: customer_id.clone(),
+        }),
+        _ => None,
+    };
+    let error = o.last_setup_error.unwrap_or_default();
+    SetupIntentEvent {
+        id: o.id,
+        ours,
+        payment_method_id: o.payment_method.map(Expandable::into_id),
+        stripe_customer_id: o.customer.map(Expandable::into_id),
+        failure_reason: error.message.or(error.code),
+    }
+}
+
+fn checkout_session(object: Value) -> CheckoutSessionEvent {
+    let o: CheckoutSessionObject = serde_json::from_value(object).unwrap_or_default();
+    CheckoutSessionEvent {
+        id: o.id,
+        setup_mode: o.mode.as_deref() == Some("setup"),
+        stripe_customer_id: o.customer.map(Expandable::into_id),
+        setup_intent_id: o.setup_intent.map(Expandable::into_id),
+        // `embedded_page` (and the older `embedded`); everything else is a page of Stripe's.
+        ui_mode: match o.ui_mode.as_deref() {
+            Some(m) if m.starts_with("embedded") => UiMode::Embedded,
+            _ => UiMode::Hosted,
+        },
+        currency: o.currency.map(|c| c.to_ascii_uppercase()),
+        url: o.url,
+        success_url: o.success_url,
+        cancel_url: o.cancel_url,
+        return_url: o.return_url,
+        client_reference_id: o.client_reference_id,
+        customer_email: o
+            .customer_email
+            .or_else(|| o.customer_details.and_then(|d| d.email)),
+        metadata: strings(o.metadata),
+        expires_at: o.expires_at,
+        created: o.created,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn parse(v: Value) -> Event {
+        Event::parse(v.to_string().as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn a_succeeded_setup_intent_names_meterpays_customer() {
+        let event = parse(json!({
+            "id": "evt_1", "object": "event", "type": "setup_intent.succeeded",
+            "api_version": "2026-01-28.clover", "livemode": false, "pending_webhooks": 1,
+            "data": {"object": {
+                "id": "seti_1", "object": "setup_intent", "status": "succeeded",
+                "customer": "cus_1",
+                "payment_method": {"id": "pm_1", "object": "payment_method", "card": {"brand": "visa"}},
+                "metadata": {"meterpay_namespace": "ns", "meterpay_app_id": "app",
+                             "meterpay_customer_id": "cust", "other": 5},
+                "a_field_from_the_future": {"nested": [1, 2]}
+            }}
+        }));
+        assert_eq!(event.id, "evt_1");
+        assert_eq!(event.kind, "setup_intent.succeeded");
+        assert_eq!(
+            event.data,
+            StripeEvent::SetupIntentSucceeded(SetupIntentEvent {
+                id: Some("seti_1".into()),
+                ours: Some(OurMetadata {
+                    namespace: "ns".into(),
+                    app_id: "app".into(),
+                    customer_id: "cust".into()
+                }),
+                payment_method_id: Some("pm_1".into()),
+                stripe_customer_id: Some("cus_1".into()),
+                failure_reason: None,
+            })
+        );
+    }
+
+    #[test]
+    fn a_failed_setup_intent_says_why_and_odd_fields_do_not_break_it() {
+        let event = parse(json!({
+            "id": "evt_2", "type": "setup_intent.setup_failed",
+            "data": {"object": {
+                "id": "seti_2", "customer": 42, "metadata": "not an object",
+                "last_setup_error": {"code": "card_declined", "message": null}
+            }}
+        }));
+        assert_eq!(
+            event.data,
+            StripeEvent::SetupIntentSetupFailed(SetupIntentEvent {
+                id: Some("seti_2".into()),
+                failure_reason: Some("card_declined".into()),
+                ..SetupIntentEvent::default()
+            })
+        );
+    }
+
+    #[test]
+    fn checkout_session_events_read_the_session() {
+        let event = parse(json!({
+            "id": "evt_3", "type": "checkout.session.completed",
+            "data": {"object": {
+                "id": "cs_1", "object": "checkout.session", "mode": "setup",
+                "customer": {"id": "cus_1", "object": "customer"}, "setup_intent": "seti_1",
+                "ui_mode": "embedded_page", "currency": "eur", "return_url": "https://r.example",
+                "customer_email": null, "customer_details": {"email": "a@b.example"},
+                "metadata": {"k": "v", "n": 1}, "expires_at": 1_800_000_000, "created": 1_799_990_000,
+                "total_details": {"amount_discount": 0}
+            }}
+        }));
+        let StripeEvent::CheckoutSessionCompleted(s) = event.data else {
+            panic!("{event:?}")
+        };
+        assert_eq!(
+            s,
+            CheckoutSessionEvent {
+                id: Some("cs_1".into()),
+                setup_mode: true,
+                stripe_customer_id: Some("cus_1".into()),
+                setup_intent_id: Some("seti_1".into()),
+                ui_mode: UiMode::Embedded,
+                currency: Some("EUR".into()),
+                url: None,
+                success_url: None,
+                cancel_url: None,
+                return_url: Some("https://r.example".into()),
+                client_reference_id: None,
+                customer_email: Some("a@b.example".into()),
+                metadata: BTreeMap::from([("k".to_owned(), "v".to_owned())]),
+                expires_at: Some(1_800_000_000),
+                created: Some(1_799_990_000),
+            }
+        );
+        let expired = parse(json!({"id": "evt_4", "type": "checkout.session.expired",
+            "data": {"object": {"id": "cs_2", "mode": "payment"}}}));
+        let StripeEvent::CheckoutSessionExpired(s) = expired.data else {
+            panic!("{expired:?}")
+        };
+        assert_eq!(
+            (s.id.as_deref(), s.setup_mode, s.ui_mode),
+            (Some("cs_2"), false, UiMode::Hosted)
+        );
+    }
+
+    #[test]
+    fn other_events_are_unknown_and_envelopes_need_id_and_type() {
+        let event = parse(
+            json!({"id": "evt_5", "type": "invoice.paid", "data": {"object": {"id": "in_1"}}}),
+        );
+        assert_eq!(
+            event.data,
+            StripeEvent::Unknown {
+                kind: "invoice.paid".into()
+            }
+        );
+        // A known type without its object still parses, with nothing in it.
+        let bare = parse(json!({"id": "evt_6", "type": "setup_intent.succeeded"}));
+        assert_eq!(
+            bare.data,
+            StripeEvent::SetupIntentSucceeded(SetupIntentEvent::default())
+        );
+        assert_eq!(
+            Event::parse(br#"{"type": "invoice.paid"}"#),
+            Err(EventError::NoIdOrType)
+        );
+        assert_eq!(Event::parse(b"[1]"), Err(EventError::NoIdOrType));
+        assert!(matches!(Event::parse(b"{"), Err(EventError::NotJson(_))));
+    }
+}
