@@ -13,8 +13,8 @@ use crate::error::{Error, FieldError, Result, Rule, Source};
 use crate::store::checkout_sessions::CheckoutSessionRecord;
 use crate::store::events::Claim;
 use crate::stripe::events::{
-    CUSTOMER_ID_METADATA_FIELD, CheckoutSessionEvent, Event, METADATA_FIELD, OurMetadata,
-    SetupIntentEvent, StripeEvent,
+    CUSTOMER_ID_METADATA_FIELD, CheckoutSessionEvent, Event, OurMetadata, SetupIntentEvent,
+    StripeEvent,
 };
 use crate::stripe::webhook::{DEFAULT_TOLERANCE_SECS, verify_signature};
 
@@ -111,23 +111,27 @@ async fn handle(ctx: &Context, app: &App, payload: &[u8]) -> Result<Outcome> {
     }
 }
 
-/// meterpay's metadata on a setup intent, checked against the app. `None`
-/// when the setup intent is not meterpay's.
-fn our_customer(app: &App, ours: Option<&OurMetadata>) -> Result<Option<Ulid>> {
+/// The meterpay customer a setup intent is for, when its metadata names this
+/// app and namespace; otherwise what to answer. One Stripe account can be
+/// installed in several namespaces, each with its own endpoint receiving every
+/// event: another install's event is acknowledged and left alone (a 4xx would
+/// make Stripe retry it for days and then disable the endpoint).
+fn our_customer(app: &App, ours: Option<&OurMetadata>) -> Result<Result<Ulid, Outcome>> {
     let Some(ours) = ours else {
-        return Ok(None);
+        return Ok(Err(Outcome::Ignored(
+            "setup intent without meterpay metadata".into(),
+        )));
     };
     if ours.namespace != app.namespace || ours.app_id != app.id.to_string() {
-        tracing::warn!(app_id = %app.id, event_namespace = ours.namespace, event_app = ours.app_id, "refused a Stripe event whose metadata names another namespace or app");
-        return Err(Error::field(
-            METADATA_FIELD,
-            Rule::Invalid,
-            "the event's meterpay metadata names another namespace or app than this webhook's",
-        ));
+        tracing::debug!(app_id = %app.id, event_namespace = ours.namespace, event_app = ours.app_id, "ignored a Stripe event of another install");
+        return Ok(Err(Outcome::Ignored(format!(
+            "the event is for app [{}] in namespace [{}], another install of this Stripe account",
+            ours.app_id, ours.namespace
+        ))));
     }
     let id = Ulid::from_string(&ours.customer_id)
         .map_err(|_| Error::field(CUSTOMER_ID_METADATA_FIELD, Rule::Invalid, "is not a ULID"))?;
-    Ok(Some(id))
+    Ok(Ok(id))
 }
 
 async fn setup_intent_succeeded(
@@ -136,10 +140,9 @@ async fn setup_intent_succeeded(
     event_id: &str,
     intent: &SetupIntentEvent,
 ) -> Result<Outcome> {
-    let Some(customer_id) = our_customer(app, intent.ours.as_ref())? else {
-        return Ok(Outcome::Ignored(
-            "setup intent without meterpay metadata".into(),
-        ));
+    let customer_id = match our_customer(app, intent.ours.as_ref())? {
+        Ok(id) => id,
+        Err(ignored) => return Ok(ignored),
     };
     let (Some(payment_method), Some(stripe_customer)) = (
         intent.payment_method_id.as_deref(),
@@ -196,10 +199,9 @@ async fn setup_intent_failed(
     app: &App,
     intent: &SetupIntentEvent,
 ) -> Result<Outcome> {
-    let Some(customer_id) = our_customer(app, intent.ours.as_ref())? else {
-        return Ok(Outcome::Ignored(
-            "setup intent without meterpay metadata".into(),
-        ));
+    let customer_id = match our_customer(app, intent.ours.as_ref())? {
+        Ok(id) => id,
+        Err(ignored) => return Ok(ignored),
     };
     let reason = intent
         .failure_reason

@@ -9,11 +9,13 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use super::transformers::{META_APP_ID, META_CUSTOMER_ID, META_NAMESPACE};
+use super::transformers::{
+    META_APP_ID, META_CUSTOMER_ID, META_NAMESPACE, UPSTREAM_META_APP_ID, UPSTREAM_META_CUSTOMER_ID,
+    UPSTREAM_META_NAMESPACE,
+};
 use crate::billing::checkout::UiMode;
 
-/// Where meterpay's metadata sits in an event, for errors about it.
-pub const METADATA_FIELD: &str = "data.object.metadata";
+/// Where meterpay's customer id sits in an event, for errors about it.
 pub const CUSTOMER_ID_METADATA_FIELD: &str = "data.object.metadata.meterpay_customer_id";
 
 /// A delivered event: its id (deduplication), its type as Stripe names it
@@ -233,10 +235,12 @@ fn strings(metadata: Option<BTreeMap<String, Value>>) -> BTreeMap<String, String
 fn setup_intent(object: Value) -> SetupIntentEvent {
     let o: SetupIntentObject = serde_json::from_value(object).unwrap_or_default();
     let metadata = strings(o.metadata);
+    // meterpay's keys, else those upstream OpenMeter wrote (a migrated install).
+    let key = |ours: &str, upstream: &str| metadata.get(ours).or_else(|| metadata.get(upstream));
     let ours = match (
-        metadata.get(META_NAMESPACE),
-        metadata.get(META_APP_ID),
-        metadata.get(META_CUSTOMER_ID),
+        key(META_NAMESPACE, UPSTREAM_META_NAMESPACE),
+        key(META_APP_ID, UPSTREAM_META_APP_ID),
+        key(META_CUSTOMER_ID, UPSTREAM_META_CUSTOMER_ID),
     ) {
         (Some(namespace), Some(app_id), Some(customer_id)) => Some(OurMetadata {
             namespace: namespace.clone(),

@@ -52,6 +52,17 @@ pub const META_NAMESPACE: &str = "meterpay_namespace";
 pub const META_APP_ID: &str = "meterpay_app_id";
 pub const META_CUSTOMER_ID: &str = "meterpay_customer_id";
 pub const META_CUSTOMER_KEY: &str = "meterpay_customer_key";
+/// What upstream OpenMeter's Stripe app puts on the setup intents and
+/// sessions it creates: read like meterpay's own keys, so checkouts in flight
+/// keep working after a migration, and refused in client metadata likewise.
+pub const UPSTREAM_META_NAMESPACE: &str = "om_namespace";
+pub const UPSTREAM_META_APP_ID: &str = "om_app_id";
+pub const UPSTREAM_META_CUSTOMER_ID: &str = "om_customer_id";
+const UPSTREAM_RESERVED: [&str; 3] = [
+    UPSTREAM_META_NAMESPACE,
+    UPSTREAM_META_APP_ID,
+    UPSTREAM_META_CUSTOMER_ID,
+];
 
 /// Stripe's metadata limits.
 const MAX_METADATA_KEYS: usize = 50;
@@ -177,6 +188,15 @@ impl ProviderRules for CheckoutRules {
                     Rule::Invalid,
                     format!(
                         "metadata keys starting with [{RESERVED_METADATA_PREFIX}] are reserved for meterpay"
+                    ),
+                );
+            } else if UPSTREAM_RESERVED.contains(&key.as_str()) {
+                v.push(
+                    &name,
+                    Rule::Invalid,
+                    format!(
+                        "[{key}] is reserved: meterpay reads it as OpenMeter's own metadata \
+                         (om_namespace, om_app_id, om_customer_id)"
                     ),
                 );
             }

@@ -125,8 +125,9 @@ crate::both_backends!(
     completed_session_meterpay_never_recorded_is_recorded_from_the_event,
     event_of_an_unhandled_type_is_ignored,
     setup_intent_without_meterpay_metadata_is_ignored,
-    metadata_naming_another_app_or_namespace_is_refused,
+    event_of_another_install_is_acknowledged_and_ignored,
     session_of_an_unlinked_stripe_customer_is_ignored,
+    upstream_openmeter_metadata_is_read_as_meterpays,
 );
 
 /// A hosted checkout paid with a good card, once meterpay has acted on
@@ -734,7 +735,10 @@ async fn setup_intent_without_meterpay_metadata_is_ignored(backend: Backend) {
     q.assert_nothing_changed().await;
 }
 
-async fn metadata_naming_another_app_or_namespace_is_refused(backend: Backend) {
+/// One Stripe account installed in several namespaces sends every event to
+/// every endpoint: another install's event is answered 200 and changes nothing
+/// (a 4xx would have Stripe retry it for days, then disable the endpoint).
+async fn event_of_another_install_is_acknowledged_and_ignored(backend: Backend) {
     let q = Quiet::start(backend).await;
     for (n, (namespace, named_app)) in [
         ("default", "01J00000000000000000000000"),
@@ -752,16 +756,37 @@ async fn metadata_naming_another_app_or_namespace_is_refused(backend: Backend) {
                 q.intent(metadata),
             ))
             .await;
-        let reason =
-            "the event's meterpay metadata names another namespace or app than this webhook's";
-        assert_problem(
-            &resp,
-            invalid_problem(
-                json!([{"field": "data.object.metadata", "source": "body", "rule": "invalid", "reason": reason}]),
-            ),
+        let why = format!(
+            "the event is for app [{named_app}] in namespace [{namespace}], another install of this Stripe account"
         );
+        assert_eq!((resp.status, resp.body), (200, q.ignored(&why)));
     }
     q.assert_nothing_changed().await;
+}
+
+/// Setup intents created by an upstream OpenMeter install carry `om_*`
+/// metadata; after a migration they are handled as meterpay's own.
+async fn upstream_openmeter_metadata_is_read_as_meterpays(backend: Backend) {
+    let q = Quiet::start(backend).await;
+    let setup_intent = q.open["setup_intent_id"].as_str().unwrap().to_owned();
+    let resp = q
+        .deliver(&event(
+            "evt_1Upstream",
+            "setup_intent.setup_failed",
+            json!({"id": setup_intent, "object": "setup_intent",
+                "customer": q.stripe_customer, "status": "requires_payment_method",
+                "last_setup_error": {"code": "card_declined", "message": "Your card was declined."},
+                "metadata": {"om_namespace": "default", "om_app_id": q.app_id, "om_customer_id": q.id}}),
+        ))
+        .await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    assert_eq!(resp.body["message"], "event processed");
+    let failed = history_entry(&q.app, &q.id, &q.session_id, "failed").await;
+    let mut expected = q.open.clone();
+    expected["status"] = json!("failed");
+    expected["failure_reason"] = json!("Your card was declined.");
+    expected["updated_at"] = failed["updated_at"].clone();
+    assert_eq!(failed, expected);
 }
 
 async fn session_of_an_unlinked_stripe_customer_is_ignored(backend: Backend) {
