@@ -818,12 +818,10 @@ fn parse_override_list(raw: Option<&str>) -> std::result::Result<OverrideList, E
             }),
             "billingProfile" => value
                 .split(',')
-                .map(|v| ulid_param(&name, v).map(|id| profiles.push(id)))
-                .collect(),
+                .try_for_each(|v| ulid_param(&name, v).map(|id| profiles.push(id))),
             "customerId" => value
                 .split(',')
-                .map(|v| ulid_param(&name, v).map(|id| customers.push(id)))
-                .collect(),
+                .try_for_each(|v| ulid_param(&name, v).map(|id| customers.push(id))),
             "customerName" => {
                 filters.push((FilterField::Name, StringFilter::Contains(value.clone())));
                 Ok(())
