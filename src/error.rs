@@ -20,8 +20,9 @@ pub struct FieldError {
 /// HTTP knows a URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Remedy {
-    /// Install a Stripe app with a default billing profile (or pass an app id).
-    SetUpStripeApp,
+    /// Install a Stripe app with a default billing profile; where the request
+    /// can name its app (`app_id`), that too.
+    SetUpStripeApp { or_name_app: bool },
     /// Put a new API key on the app (`None`: the app is named elsewhere).
     RotateApiKey { app_id: Option<ulid::Ulid> },
     /// Link an existing Stripe customer through the customer's billing data.

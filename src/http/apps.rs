@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -12,7 +12,8 @@ use serde_json::Value;
 
 use super::AppState;
 use super::extract::{ApiJson, from_value, path_ulid};
-use super::page::{Page, V3Page};
+use super::page::{PageExt, V3Page, V3PageQuery};
+use super::query::ApiQuery;
 use super::tenancy::Namespace;
 use crate::billing::app::{self, App, CatalogItem};
 use crate::error::{Error, Result, Rule};
@@ -186,8 +187,10 @@ pub fn discriminator(body: &Value, field: &str, known: &[&str]) -> Result<()> {
     ))
 }
 
-async fn list_catalog(RawQuery(raw): RawQuery) -> Result<Json<V3Page<CatalogItemBody>>> {
-    let page = Page::from_v3_query(raw.as_deref())?;
+async fn list_catalog(
+    ApiQuery(query): ApiQuery<V3PageQuery>,
+) -> Result<Json<V3Page<CatalogItemBody>>> {
+    let page = query.page();
     let items: Vec<CatalogItemBody> = app::CATALOG
         .iter()
         .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
@@ -249,9 +252,9 @@ async fn install(
 async fn list(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
-    RawQuery(raw): RawQuery,
+    ApiQuery(query): ApiQuery<V3PageQuery>,
 ) -> Result<Json<V3Page<AppBody>>> {
-    let page = Page::from_v3_query(raw.as_deref())?;
+    let page = query.page();
     let (apps, total) = state.ctx.store.list_apps(&ns, page).await?;
     Ok(Json(V3Page {
         data: apps.into_iter().map(Into::into).collect(),

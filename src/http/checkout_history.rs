@@ -10,14 +10,15 @@ use std::collections::BTreeMap;
 use axum::extract::{Path, RawQuery, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Serialize;
+use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
 
 use super::AppState;
-use super::extract::{path_ulid, query_error};
-use super::page::{Page, V3Page};
+use super::extract::path_ulid;
+use super::page::{Page, PageExt, PageNumber, PageSize, V3_DEFAULT_SIZE, V3Page};
+use super::query::{QueryParams, fault, from_query};
 use super::tenancy::Namespace;
-use crate::error::{Error, FieldError, Result, Rule};
+use crate::error::{Error, Result, Rule};
 use crate::store::checkout_sessions::CheckoutSessionRecord;
 
 /// The statuses a recorded session can have: Stripe's three, plus `failed`
@@ -122,15 +123,14 @@ async fn list(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<V3Page<CheckoutSessionBody>>> {
     let customer_id = path_ulid("customerId", &customer_id)?;
-    let mut statuses = Vec::new();
-    let page = Page::from_v3_query_with(raw.as_deref(), "filter[status]", |name, value| {
-        match name {
-            "filter[status]" | "filter[status][eq]" => Some(parse_statuses(name, value, false)),
-            "filter[status][oeq]" => Some(parse_statuses(name, value, true)),
-            _ => None,
-        }
-        .map(|parsed| parsed.map(|s| statuses.extend(s)))
-    })?;
+    let query: HistoryQuery = from_query(raw.as_deref())?;
+    let page = Page::of(query.number, query.size, V3_DEFAULT_SIZE);
+    let mut statuses: Vec<String> = [query.status, query.status_eq]
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s.0)
+        .chain(query.status_oeq.into_iter().flat_map(|s| s.0))
+        .collect();
     statuses.sort();
     statuses.dedup();
     state.ctx.store.require_customer(&ns, customer_id).await?;
@@ -166,25 +166,52 @@ async fn fetch(
     Ok(Json(session.into()))
 }
 
-/// One status, or (for `oeq`) a comma-separated list of them.
-fn parse_statuses(name: &str, value: &str, many: bool) -> Result<Vec<String>, FieldError> {
-    let parts: Vec<&str> = if many {
-        value.split(',').map(str::trim).collect()
-    } else {
-        vec![value]
-    };
-    parts
-        .into_iter()
-        .map(|s| {
-            if STATUSES.contains(&s) {
-                Ok(s.to_owned())
-            } else {
-                Err(query_error(
-                    name,
-                    Rule::Enum(STATUSES.iter().map(|s| (*s).to_owned()).collect()),
-                    format!("[{s}] is not a checkout session status; use one of {STATUSES:?}"),
-                ))
-            }
-        })
-        .collect()
+/// `page[number]`, `page[size]`, `filter[status]` (also spelt
+/// `filter[status][eq]`) and `filter[status][oeq]` (comma-separated).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct HistoryQuery {
+    #[serde(rename = "page[number]")]
+    number: Option<PageNumber>,
+    #[serde(rename = "page[size]")]
+    size: Option<PageSize>,
+    #[serde(rename = "filter[status]")]
+    status: Option<Statuses<false>>,
+    #[serde(rename = "filter[status][eq]")]
+    status_eq: Option<Statuses<false>>,
+    #[serde(rename = "filter[status][oeq]")]
+    status_oeq: Option<Statuses<true>>,
+}
+
+impl QueryParams for HistoryQuery {
+    const KNOWN: &'static str = "page[number], page[size] or filter[status]";
+}
+
+/// One status, or (`MANY`, for `oeq`) a comma-separated list of them.
+#[derive(Debug)]
+struct Statuses<const MANY: bool>(Vec<String>);
+
+impl<'de, const MANY: bool> Deserialize<'de> for Statuses<MANY> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let value = String::deserialize(deserializer)?;
+        let parts: Vec<&str> = if MANY {
+            value.split(',').map(str::trim).collect()
+        } else {
+            vec![value.as_str()]
+        };
+        parts
+            .into_iter()
+            .map(|s| {
+                if STATUSES.contains(&s) {
+                    Ok(s.to_owned())
+                } else {
+                    Err(fault(
+                        Rule::Enum(STATUSES.iter().map(|s| (*s).to_owned()).collect()),
+                        format!("[{s}] is not a checkout session status; use one of {STATUSES:?}"),
+                    ))
+                }
+            })
+            .collect::<std::result::Result<_, _>>()
+            .map(Statuses)
+    }
 }

@@ -141,7 +141,7 @@ async fn prepare_stripe(
 ) -> Result<CustomerStripe> {
     let app = service::resolve_with_profile(ctx, ns, profile_override)
         .await?
-        .ok_or_else(|| no_app_error("app_data.stripe", Rule::Invalid))?;
+        .ok_or_else(|| no_app_error("app_data.stripe", Rule::Invalid, false))?;
     service::prepare_stripe_data(
         ctx,
         ns,

@@ -2,18 +2,21 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::AppState;
-use super::extract::{ApiJson, parse_ulid, path_ulid, query_error, query_int, query_pairs};
-use super::page::{PageMeta, PaginatedMeta};
+use super::extract::{ApiJson, parse_ulid, path_ulid, query_error};
+use super::page::PaginatedMeta;
+use super::page::{Page, PageExt, PageNumber, PageSize, V3_DEFAULT_SIZE};
+use super::query::{ApiQuery, QueryParams, fault, fault_at};
 use super::tenancy::Namespace;
 use crate::billing::customer::{Address, Customer, CustomerFields};
-use crate::error::{Error, FieldError, Result, Rule};
+use crate::error::{FieldError, Result, Rule};
 use crate::store::customers::{CustomerQuery, Direction, FilterField, SortField, StringFilter};
 
 pub fn router() -> Router<AppState> {
@@ -176,61 +179,84 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub const DEFAULT_PAGE_SIZE: u64 = 20;
-pub const MAX_PAGE_SIZE: u64 = 1000;
-
 async fn list(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
-    RawQuery(raw): RawQuery,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<CustomerPage>> {
-    let query = parse_list_query(raw.as_deref())?;
-    let page = state.ctx.store.list_customers(&ns, &query).await?;
+    let page = Page::of(query.number, query.size, V3_DEFAULT_SIZE);
+    let query = CustomerQuery {
+        page: page.number,
+        size: page.size,
+        sort: query
+            .sort
+            .map_or_else(|| vec![(SortField::Name, Direction::Asc)], |s| s.0),
+        include_deleted: false,
+        filters: query.filter.0,
+    };
+    let found = state.ctx.store.list_customers(&ns, &query).await?;
     Ok(Json(CustomerPage {
-        data: page.items.into_iter().map(Into::into).collect(),
-        meta: PaginatedMeta {
-            page: PageMeta {
-                number: query.page,
-                size: query.size,
-                total: page.total,
-            },
-        },
+        data: found.items.into_iter().map(Into::into).collect(),
+        meta: page.v3_meta(found.total),
     }))
 }
 
 /// `page[size]`, `page[number]`, `sort=name desc,created_at`, and
-/// `filter[field]=v` / `filter[field][op]=v`. Anything else is refused by name.
-fn parse_list_query(raw: Option<&str>) -> Result<CustomerQuery> {
-    let mut q = CustomerQuery {
-        page: 1,
-        size: DEFAULT_PAGE_SIZE,
-        sort: vec![(SortField::Name, Direction::Asc)],
-        include_deleted: false,
-        filters: Vec::new(),
-    };
-    let mut errors: Vec<FieldError> = Vec::new();
-    for (name, value) in query_pairs(raw) {
-        let outcome = match name.as_str() {
-            "page[size]" => query_int(&name, &value, 1, MAX_PAGE_SIZE).map(|n| q.size = n),
-            "page[number]" => query_int(&name, &value, 1, u64::from(u32::MAX)).map(|n| q.page = n),
-            "sort" => parse_sort(&value).map(|sort| q.sort = sort),
-            _ if name.starts_with("filter[") => {
-                parse_filter(&name, &value).map(|f| q.filters.push(f))
-            }
-            _ => Err(query_error(
-                &name,
-                Rule::UnknownProperty,
-                "is not a known query parameter; use page[size], page[number], sort or filter[…]",
-            )),
-        };
-        if let Err(e) = outcome {
-            errors.push(e);
-        }
+/// `filter[field]=v` / `filter[field][op]=v`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct ListQuery {
+    #[serde(rename = "page[number]")]
+    number: Option<PageNumber>,
+    #[serde(rename = "page[size]")]
+    size: Option<PageSize>,
+    sort: Option<Sort>,
+    filter: Filters,
+}
+
+impl QueryParams for ListQuery {
+    const KNOWN: &'static str = "page[size], page[number], sort or filter[…]";
+}
+
+#[derive(Debug)]
+struct Sort(Vec<(SortField, Direction)>);
+
+impl<'de> Deserialize<'de> for Sort {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let value = String::deserialize(deserializer)?;
+        parse_sort(&value)
+            .map(Sort)
+            .map_err(|e| fault(e.rule, e.reason))
     }
-    if errors.is_empty() {
-        Ok(q)
-    } else {
-        Err(Error::Invalid(errors))
+}
+
+/// Every `filter[…]` parameter, by its whole name.
+#[derive(Debug, Default)]
+struct Filters(Vec<(FilterField, StringFilter)>);
+
+impl<'de> Deserialize<'de> for Filters {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct Each;
+        impl<'de> Visitor<'de> for Each {
+            type Value = Filters;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("filter[field] or filter[field][operator] parameters")
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Filters, A::Error> {
+                let mut filters = Vec::new();
+                while let Some((name, value)) = map.next_entry::<String, String>()? {
+                    filters.push(
+                        parse_filter(&name, &value)
+                            .map_err(|e| fault_at(&e.field, e.rule, e.reason))?,
+                    );
+                }
+                Ok(Filters(filters))
+            }
+        }
+        deserializer.deserialize_map(Each)
     }
 }
 

@@ -1,6 +1,6 @@
 //! Request extractors whose failures are 4xx problems naming the field:
-//! JSON bodies (with the path of the offending value), query strings with the
-//! contract's bracket notation, and ULID path parameters.
+//! JSON bodies (with the path of the offending value) and ULID path
+//! parameters; query strings are [`super::query`]'s.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
@@ -180,37 +180,8 @@ pub fn parse_ulid(value: &str) -> Option<Ulid> {
     Ulid::from_string(&value.to_ascii_uppercase()).ok()
 }
 
-/// The query string as ordered (name, value) pairs, percent-decoded.
-pub fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
-    form_urlencoded::parse(raw.unwrap_or("").as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
-}
-
 pub fn query_error(name: &str, rule: Rule, reason: impl Into<String>) -> FieldError {
     FieldError::new(name, rule, reason).in_source(Source::Query)
-}
-
-/// Parses a positive integer query parameter within `min..=max`.
-pub fn query_int(name: &str, value: &str, min: u64, max: u64) -> Result<u64, FieldError> {
-    let n: u64 = value
-        .parse()
-        .map_err(|_| query_error(name, Rule::Type, format!("[{value}] is not a whole number")))?;
-    if n < min {
-        return Err(query_error(
-            name,
-            Rule::Min(min),
-            format!("must be at least {min}"),
-        ));
-    }
-    if n > max {
-        return Err(query_error(
-            name,
-            Rule::Max(max),
-            format!("must be at most {max}"),
-        ));
-    }
-    Ok(n)
 }
 
 #[cfg(test)]

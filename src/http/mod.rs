@@ -13,6 +13,7 @@ pub mod page;
 pub mod portal;
 pub mod problem;
 pub mod profiles;
+pub mod query;
 pub mod tenancy;
 pub mod v1_apps;
 pub mod v1_customer_apps;

@@ -1,90 +1,78 @@
-//! Page-based pagination for list endpoints that take nothing else:
-//! v3 `page[size]`/`page[number]` with a `meta.page` block, v1
-//! `page`/`pageSize` with `totalCount`. Unknown query parameters are refused
-//! by name.
+//! Page-based pagination: v3 `page[size]`/`page[number]` with a `meta.page`
+//! block, v1 `page`/`pageSize` with `totalCount`. The query structs here are
+//! read by [`ApiQuery`](super::query::ApiQuery); list endpoints that take
+//! more parameters repeat the two page fields in their own struct.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::extract::{query_error, query_int, query_pairs};
-use crate::error::{Error, FieldError, Rule};
+use super::query::{Bounded, QueryParams};
 
 pub const V3_DEFAULT_SIZE: u64 = 20;
 pub const V1_DEFAULT_SIZE: u64 = 100;
 pub const MAX_SIZE: u64 = 1000;
+pub const MAX_NUMBER: u64 = u32::MAX as u64;
+
+/// A 1-based page number.
+pub type PageNumber = Bounded<1, MAX_NUMBER>;
+/// Items per page.
+pub type PageSize = Bounded<1, MAX_SIZE>;
 
 pub use crate::store::Page;
 
-impl Page {
-    /// `page[size]` and `page[number]` only.
-    pub fn from_v3_query(raw: Option<&str>) -> Result<Page, Error> {
-        Page::from_v3_query_with(raw, "", |_, _| None)
-    }
+/// `page[number]` and `page[size]` only.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct V3PageQuery {
+    #[serde(rename = "page[number]")]
+    pub number: Option<PageNumber>,
+    #[serde(rename = "page[size]")]
+    pub size: Option<PageSize>,
+}
 
-    /// `page[size]`, `page[number]`, and the parameters `other` takes: it
-    /// answers `None` for a name that is not its own. `others` names them
-    /// for the message that refuses an unknown parameter.
-    pub fn from_v3_query_with(
-        raw: Option<&str>,
-        others: &str,
-        other: impl FnMut(&str, &str) -> Option<Result<(), FieldError>>,
-    ) -> Result<Page, Error> {
-        Page::parse(
-            raw,
-            ("page[number]", "page[size]"),
-            V3_DEFAULT_SIZE,
-            others,
-            other,
-        )
-    }
+impl QueryParams for V3PageQuery {
+    const KNOWN: &'static str = "page[number] or page[size]";
+}
 
-    /// `page` and `pageSize` only.
-    pub fn from_v1_query(raw: Option<&str>) -> Result<Page, Error> {
-        Page::parse(raw, ("page", "pageSize"), V1_DEFAULT_SIZE, "", |_, _| None)
+impl V3PageQuery {
+    pub fn page(&self) -> Page {
+        Page::of(self.number, self.size, V3_DEFAULT_SIZE)
     }
+}
 
-    fn parse(
-        raw: Option<&str>,
-        (number, size): (&str, &str),
-        default_size: u64,
-        others: &str,
-        mut other: impl FnMut(&str, &str) -> Option<Result<(), FieldError>>,
-    ) -> Result<Page, Error> {
-        let mut page = Page {
-            number: 1,
-            size: default_size,
-        };
-        let mut errors = Vec::new();
-        for (name, value) in query_pairs(raw) {
-            let outcome = if name == number {
-                query_int(&name, &value, 1, u64::from(u32::MAX)).map(|n| page.number = n)
-            } else if name == size {
-                query_int(&name, &value, 1, MAX_SIZE).map(|n| page.size = n)
-            } else if let Some(outcome) = other(&name, &value) {
-                outcome
-            } else {
-                let known = if others.is_empty() {
-                    format!("{number} or {size}")
-                } else {
-                    format!("{number}, {size} or {others}")
-                };
-                Err(query_error(
-                    &name,
-                    Rule::UnknownProperty,
-                    format!("is not a known query parameter; use {known}"),
-                ))
-            };
-            if let Err(e) = outcome {
-                errors.push(e);
-            }
-        }
-        if errors.is_empty() {
-            Ok(page)
-        } else {
-            Err(Error::Invalid(errors))
+/// `page` and `pageSize` only.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct V1PageQuery {
+    pub page: Option<PageNumber>,
+    #[serde(rename = "pageSize")]
+    pub page_size: Option<PageSize>,
+}
+
+impl QueryParams for V1PageQuery {
+    const KNOWN: &'static str = "page or pageSize";
+}
+
+impl V1PageQuery {
+    pub fn page(&self) -> Page {
+        Page::of(self.page, self.page_size, V1_DEFAULT_SIZE)
+    }
+}
+
+/// Helpers for the HTTP layer's page parameters.
+pub trait PageExt {
+    fn of(number: Option<PageNumber>, size: Option<PageSize>, default_size: u64) -> Page;
+    fn v3_meta(&self, total: u64) -> PaginatedMeta;
+}
+
+impl PageExt for Page {
+    fn of(number: Option<PageNumber>, size: Option<PageSize>, default_size: u64) -> Page {
+        Page {
+            number: number.map_or(1, |n| n.0),
+            size: size.map_or(default_size, |s| s.0),
         }
     }
 
-    pub fn v3_meta(&self, total: u64) -> PaginatedMeta {
+    fn v3_meta(&self, total: u64) -> PaginatedMeta {
         PaginatedMeta {
             page: PageMeta {
                 number: self.number,

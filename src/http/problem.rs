@@ -69,27 +69,56 @@ fn invalid_parameter(e: &FieldError) -> Value {
     item
 }
 
-/// The reason with its remedy spelled out: the route to call and how.
-fn spell_out_remedy(e: &FieldError) -> FieldError {
-    let mut e = e.clone();
-    let Some(remedy) = e.remedy.take() else {
-        return e;
-    };
-    let how = match remedy {
-        Remedy::SetUpStripeApp => ": install one (POST /api/v3/openmeter/app-catalog/install \
-             with create_billing_profile: true), make a billing profile with a Stripe payment app \
-             the default, or pass the app's id"
-            .to_owned(),
-        Remedy::RotateApiKey { app_id } => format!(
-            "; rotate it with PUT /api/v1/apps/{}/stripe/api-key",
-            app_id.map_or_else(|| "{id}".to_owned(), |id| id.to_string())
+/// Which API's routes a remedy names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    V1,
+    V3,
+}
+
+/// The reasons with their remedies spelled out in `api`'s routes and names.
+pub fn spell_out_remedies(errors: &mut [FieldError], api: Api) {
+    for e in errors {
+        if let Some(remedy) = e.remedy.take() {
+            e.reason.push_str(&remedy_text(&remedy, api));
+        }
+    }
+}
+
+fn remedy_text(remedy: &Remedy, api: Api) -> String {
+    match (remedy, api) {
+        (Remedy::SetUpStripeApp { .. }, Api::V3) => {
+            ": install one (POST /api/v3/openmeter/app-catalog/install with \
+             create_billing_profile: true), or make a billing profile with a Stripe payment app \
+             the default"
+                .to_owned()
+        }
+        (Remedy::SetUpStripeApp { or_name_app }, Api::V1) => format!(
+            ": install one (POST /api/v1/marketplace/listings/stripe/install/apikey with \
+             createBillingProfile: true), make a billing profile with a Stripe payment app the \
+             default{}",
+            if *or_name_app {
+                ", or name the app with appId"
+            } else {
+                ""
+            }
         ),
-        Remedy::LinkStripeCustomer { customer_id } => format!(
+        (Remedy::RotateApiKey { app_id }, api) => {
+            let id = app_id.map_or_else(|| "{id}".to_owned(), |id| id.to_string());
+            match api {
+                Api::V3 => format!(
+                    "; rotate it with PUT /api/v3/openmeter/apps/{id} giving secret_api_key"
+                ),
+                Api::V1 => format!("; rotate it with PUT /api/v1/apps/{id}/stripe/api-key"),
+            }
+        }
+        (Remedy::LinkStripeCustomer { customer_id }, Api::V3) => format!(
             ", or link an existing one with PUT /api/v3/openmeter/customers/{customer_id}/billing/app-data"
         ),
-    };
-    e.reason.push_str(&how);
-    e
+        (Remedy::LinkStripeCustomer { customer_id }, Api::V1) => {
+            format!(", or link an existing one with PUT /api/v1/customers/{customer_id}/stripe")
+        }
+    }
 }
 
 fn describe_invalid(errors: &[FieldError]) -> String {
@@ -115,7 +144,8 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, mut body) = match &self {
             Error::Invalid(errors) => {
-                let mut errors: Vec<FieldError> = errors.iter().map(spell_out_remedy).collect();
+                let mut errors = errors.clone();
+                spell_out_remedies(&mut errors, Api::V3);
                 errors.dedup();
                 let mut body = problem(StatusCode::BAD_REQUEST, &describe_invalid(&errors));
                 body["invalid_parameters"] = errors.iter().map(invalid_parameter).collect();
@@ -190,19 +220,22 @@ impl IntoResponse for V1Error {
     fn into_response(self) -> Response {
         let respell = |text: &str| super::v1_names::v1_field_name(text);
         match self.0 {
-            Error::Invalid(errors) => Error::Invalid(
-                errors
-                    .into_iter()
-                    .map(|mut e| {
-                        // Labels keys are user data: keep them as given.
-                        e.field = match e.field.split_once("labels.") {
-                            Some(("", key)) => format!("metadata.{key}"),
-                            _ => respell(&e.field),
-                        };
-                        e
-                    })
-                    .collect(),
-            ),
+            Error::Invalid(mut errors) => {
+                spell_out_remedies(&mut errors, Api::V1);
+                Error::Invalid(
+                    errors
+                        .into_iter()
+                        .map(|mut e| {
+                            // Labels keys are user data: keep them as given.
+                            e.field = match e.field.split_once("labels.") {
+                                Some(("", key)) => format!("metadata.{key}"),
+                                _ => respell(&e.field),
+                            };
+                            e
+                        })
+                        .collect(),
+                )
+            }
             Error::Conflict { field, detail } => Error::Conflict {
                 field: field.as_deref().map(respell),
                 detail,

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -12,7 +12,8 @@ use ulid::Ulid;
 
 use super::AppState;
 use super::extract::{ApiJson, parse_ulid, path_ulid};
-use super::page::{Page, V3Page};
+use super::page::{PageExt, V3Page, V3PageQuery};
+use super::query::ApiQuery;
 use super::tenancy::Namespace;
 use crate::billing::profile::{
     AppRefs, BillingProfile, Party, ProfileFields, Workflow, WorkflowInput, app_ref_error,
@@ -256,9 +257,9 @@ async fn remove(
 async fn list(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
-    RawQuery(raw): RawQuery,
+    ApiQuery(query): ApiQuery<V3PageQuery>,
 ) -> Result<Json<V3Page<BillingProfileBody>>> {
-    let page = Page::from_v3_query(raw.as_deref())?;
+    let page = query.page();
     let (profiles, total) = state.ctx.store.list_profiles(&ns, page).await?;
     Ok(Json(V3Page {
         data: profiles.into_iter().map(Into::into).collect(),

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -13,8 +13,9 @@ use serde_json::Value;
 use super::AppState;
 use super::apps::{CapabilityBody, discriminator};
 use super::extract::{ApiJson, from_value, path_ulid};
-use super::page::{Page, V1Page};
+use super::page::{V1Page, V1PageQuery};
 use super::problem::V1Error;
+use super::query::ApiQuery;
 use super::tenancy::Namespace;
 use super::v1_names::{API_KEY_FIELDS, rename_fields};
 use crate::billing::app::{self, App, CatalogItem};
@@ -178,8 +179,10 @@ fn listing(kind: &str) -> std::result::Result<&'static CatalogItem, Error> {
     })
 }
 
-async fn list_listings(RawQuery(raw): RawQuery) -> Result<Json<V1Page<ListingBody>>> {
-    let page = Page::from_v1_query(raw.as_deref())?;
+async fn list_listings(
+    ApiQuery(query): ApiQuery<V1PageQuery>,
+) -> Result<Json<V1Page<ListingBody>>> {
+    let page = query.page();
     let items = app::CATALOG
         .iter()
         .skip(usize::try_from(page.offset()).unwrap_or(usize::MAX))
@@ -225,9 +228,9 @@ async fn install_with_api_key(
 async fn list(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
-    RawQuery(raw): RawQuery,
+    ApiQuery(query): ApiQuery<V1PageQuery>,
 ) -> Result<Json<V1Page<StripeAppV1>>> {
-    let page = Page::from_v1_query(raw.as_deref())?;
+    let page = query.page();
     let (apps, total) = state.ctx.store.list_apps(&ns, page).await?;
     Ok(Json(V1Page::new(
         page,

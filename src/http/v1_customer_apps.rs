@@ -1,25 +1,24 @@
 //! v1 customer app data: `/api/v1/customers/{customerIdOrKey}/stripe` and
 //! `/api/v1/customers/{customerIdOrKey}/apps…`.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
 use super::AppState;
-use super::extract::{
-    ApiJson, from_value, parse_ulid, path_ulid, query_error, query_int, query_pairs,
-};
-use super::page::{MAX_SIZE, Page, V1_DEFAULT_SIZE, V1Page};
+use super::extract::{ApiJson, from_value, parse_ulid, path_ulid};
+use super::page::{Page, PageExt, PageNumber, PageSize, V1_DEFAULT_SIZE, V1Page};
 use super::problem::V1Error;
+use super::query::{ApiQuery, QueryParams, fault};
 use super::tenancy::Namespace;
 use super::v1_apps::{StripeAppV1, V1_TYPES};
 use super::v1_customers::resolve;
 use crate::billing::app::{self, App};
 use crate::billing::customer::Customer;
-use crate::error::{Error, FieldError, Rule};
+use crate::error::{Error, Rule};
 use crate::service::Context;
 use crate::service::customer_billing::{self as service, StripeDataInput, no_app_error};
 use crate::store::customer_stripe::CustomerStripe;
@@ -91,7 +90,7 @@ struct StripeItem {
 async fn default_app(ctx: &Context, ns: &str, customer: &Customer) -> Result<App> {
     Ok(service::resolve_stripe_app(ctx, ns, customer, None)
         .await?
-        .ok_or_else(|| no_app_error("id", Rule::Invalid))?)
+        .ok_or_else(|| no_app_error("id", Rule::Invalid, false))?)
 }
 
 async fn get_stripe(
@@ -144,40 +143,10 @@ async fn list_app_data(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
     Path(id_or_key): Path<String>,
-    RawQuery(raw): RawQuery,
+    ApiQuery(query): ApiQuery<AppDataQuery>,
 ) -> Result<Json<V1Page<StripeCustomerAppData>>> {
-    let mut page = Page {
-        number: 1,
-        size: V1_DEFAULT_SIZE,
-    };
-    let mut kind_filter: Option<String> = None;
-    let mut errors: Vec<FieldError> = Vec::new();
-    for (name, value) in query_pairs(raw.as_deref()) {
-        let outcome = match name.as_str() {
-            "page" => query_int(&name, &value, 1, u64::from(u32::MAX)).map(|n| page.number = n),
-            "pageSize" => query_int(&name, &value, 1, MAX_SIZE).map(|n| page.size = n),
-            "type" if V1_TYPES.contains(&value.as_str()) => {
-                kind_filter = Some(value);
-                Ok(())
-            }
-            "type" => Err(query_error(
-                &name,
-                Rule::Enum(V1_TYPES.iter().map(|s| (*s).to_owned()).collect()),
-                format!("[{value}] is not an app type"),
-            )),
-            _ => Err(query_error(
-                &name,
-                Rule::UnknownProperty,
-                "is not a known query parameter; use page, pageSize or type",
-            )),
-        };
-        if let Err(e) = outcome {
-            errors.push(e);
-        }
-    }
-    if !errors.is_empty() {
-        return Err(Error::Invalid(errors).into());
-    }
+    let page = Page::of(query.page, query.page_size, V1_DEFAULT_SIZE);
+    let kind_filter = query.kind.map(|k| k.0);
     let customer = resolve(&state.ctx.store, &ns, &id_or_key).await?;
     let mut items = Vec::new();
     if kind_filter.as_deref().is_none_or(|k| k == "stripe") {
@@ -298,4 +267,37 @@ async fn delete_app_data(
         .into());
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `page`, `pageSize` and `type`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct AppDataQuery {
+    page: Option<PageNumber>,
+    #[serde(rename = "pageSize")]
+    page_size: Option<PageSize>,
+    #[serde(rename = "type")]
+    kind: Option<AppType>,
+}
+
+impl QueryParams for AppDataQuery {
+    const KNOWN: &'static str = "page, pageSize or type";
+}
+
+/// One of the v1 app types.
+#[derive(Debug)]
+struct AppType(String);
+
+impl<'de> Deserialize<'de> for AppType {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        let value = String::deserialize(deserializer)?;
+        if V1_TYPES.contains(&value.as_str()) {
+            Ok(AppType(value))
+        } else {
+            Err(fault(
+                Rule::Enum(V1_TYPES.iter().map(|s| (*s).to_owned()).collect()),
+                format!("[{value}] is not an app type"),
+            ))
+        }
+    }
 }

@@ -3,18 +3,20 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::AppState;
-use super::extract::{ApiJson, parse_ulid, query_error, query_int, query_pairs};
+use super::extract::{ApiJson, parse_ulid};
+use super::page::{Page, PageExt, PageNumber, PageSize, V1_DEFAULT_SIZE};
 use super::problem::V1Error;
+use super::query::{ApiQuery, QueryParams, fault};
 use super::tenancy::Namespace;
 use crate::billing::customer::{Address, Customer, CustomerFields};
-use crate::error::{Error, FieldError, Rule};
+use crate::error::{Error, Rule};
 use crate::service::Context;
 use crate::store::Store;
 use crate::store::customers::{CustomerQuery, Direction, FilterField, SortField, StringFilter};
@@ -227,9 +229,9 @@ async fn fetch(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
     Path(id_or_key): Path<String>,
-    RawQuery(raw): RawQuery,
+    ApiQuery(query): ApiQuery<ExpandQuery>,
 ) -> Result<Json<CustomerV1>> {
-    let expand = parse_expand_only(raw.as_deref())?;
+    let expand = query.expand.is_some();
     let mut customer: CustomerV1 = resolve(&state.ctx.store, &ns, &id_or_key).await?.into();
     if expand {
         customer.subscriptions = Some(Vec::new());
@@ -264,21 +266,42 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub const DEFAULT_PAGE_SIZE: u64 = 100;
-pub const MAX_PAGE_SIZE: u64 = 1000;
-
 async fn list(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
-    RawQuery(raw): RawQuery,
+    ApiQuery(params): ApiQuery<ListQuery>,
 ) -> Result<Json<CustomerPageV1>> {
-    let (query, expand) = parse_list_query(raw.as_deref())?;
-    let page = state.ctx.store.list_customers(&ns, &query).await?;
+    let page = Page::of(params.page, params.page_size, V1_DEFAULT_SIZE);
+    let contains = |field, value: Option<String>| value.map(|v| (field, StringFilter::Contains(v)));
+    let filters = [
+        contains(FilterField::Key, params.key),
+        contains(FilterField::Name, params.name),
+        contains(FilterField::PrimaryEmail, params.primary_email),
+        contains(FilterField::SubjectKey, params.subject),
+        params
+            .plan_key
+            .map(|v| (FilterField::PlanKey, StringFilter::Eq(v))),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let query = CustomerQuery {
+        page: page.number,
+        size: page.size,
+        sort: vec![(
+            params.order_by.map_or(SortField::Name, |o| o.0),
+            params.order.map_or(Direction::Asc, |o| o.0),
+        )],
+        include_deleted: params.include_deleted.unwrap_or(false),
+        filters,
+    };
+    let expand = params.expand.is_some();
+    let found = state.ctx.store.list_customers(&ns, &query).await?;
     Ok(Json(CustomerPageV1 {
-        total_count: page.total,
+        total_count: found.total,
         page: query.page,
         page_size: query.size,
-        items: page
+        items: found
             .items
             .into_iter()
             .map(|c| {
@@ -292,113 +315,79 @@ async fn list(
     }))
 }
 
-fn expand_value(name: &str, value: &str) -> std::result::Result<bool, FieldError> {
-    match value {
-        "subscriptions" => Ok(true),
-        _ => Err(query_error(
-            name,
-            Rule::Enum(vec!["subscriptions".into()]),
-            format!("[{value}] cannot be expanded; the only choice is subscriptions"),
-        )),
+/// `expand=subscriptions` only.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct ExpandQuery {
+    expand: Option<Expand>,
+}
+
+impl QueryParams for ExpandQuery {}
+
+/// `listCustomers`' parameters.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+struct ListQuery {
+    page: Option<PageNumber>,
+    page_size: Option<PageSize>,
+    order: Option<Order>,
+    order_by: Option<OrderBy>,
+    include_deleted: Option<bool>,
+    key: Option<String>,
+    name: Option<String>,
+    primary_email: Option<String>,
+    subject: Option<String>,
+    plan_key: Option<String>,
+    expand: Option<Expand>,
+}
+
+impl QueryParams for ListQuery {}
+
+/// The only expansion: `subscriptions`.
+#[derive(Debug)]
+struct Expand;
+
+impl<'de> Deserialize<'de> for Expand {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        match String::deserialize(deserializer)?.as_str() {
+            "subscriptions" => Ok(Expand),
+            value => Err(fault(
+                Rule::Enum(vec!["subscriptions".into()]),
+                format!("[{value}] cannot be expanded; the only choice is subscriptions"),
+            )),
+        }
     }
 }
 
-fn parse_expand_only(raw: Option<&str>) -> std::result::Result<bool, Error> {
-    let mut expand = false;
-    let mut errors = Vec::new();
-    for (name, value) in query_pairs(raw) {
-        let outcome = match name.as_str() {
-            "expand" => expand_value(&name, &value).map(|e| expand |= e),
-            _ => Err(query_error(
-                &name,
-                Rule::UnknownProperty,
-                "is not a known query parameter",
+#[derive(Debug)]
+struct Order(Direction);
+
+impl<'de> Deserialize<'de> for Order {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        match String::deserialize(deserializer)?.as_str() {
+            "ASC" | "asc" => Ok(Order(Direction::Asc)),
+            "DESC" | "desc" => Ok(Order(Direction::Desc)),
+            value => Err(fault(
+                Rule::Enum(vec!["ASC".into(), "DESC".into()]),
+                format!("[{value}] is not an order; use ASC or DESC"),
             )),
-        };
-        if let Err(e) = outcome {
-            errors.push(e);
         }
-    }
-    if errors.is_empty() {
-        Ok(expand)
-    } else {
-        Err(Error::Invalid(errors))
     }
 }
 
-fn parse_list_query(raw: Option<&str>) -> std::result::Result<(CustomerQuery, bool), Error> {
-    let mut q = CustomerQuery {
-        page: 1,
-        size: DEFAULT_PAGE_SIZE,
-        sort: vec![(SortField::Name, Direction::Asc)],
-        include_deleted: false,
-        filters: Vec::new(),
-    };
-    let mut direction = Direction::Asc;
-    let mut field = SortField::Name;
-    let mut expand = false;
-    let mut errors = Vec::new();
-    for (name, value) in query_pairs(raw) {
-        let contains = |f: FilterField| (f, StringFilter::Contains(value.clone()));
-        let outcome: std::result::Result<(), FieldError> = match name.as_str() {
-            "page" => query_int(&name, &value, 1, u64::from(u32::MAX)).map(|n| q.page = n),
-            "pageSize" => query_int(&name, &value, 1, MAX_PAGE_SIZE).map(|n| q.size = n),
-            "order" => match value.as_str() {
-                "ASC" | "asc" => Ok(Direction::Asc),
-                "DESC" | "desc" => Ok(Direction::Desc),
-                _ => Err(query_error(
-                    &name,
-                    Rule::Enum(vec!["ASC".into(), "DESC".into()]),
-                    format!("[{value}] is not an order; use ASC or DESC"),
-                )),
-            }
-            .map(|d| direction = d),
-            "orderBy" => match value.as_str() {
-                "id" => Ok(SortField::Id),
-                "name" => Ok(SortField::Name),
-                "createdAt" => Ok(SortField::CreatedAt),
-                _ => Err(query_error(
-                    &name,
-                    Rule::Enum(vec!["id".into(), "name".into(), "createdAt".into()]),
-                    format!("[{value}] is not a sort field; use id, name or createdAt"),
-                )),
-            }
-            .map(|f| field = f),
-            "includeDeleted" => match value.as_str() {
-                "true" => Ok(true),
-                "false" => Ok(false),
-                _ => Err(query_error(&name, Rule::Type, "must be true or false")),
-            }
-            .map(|b| q.include_deleted = b),
-            "key" | "name" | "primaryEmail" | "subject" => {
-                let filter = match name.as_str() {
-                    "key" => FilterField::Key,
-                    "name" => FilterField::Name,
-                    "primaryEmail" => FilterField::PrimaryEmail,
-                    _ => FilterField::SubjectKey,
-                };
-                q.filters.push(contains(filter));
-                Ok(())
-            }
-            "planKey" => {
-                q.filters
-                    .push((FilterField::PlanKey, StringFilter::Eq(value.clone())));
-                Ok(())
-            }
-            "expand" => expand_value(&name, &value).map(|e| expand |= e),
-            _ => Err(query_error(
-                &name,
-                Rule::UnknownProperty,
-                "is not a known query parameter",
+#[derive(Debug)]
+struct OrderBy(SortField);
+
+impl<'de> Deserialize<'de> for OrderBy {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        match String::deserialize(deserializer)?.as_str() {
+            "id" => Ok(OrderBy(SortField::Id)),
+            "name" => Ok(OrderBy(SortField::Name)),
+            "createdAt" => Ok(OrderBy(SortField::CreatedAt)),
+            value => Err(fault(
+                Rule::Enum(vec!["id".into(), "name".into(), "createdAt".into()]),
+                format!("[{value}] is not a sort field; use id, name or createdAt"),
             )),
-        };
-        if let Err(e) = outcome {
-            errors.push(e);
         }
     }
-    if !errors.is_empty() {
-        return Err(Error::Invalid(errors));
-    }
-    q.sort = vec![(field, direction)];
-    Ok((q, expand))
 }

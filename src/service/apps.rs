@@ -58,8 +58,13 @@ pub async fn install_stripe(ctx: &Context, ns: &str, req: InstallStripe) -> Resu
         .await
         .map_err(|e| key_error(e, "api_key"))?;
     // Cheap early answer; the unique index decides under races.
-    if ctx.store.app_for_account(ns, &account.id).await?.is_some() {
-        return Err(duplicate_account(&account.id));
+    if ctx
+        .store
+        .app_for_account(ns, &account.id, key_livemode)
+        .await?
+        .is_some()
+    {
+        return Err(duplicate_account(&account.id, key_livemode));
     }
 
     let id = crate::ids::new_ulid();
@@ -155,11 +160,27 @@ pub async fn update_stripe(
     if let Some(n) = naming {
         app::check_app_fields(&mut v, n.name, n.description, n.labels);
     }
-    if let Some(key) = new_api_key {
-        app::check_api_key(&mut v, field, key);
-    }
+    let key_livemode = new_api_key.map(|key| app::check_api_key(&mut v, field, key));
     v.into_result()?;
     let existing = ctx.store.live_app(ns, id).await?;
+    if let Some(livemode) = key_livemode
+        && livemode != existing.livemode
+    {
+        let (given, installed) = if livemode {
+            ("live", "test")
+        } else {
+            ("test", "live")
+        };
+        return Err(Error::field(
+            field,
+            Rule::Invalid,
+            format!(
+                "this is a {given}-mode key, but app [{id}] is installed in {installed} mode: the \
+                 Stripe customers and payment methods it knows exist only in {installed} mode; \
+                 install another app for the account's {given} mode"
+            ),
+        ));
+    }
 
     if let Some(key) = new_api_key {
         let account = ctx
@@ -242,6 +263,11 @@ pub async fn client_for(ctx: &Context, ns: &str, id: Ulid) -> Result<StripeClien
         .app_secrets(ns, id)
         .await?
         .ok_or_else(|| Error::not_found("app", id))?;
+    if secrets.api_key_encrypted.is_empty() {
+        return Err(Error::Gone(format!(
+            "app [{id}] was uninstalled; install it again to use it"
+        )));
+    }
     let key = ctx
         .secrets
         .decrypt(&secrets.api_key_encrypted, &App::api_key_context(id))
@@ -315,7 +341,7 @@ pub async fn note_key_rejected(ctx: &Context, ns: &str, id: Ulid, err: &StripeEr
 pub async fn bootstrap_emulated(ctx: &Context, ns: &str, key: &str) -> Result<App> {
     let client = ctx.stripe.client(key);
     let account = client.account().await.map_err(stripe_error)?;
-    let Some(existing) = ctx.store.app_for_account(ns, &account.id).await? else {
+    let Some(existing) = ctx.store.app_for_account(ns, &account.id, false).await? else {
         let installed = install_stripe(
             ctx,
             ns,

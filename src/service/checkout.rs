@@ -77,7 +77,7 @@ pub async fn create_checkout_session(
     // 2. The Stripe app.
     let app = resolve_stripe_app(ctx, ns, customer, req.app_id)
         .await?
-        .ok_or_else(|| no_app_error("app_id", Rule::Required))?;
+        .ok_or_else(|| no_app_error("app_id", Rule::Required, true))?;
     if app.status == AppStatus::Unauthorized {
         return Err(key_invalid(&app));
     }

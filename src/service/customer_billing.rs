@@ -27,10 +27,10 @@ const PAYMENT_METHOD_FIELD: &str = "app_data.stripe.default_payment_method_id";
 const LABELS_FIELD: &str = "app_data.stripe.labels";
 
 /// The refusal when no Stripe app can be found for a customer.
-pub fn no_app_error(field: &str, rule: Rule) -> Error {
+pub fn no_app_error(field: &str, rule: Rule, or_name_app: bool) -> Error {
     Error::Invalid(vec![
         FieldError::new(field, rule, "no Stripe app is set up for this customer")
-            .with_remedy(Remedy::SetUpStripeApp),
+            .with_remedy(Remedy::SetUpStripeApp { or_name_app }),
     ])
 }
 

@@ -95,7 +95,7 @@ pub async fn create_portal_session(
     options.validate()?;
     let app = resolve_stripe_app(ctx, ns, customer, None)
         .await?
-        .ok_or_else(|| no_app_error("app_id", Rule::Required))?;
+        .ok_or_else(|| no_app_error("app_id", Rule::Required, false))?;
     if app.status == AppStatus::Unauthorized {
         return Err(key_invalid(&app));
     }

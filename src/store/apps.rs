@@ -65,7 +65,7 @@ impl Store {
         .execute(&self.pool)
         .await;
         inserted.on_unique(Unique::APP_STRIPE_ACCOUNT, || {
-            duplicate_account(&app.stripe_account_id)
+            duplicate_account(&app.stripe_account_id, app.livemode)
         })?;
         Ok(App {
             id: app.id,
@@ -110,18 +110,20 @@ impl Store {
         Ok(app)
     }
 
-    /// The live app connected to `stripe_account_id` in the namespace.
+    /// The live app connected to `stripe_account_id`'s test or live mode in the namespace.
     pub async fn app_for_account(
         &self,
         namespace: &str,
         stripe_account_id: &str,
+        livemode: bool,
     ) -> Result<Option<App>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM apps WHERE namespace = $1 AND stripe_account_id = $2 \
-             AND deleted_at IS NULL"
+             AND livemode = $3 AND deleted_at IS NULL"
         )))
         .bind(namespace)
         .bind(stripe_account_id)
+        .bind(i64::from(livemode))
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| app_from_row(&r)).transpose()
@@ -244,18 +246,30 @@ impl Store {
     /// Soft-deletes (uninstalls) a live app.
     pub async fn delete_app(&self, namespace: &str, id: Ulid) -> Result<()> {
         let now = timestamp::format(timestamp::now());
+        let mut tx = self.pool.begin().await?;
+        // Uninstalling forgets the secrets (not only hides the row) and the
+        // customers' links to Stripe customers of this app.
         let done = sqlx::query(
-            "UPDATE apps SET deleted_at = $3, updated_at = $3 \
+            "UPDATE apps SET deleted_at = $3, updated_at = $3, api_key_encrypted = '', \
+             webhook_secret_encrypted = NULL \
              WHERE namespace = $1 AND id = $2 AND deleted_at IS NULL",
         )
         .bind(namespace)
         .bind(id.to_string())
         .bind(&now)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
+            drop(tx);
             self.live_app(namespace, id).await?;
+            return Ok(());
         }
+        sqlx::query("DELETE FROM customer_stripe WHERE namespace = $1 AND app_id = $2")
+            .bind(namespace)
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -279,12 +293,13 @@ impl Store {
     }
 }
 
-pub(crate) fn duplicate_account(account: &str) -> Error {
+pub(crate) fn duplicate_account(account: &str, livemode: bool) -> Error {
+    let mode = if livemode { "live" } else { "test" };
     Error::conflict(
         "api_key",
         format!(
-            "a Stripe app for Stripe account [{account}] is already installed in this namespace; \
-             update that app (its key, name) instead of installing another"
+            "a Stripe app for Stripe account [{account}] ({mode} mode) is already installed in \
+             this namespace; update that app (its key, name) instead of installing another"
         ),
     )
 }

@@ -263,10 +263,10 @@ impl Unique {
         postgres: "customer_subject_keys_live",
         sqlite: "customer_subject_keys.namespace, customer_subject_keys.subject_key",
     };
-    /// One live app per Stripe account in a namespace (0002).
+    /// One live app per Stripe account and mode in a namespace (0008).
     pub const APP_STRIPE_ACCOUNT: Unique = Unique {
-        postgres: "apps_live_stripe_account",
-        sqlite: "apps.namespace, apps.stripe_account_id",
+        postgres: "apps_live_stripe_account_mode",
+        sqlite: "apps.namespace, apps.stripe_account_id, apps.livemode",
     };
     /// One live default billing profile per namespace (0003).
     pub const DEFAULT_PROFILE: Unique = Unique {

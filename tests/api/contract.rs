@@ -1,6 +1,11 @@
-//! The contract, read from `../shared/reference/` at test time: asserts that
-//! a response is what the OpenMeter v1 / v3 specs (OpenAPI 3.0) and the
-//! checkout result JSON Schema say it must be.
+//! The contract: asserts that a response is what the OpenMeter v1 / v3 specs
+//! (OpenAPI 3.0) and the checkout result JSON Schema say it must be.
+//!
+//! The specs are read from `tests/contract/`, a structural extract of
+//! `../shared/reference/` (paths, methods, parameters, schemas, statuses; no
+//! prose), so the tests run from any fresh clone. When `../shared` is beside
+//! the clone, `committed_extract_is_current` checks the extract against it;
+//! `tools/regenerate-contract` rewrites it.
 //!
 //! OpenAPI 3.0 schemas are not JSON Schema, so each one is converted first:
 //! `nullable: true` becomes "or null", annotations (`readOnly`, `example`,
@@ -22,17 +27,174 @@ pub enum Spec {
     V3,
 }
 
-pub fn reference_dir() -> PathBuf {
+/// The reference files the extract is made from, and their extract's name.
+const REFERENCES: &[(&str, &str)] = &[
+    ("openmeter-v1-subset.yaml", "openmeter-v1-subset.json"),
+    ("openmeter-v3-subset.yaml", "openmeter-v3-subset.json"),
+    (
+        "openmeter-v1-invoicing-subset.yaml",
+        "openmeter-v1-invoicing-subset.json",
+    ),
+    (
+        "openmeter-v3-invoicing-subset.yaml",
+        "openmeter-v3-invoicing-subset.json",
+    ),
+    (
+        "checkout-session-result.schema.json",
+        "checkout-session-result.schema.json",
+    ),
+];
+
+/// `../shared/reference/` (or `$METERPAY_SHARED_DIR/reference`), where present.
+fn reference_dir() -> PathBuf {
     std::env::var_os("METERPAY_SHARED_DIR")
         .map(|dir| PathBuf::from(dir).join("reference"))
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/reference"))
 }
 
-fn load_yaml(file: &str) -> Value {
-    let path = reference_dir().join(file);
+fn extract_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/contract")
+}
+
+/// The committed extract of a reference file, by the reference's name.
+pub fn contract(reference: &str) -> Value {
+    let (_, extract) = REFERENCES
+        .iter()
+        .find(|(name, _)| *name == reference)
+        .unwrap_or_else(|| panic!("{reference} is not a known reference file"));
+    let path = extract_dir().join(extract);
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read the contract {}: {e}", path.display()));
-    serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn load_yaml(file: &str) -> Value {
+    contract(file)
+}
+
+/// Keys that carry prose (or sample data), never structure.
+const PROSE: &[&str] = &[
+    "description",
+    "summary",
+    "title",
+    "example",
+    "examples",
+    "externalDocs",
+    "x-go-type",
+    "x-omitzero",
+    "x-speakeasy-name-override",
+    "x-speakeasy-deprecation-message",
+    "x-internal",
+    "x-unstable",
+    "x-private",
+    "x-enum-varnames",
+    "x-enumNames",
+    "$comment",
+];
+
+/// The structure of a reference document: every key except prose, except
+/// where the key is a name (a property, path, schema or response code).
+pub fn extract(value: &Value) -> Value {
+    extract_at(value, false)
+}
+
+fn extract_at(value: &Value, keys_are_names: bool) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(key, _)| keys_are_names || !PROSE.contains(&key.as_str()))
+                .map(|(key, inner)| {
+                    // The members of these maps are named by the document's author.
+                    let names = !keys_are_names
+                        && matches!(
+                            key.as_str(),
+                            "properties"
+                                | "patternProperties"
+                                | "paths"
+                                | "schemas"
+                                | "parameters"
+                                | "responses"
+                                | "requestBodies"
+                                | "headers"
+                                | "securitySchemes"
+                                | "content"
+                                | "mapping"
+                                | "callbacks"
+                                | "links"
+                                | "variables"
+                                | "encoding"
+                                | "$defs"
+                                | "definitions"
+                        )
+                        && inner.is_object();
+                    (key.clone(), extract_at(inner, names))
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(|i| extract_at(i, false)).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The committed extract equals what the reference files say today, when
+/// they are here to compare with; `METERPAY_REGENERATE_CONTRACT=1` rewrites it.
+#[test]
+fn committed_extract_is_current() {
+    let dir = reference_dir();
+    if !dir.is_dir() {
+        eprintln!(
+            "{} is not here: the committed extract is used as it is",
+            dir.display()
+        );
+        return;
+    }
+    let regenerate = std::env::var_os("METERPAY_REGENERATE_CONTRACT").is_some();
+    let mut stale = Vec::new();
+    for (reference, extract_name) in REFERENCES {
+        let path = dir.join(reference);
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+        let raw: Value = if reference.ends_with(".json") {
+            serde_json::from_str(&text).expect("reference is JSON")
+        } else {
+            serde_yaml_ng::from_str(&text).expect("reference is YAML")
+        };
+        let fresh = serde_json::to_string_pretty(&extract(&raw)).expect("serialise") + "\n";
+        let target = extract_dir().join(extract_name);
+        if regenerate {
+            std::fs::create_dir_all(extract_dir()).expect("create tests/contract");
+            std::fs::write(&target, fresh).expect("write the extract");
+        } else if std::fs::read_to_string(&target).ok().as_deref() != Some(fresh.as_str()) {
+            stale.push(extract_name.to_string());
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "tests/contract is older than {}: {stale:?}; run tools/regenerate-contract and commit",
+        dir.display()
+    );
+}
+
+#[test]
+fn the_extract_keeps_names_and_drops_prose() {
+    let raw = json!({
+        "description": "prose",
+        "properties": {
+            "description": {"type": "string", "description": "prose", "example": "x"},
+            "title": {"type": "string", "title": "Title"}
+        },
+        "required": ["description"]
+    });
+    assert_eq!(
+        extract(&raw),
+        json!({
+            "properties": {
+                "description": {"type": "string"},
+                "title": {"type": "string"}
+            },
+            "required": ["description"]
+        })
+    );
 }
 
 struct Document {
@@ -276,10 +438,7 @@ pub fn assert_request(spec: Spec, operation_id: &str, body: &Value) {
 
 pub fn validate_checkout_result(value: &Value) -> Result<(), Vec<String>> {
     let validator = compile("checkout-session-result".into(), || {
-        let path = reference_dir().join("checkout-session-result.schema.json");
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-        let mut schema: Value = serde_json::from_str(&text).expect("schema is JSON");
+        let mut schema = contract("checkout-session-result.schema.json");
         // Its `$id` is a bare fragment naming the component, not a base URI.
         if let Some(obj) = schema.as_object_mut() {
             obj.remove("$id");

@@ -1,8 +1,8 @@
 //! Starts a real meterpay server (in this process, on an ephemeral port) on a
 //! fresh database of the chosen backend, and talks HTTP to it.
 //!
-//! PostgreSQL: `METERPAY_TEST_POSTGRES_URL` (default
-//! `postgres://postgres@127.0.0.1:5432/test`); each test gets its own schema.
+//! PostgreSQL: see `postgres.rs` (the server at `METERPAY_TEST_POSTGRES_URL`,
+//! else a throwaway one); each test gets its own schema.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -51,8 +51,7 @@ pub fn temp_dir() -> TempDir {
 }
 
 pub fn postgres_base_url() -> String {
-    std::env::var("METERPAY_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+    crate::postgres::base_url()
 }
 
 /// Creates a fresh schema and returns a URL whose connections use it.
@@ -187,7 +186,7 @@ pub struct Resp {
 }
 
 impl Resp {
-    async fn from(resp: reqwest::Response) -> Resp {
+    pub async fn from(resp: reqwest::Response) -> Resp {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let content_type = headers
@@ -230,20 +229,18 @@ impl Resp {
     }
 }
 
-/// Defines each test once and runs it on SQLite and on PostgreSQL:
-/// `both_backends! { async fn name(app) { … } }` yields
-/// `sqlite::name` and `postgres::name`.
+/// Runs each named test on SQLite and on PostgreSQL. A test is an ordinary
+/// `async fn name(backend: Backend)` (so rustfmt formats it);
+/// `both_backends!(name, …)` only adds the wrappers `sqlite::name` and
+/// `postgres::name`. Use it once per module, naming every such test.
 #[macro_export]
 macro_rules! both_backends {
-    ($(async fn $name:ident($app:ident) $body:block)*) => {
-        $(async fn $name($app: $crate::harness::TestApp) $body)*
-
+    ($($name:ident),* $(,)?) => {
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let app = $crate::harness::TestApp::start($crate::harness::Backend::Sqlite).await;
-                    super::$name(app).await
+                    super::$name($crate::harness::Backend::Sqlite).await
                 }
             )*
         }
@@ -252,8 +249,7 @@ macro_rules! both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
-                    let app = $crate::harness::TestApp::start($crate::harness::Backend::Postgres).await;
-                    super::$name(app).await
+                    super::$name($crate::harness::Backend::Postgres).await
                 }
             )*
         }

@@ -4,8 +4,8 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::TestApp;
-use crate::support::problem_400;
+use crate::harness::{Backend, TestApp};
+use crate::support::{assert_problem, invalid_problem, problem_400, problem_of};
 use crate::webhooks::{history_entry, hosted_checkout, pay, wait_for};
 
 fn history(customer: &str) -> String {
@@ -36,91 +36,163 @@ fn meta(number: u64, size: u64, total: u64) -> Value {
     json!({"page": {"number": number, "size": size, "total": total}})
 }
 
-crate::both_backends! {
-    async fn history_is_newest_first_paged_filtered_and_expires_with_the_clock(app) {
-        let (id, url, first, _) = hosted_checkout(&app).await;
-        let second = new_session(&app, &id).await;
-        let third = new_session(&app, &id).await;
-        let [s1, s2, s3] = [&first, &second, &third].map(|r| r["session_id"].as_str().unwrap().to_owned());
-        // The first one is completed.
-        pay(&url, "4242424242424242").await;
-        let completed = history_entry(&app, &id, &s1, "complete").await;
-        // One completion is two events (`setup_intent.succeeded`, then
-        // `checkout.session.completed`); once both are acknowledged the entry
-        // is still as the first one left it: `updated_at` did not move.
-        wait_for("both completion events acknowledged", || {
-            let acked = app.emu.webhook_deliveries();
-            ["setup_intent.succeeded", "checkout.session.completed"]
-                .iter()
-                .all(|t| acked.iter().any(|d| d.event_type == *t && d.succeeded))
-        })
-        .await;
-        assert_eq!(app.get(&format!("{}/{s1}", history(&id))).await.body, completed);
+crate::both_backends!(
+    history_is_newest_first_paged_filtered_and_expires_with_the_clock,
+    history_refuses_bad_queries_and_foreign_sessions,
+);
 
-        let all = app.get(&history(&id)).await;
-        assert_eq!(all.status, 200, "{}", all.body);
-        assert_eq!(session_ids(&all.body), vec![s3.clone(), s2.clone(), s1.clone()]);
-        assert_eq!(all.body["meta"], meta(1, 20, 3));
-        // Each entry equals what the single-session endpoint says.
-        for entry in all.body["data"].as_array().unwrap() {
-            let sid = entry["session_id"].as_str().unwrap();
-            assert_eq!(&app.get(&format!("{}/{sid}", history(&id))).await.body, entry);
-        }
+async fn history_is_newest_first_paged_filtered_and_expires_with_the_clock(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (id, url, first, _) = hosted_checkout(&app).await;
+    let second = new_session(&app, &id).await;
+    let third = new_session(&app, &id).await;
+    let [s1, s2, s3] =
+        [&first, &second, &third].map(|r| r["session_id"].as_str().unwrap().to_owned());
+    // The first one is completed.
+    pay(&url, "4242424242424242").await;
+    let completed = history_entry(&app, &id, &s1, "complete").await;
+    // One completion is two events (`setup_intent.succeeded`, then
+    // `checkout.session.completed`); once both are acknowledged the entry
+    // is still as the first one left it: `updated_at` did not move.
+    wait_for("both completion events acknowledged", || {
+        let acked = app.emu.webhook_deliveries();
+        ["setup_intent.succeeded", "checkout.session.completed"]
+            .iter()
+            .all(|t| acked.iter().any(|d| d.event_type == *t && d.succeeded))
+    })
+    .await;
+    assert_eq!(
+        app.get(&format!("{}/{s1}", history(&id))).await.body,
+        completed
+    );
 
-        let page = app.get(&format!("{}?page[size]=2", history(&id))).await;
-        assert_eq!((session_ids(&page.body), &page.body["meta"]), (vec![s3.clone(), s2.clone()], &meta(1, 2, 3)));
-        let page = app.get(&format!("{}?page[size]=2&page[number]=2", history(&id))).await;
-        assert_eq!((session_ids(&page.body), &page.body["meta"]), (vec![s1.clone()], &meta(2, 2, 3)));
-
-        let open = app.get(&format!("{}?filter[status]=open", history(&id))).await;
-        assert_eq!((session_ids(&open.body), &open.body["meta"]), (vec![s3.clone(), s2.clone()], &meta(1, 20, 2)));
-        let done = app.get(&format!("{}?filter[status][oeq]=complete,expired", history(&id))).await;
-        assert_eq!(session_ids(&done.body), vec![s1.clone()]);
-
-        // Past the sessions' expiry (24 hours by default) the open ones expire;
-        // the completed one stays complete.
-        app.emu.advance_clock(24 * 3600 + 60);
-        let expired = history_entry(&app, &id, &s3, "expired").await;
-        history_entry(&app, &id, &s2, "expired").await;
-        assert_eq!(expired["session_id"], json!(s3));
-        let expired = app.get(&format!("{}?filter[status]=expired", history(&id))).await;
-        assert_eq!((session_ids(&expired.body), &expired.body["meta"]), (vec![s3.clone(), s2.clone()], &meta(1, 20, 2)));
-        let s1_now = app.get(&format!("{}/{s1}", history(&id))).await;
-        assert_eq!(s1_now.body["status"], "complete");
-        assert!(s1_now.body["payment_method_id"].as_str().unwrap().starts_with("pm_"));
+    let all = app.get(&history(&id)).await;
+    assert_eq!(all.status, 200, "{}", all.body);
+    assert_eq!(
+        session_ids(&all.body),
+        vec![s3.clone(), s2.clone(), s1.clone()]
+    );
+    assert_eq!(all.body["meta"], meta(1, 20, 3));
+    // Each entry equals what the single-session endpoint says.
+    for entry in all.body["data"].as_array().unwrap() {
+        let sid = entry["session_id"].as_str().unwrap();
+        assert_eq!(
+            &app.get(&format!("{}/{sid}", history(&id))).await.body,
+            entry
+        );
     }
 
-    async fn history_refuses_bad_queries_and_foreign_sessions(app) {
-        let (id, _, first, _) = hosted_checkout(&app).await;
-        let sid = first["session_id"].as_str().unwrap().to_owned();
-        let reason = r#"[paid] is not a checkout session status; use one of ["open", "complete", "expired", "failed"]"#;
-        let bad = app.get(&format!("{}?filter[status]=paid", history(&id))).await;
-        assert_eq!(bad.problem(), problem_400(
+    let page = app.get(&format!("{}?page[size]=2", history(&id))).await;
+    assert_eq!(
+        (session_ids(&page.body), &page.body["meta"]),
+        (vec![s3.clone(), s2.clone()], &meta(1, 2, 3))
+    );
+    let page = app
+        .get(&format!("{}?page[size]=2&page[number]=2", history(&id)))
+        .await;
+    assert_eq!(
+        (session_ids(&page.body), &page.body["meta"]),
+        (vec![s1.clone()], &meta(2, 2, 3))
+    );
+
+    let open = app
+        .get(&format!("{}?filter[status]=open", history(&id)))
+        .await;
+    assert_eq!(
+        (session_ids(&open.body), &open.body["meta"]),
+        (vec![s3.clone(), s2.clone()], &meta(1, 20, 2))
+    );
+    let done = app
+        .get(&format!(
+            "{}?filter[status][oeq]=complete,expired",
+            history(&id)
+        ))
+        .await;
+    assert_eq!(session_ids(&done.body), vec![s1.clone()]);
+
+    // Past the sessions' expiry (24 hours by default) the open ones expire;
+    // the completed one stays complete.
+    app.emu.advance_clock(24 * 3600 + 60);
+    let expired = history_entry(&app, &id, &s3, "expired").await;
+    history_entry(&app, &id, &s2, "expired").await;
+    assert_eq!(expired["session_id"], json!(s3));
+    let expired = app
+        .get(&format!("{}?filter[status]=expired", history(&id)))
+        .await;
+    assert_eq!(
+        (session_ids(&expired.body), &expired.body["meta"]),
+        (vec![s3.clone(), s2.clone()], &meta(1, 20, 2))
+    );
+    let s1_now = app.get(&format!("{}/{s1}", history(&id))).await;
+    assert_eq!(s1_now.body["status"], "complete");
+    assert!(
+        s1_now.body["payment_method_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("pm_")
+    );
+}
+
+async fn history_refuses_bad_queries_and_foreign_sessions(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (id, _, first, _) = hosted_checkout(&app).await;
+    let sid = first["session_id"].as_str().unwrap().to_owned();
+    let reason = r#"[paid] is not a checkout session status; use one of ["open", "complete", "expired", "failed"]"#;
+    let bad = app
+        .get(&format!("{}?filter[status]=paid", history(&id)))
+        .await;
+    assert_eq!(
+        bad.problem(),
+        problem_400(
             &format!("Invalid query [filter[status]]: {reason}"),
             json!([{"field": "filter[status]", "source": "query", "rule": "enum",
-                    "choices": ["open", "complete", "expired", "failed"], "reason": reason}]),
-        ));
-        let unknown = app.get(&format!("{}?status=open", history(&id))).await;
-        assert_eq!(unknown.status, 400);
-        assert_eq!(unknown.problem()["invalid_parameters"], json!([{"field": "status", "source": "query",
-            "rule": "unknown_property",
-            "reason": "is not a known query parameter; use page[number], page[size] or filter[status]"}]));
-        let bad_id = app.get(&history("acme")).await;
-        assert_eq!(bad_id.status, 400);
-        assert_eq!(bad_id.problem()["invalid_parameters"][0]["field"], "customerId");
+                "choices": ["open", "complete", "expired", "failed"], "reason": reason}]),
+        )
+    );
+    let unknown = app.get(&format!("{}?status=open", history(&id))).await;
+    assert_eq!(unknown.status, 400);
+    assert_problem(
+        &unknown,
+        invalid_problem(json!([{"field": "status", "source": "query",
+        "rule": "unknown_property",
+        "reason": "is not a known query parameter; use page[number], page[size] or filter[status]"}])),
+    );
+    let bad_id = app.get(&history("acme")).await;
+    assert_problem(
+        &bad_id,
+        invalid_problem(
+            json!([{"field": "customerId", "reason": "[acme] is not a ULID (26 characters, e.g. 01G65Z755AFWAKHE12NY0CQ9FH)", "rule": "matches_regex", "source": "path"}]),
+        ),
+    );
 
-        // Unknown customer, unknown session, another customer's session: 404.
-        let nobody = "01J00000000000000000000000";
-        assert_eq!(app.get(&history(nobody)).await.status, 404);
-        assert_eq!(app.get(&format!("{}/{sid}", history(nobody))).await.status, 404);
-        let other = crate::customers_v3::customer(&app, json!({"name": "Other", "key": "other"})).await;
-        let other = other["id"].as_str().unwrap();
-        let foreign = app.get(&format!("{}/{sid}", history(other))).await;
-        assert_eq!(foreign.problem(), crate::support::problem_of(404,
-            &format!("checkout session [{sid}] of customer [{other}] not found")));
-        assert_eq!(app.get(&format!("{}/cs_test_unknown", history(&id))).await.status, 404);
-        // An empty history is an empty page.
-        let empty = app.get(&history(other)).await;
-        assert_eq!(empty.body, json!({"data": [], "meta": meta(1, 20, 0)}));
-    }
+    // Unknown customer, unknown session, another customer's session: 404.
+    let nobody = "01J00000000000000000000000";
+    assert_problem(
+        &app.get(&history(nobody)).await,
+        problem_of(404, "customer [01J00000000000000000000000] not found"),
+    );
+    assert_problem(
+        &app.get(&format!("{}/{sid}", history(nobody))).await,
+        problem_of(404, "customer [01J00000000000000000000000] not found"),
+    );
+    let other = crate::customers_v3::customer(&app, json!({"name": "Other", "key": "other"})).await;
+    let other = other["id"].as_str().unwrap();
+    let foreign = app.get(&format!("{}/{sid}", history(other))).await;
+    assert_eq!(
+        foreign.problem(),
+        crate::support::problem_of(
+            404,
+            &format!("checkout session [{sid}] of customer [{other}] not found")
+        )
+    );
+    assert_problem(
+        &app.get(&format!("{}/cs_test_unknown", history(&id))).await,
+        problem_of(
+            404,
+            &format!("checkout session [cs_test_unknown] of customer [{id}] not found"),
+        ),
+    );
+    // An empty history is an empty page.
+    let empty = app.get(&history(other)).await;
+    assert_eq!(empty.body, json!({"data": [], "meta": meta(1, 20, 0)}));
 }

@@ -4,6 +4,7 @@
 
 mod contract;
 mod harness;
+mod postgres;
 mod support;
 
 mod apps;

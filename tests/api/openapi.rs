@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::contract::reference_dir;
+use crate::contract::contract;
 use crate::harness::{Backend, TestApp};
 
 const METHODS: [&str; 5] = ["get", "post", "put", "delete", "patch"];
@@ -30,10 +30,7 @@ fn operations(paths: &Value, prefix: &str) -> BTreeMap<(String, String), Value> 
 }
 
 fn reference(file: &str) -> Value {
-    let path = reference_dir().join(file);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    serde_yaml_ng::from_str(&text).expect("reference is YAML")
+    contract(file)
 }
 
 fn schema_sets(schema: &Value) -> (BTreeSet<String>, BTreeSet<String>) {
@@ -175,8 +172,7 @@ async fn openapi_document_matches_the_contract_and_the_routes() {
 
     // The typed results have the contract's properties and required lists.
     let schemas = &doc["components"]["schemas"];
-    let path = reference_dir().join("checkout-session-result.schema.json");
-    let checkout: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let checkout = contract("checkout-session-result.schema.json");
     assert_eq!(
         schema_sets(&schemas["BillingAppStripeCreateCheckoutSessionResult"]),
         schema_sets(&checkout)

@@ -9,21 +9,38 @@ use serde_json::json;
 use crate::harness::{Backend, TestApp, temp_dir};
 use crate::support::problem_of;
 
-crate::both_backends! {
-    async fn health_and_readiness(app) {
-        let health = app.get("/healthz").await;
-        assert_eq!((health.status, health.body), (200, json!({"status": "ok"})));
-        let ready = app.get("/readyz").await;
-        assert_eq!((ready.status, ready.body), (200, json!({"status": "ok"})));
-        assert!(ready.headers.get("x-request-id").is_some());
-    }
+crate::both_backends!(
+    health_and_readiness,
+    unknown_routes_and_methods_are_problems,
+    tokens_select_a_namespace_and_hide_the_others,
+);
 
-    async fn unknown_routes_and_methods_are_problems(app) {
-        let missing = app.get("/api/v3/openmeter/nothing-here").await;
-        assert_eq!(missing.problem(), problem_of(404, "No route for [GET /api/v3/openmeter/nothing-here]"));
-        let method = app.request(reqwest::Method::PATCH, "/api/v3/openmeter/customers", None).await;
-        assert_eq!(method.problem(), problem_of(405, "[PATCH] is not allowed on [/api/v3/openmeter/customers]"));
-    }
+async fn health_and_readiness(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let health = app.get("/healthz").await;
+    assert_eq!((health.status, health.body), (200, json!({"status": "ok"})));
+    let ready = app.get("/readyz").await;
+    assert_eq!((ready.status, ready.body), (200, json!({"status": "ok"})));
+    assert!(ready.headers.get("x-request-id").is_some());
+}
+
+async fn unknown_routes_and_methods_are_problems(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let missing = app.get("/api/v3/openmeter/nothing-here").await;
+    assert_eq!(
+        missing.problem(),
+        problem_of(404, "No route for [GET /api/v3/openmeter/nothing-here]")
+    );
+    let method = app
+        .request(reqwest::Method::PATCH, "/api/v3/openmeter/customers", None)
+        .await;
+    assert_eq!(
+        method.problem(),
+        problem_of(
+            405,
+            "[PATCH] is not allowed on [/api/v3/openmeter/customers]"
+        )
+    );
 }
 
 async fn with_tokens(backend: Backend) -> TestApp {
@@ -100,16 +117,6 @@ async fn tokens_select_a_namespace_and_hide_the_others(backend: Backend) {
     assert_eq!(a_list["items"][0]["id"], id);
     // Health stays open for probes.
     assert_eq!(app.get("/healthz").await.status, 200);
-}
-
-#[tokio::test]
-async fn sqlite_tokens_select_a_namespace() {
-    tokens_select_a_namespace_and_hide_the_others(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn postgres_tokens_select_a_namespace() {
-    tokens_select_a_namespace_and_hide_the_others(Backend::Postgres).await;
 }
 
 fn meterpay() -> Command {

@@ -2,6 +2,8 @@
 
 use serde_json::{Value, json};
 
+use crate::harness::Resp;
+
 /// Asserts `value` is a canonical ULID string and returns it.
 pub fn assert_ulid(value: &Value) -> String {
     let s = value
@@ -57,4 +59,57 @@ pub fn problem_400(detail: &str, invalid_parameters: Value) -> Value {
     let mut p = problem_of(400, detail);
     p["invalid_parameters"] = invalid_parameters;
     p
+}
+
+/// Asserts `resp` is exactly the problem document `expected`: every member
+/// (type, title, status, detail, invalid_parameters with each field, source,
+/// rule and reason, …) compared whole. Only `instance`, which carries the
+/// per-request id, is normalised (see `Resp::problem`).
+#[track_caller]
+pub fn assert_problem(resp: &Resp, expected: Value) {
+    let actual = resp.problem();
+    assert_eq!(
+        actual,
+        expected,
+        "\nthe whole problem body differs; actual:\n{}",
+        serde_json::to_string_pretty(&actual).unwrap()
+    );
+}
+
+/// The whole 400 problem for `invalid_parameters` (each with its field,
+/// source, rule and reason): its detail names the one invalid parameter and
+/// why (`Invalid body [name]: …`), or counts and lists them all.
+pub fn invalid_problem(invalid_parameters: Value) -> Value {
+    let params = invalid_parameters
+        .as_array()
+        .expect("an array of parameters");
+    let detail = match params.as_slice() {
+        [one] => format!(
+            "Invalid {} [{}]: {}",
+            one["source"].as_str().unwrap(),
+            one["field"].as_str().unwrap(),
+            one["reason"].as_str().unwrap()
+        ),
+        many => format!(
+            "{} invalid parameters: {}",
+            many.len(),
+            many.iter()
+                .map(|p| format!(
+                    "[{}] {}",
+                    p["field"].as_str().unwrap(),
+                    p["reason"].as_str().unwrap()
+                ))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+    };
+    problem_400(&detail, invalid_parameters)
+}
+
+/// `problem` with the extra `members` (such as a conflict's `field`).
+pub fn with_members(mut problem: Value, members: Value) -> Value {
+    for (name, value) in members.as_object().expect("an object of members") {
+        problem[name] = value.clone();
+    }
+    problem
 }

@@ -9,7 +9,8 @@ use serde_json::{Value, json};
 use crate::apps::install_stripe_app;
 use crate::contract::{Spec, assert_schema};
 use crate::customers_v3::customer;
-use crate::harness::TestApp;
+use crate::harness::{Backend, Resp, TestApp};
+use crate::support::{assert_problem, invalid_problem, problem_of};
 
 /// Installs a Stripe app, makes customer `acme` and a hosted session for it:
 /// (customer id, hosted page URL, the 201 body, the app's Stripe key).
@@ -112,209 +113,484 @@ pub fn expected_entry(result: &Value, app_id: &str, actual: &Value) -> Value {
     e
 }
 
-crate::both_backends! {
-    async fn completed_checkout_makes_the_payment_method_default(app) {
-        let (id, url, result, _) = hosted_checkout(&app).await;
-        let session_id = result["session_id"].as_str().unwrap().to_owned();
-        let open = history_entry(&app, &id, &session_id, "open").await;
-        let app_id = open["app_id"].as_str().unwrap().to_owned();
-        assert_eq!(open, expected_entry(&result, &app_id, &open));
+crate::both_backends!(
+    completed_checkout_makes_the_payment_method_default,
+    replayed_event_changes_nothing,
+    forged_signature_is_refused,
+    body_over_1_mib_is_413,
+    unknown_app_is_404,
+    declined_card_fails_without_a_default,
+    same_event_delivered_at_once_to_two_servers_has_one_effect,
+    stripe_unreachable_leaves_the_event_for_stripes_retry,
+    completed_session_meterpay_never_recorded_is_recorded_from_the_event,
+    event_of_an_unhandled_type_is_ignored,
+    setup_intent_without_meterpay_metadata_is_ignored,
+    metadata_naming_another_app_or_namespace_is_refused,
+    session_of_an_unlinked_stripe_customer_is_ignored,
+);
 
-        let status = pay(&url, "4242424242424242").await;
-        assert!((300..400).contains(&status), "hosted page answered {status}");
-        let billing = format!("/api/v3/openmeter/customers/{id}/billing");
-        let mut pm = Value::Null;
-        for _ in 0..100 {
-            pm = app.get(&billing).await.body["app_data"]["stripe"]["default_payment_method_id"].clone();
-            if pm.is_string() { break; }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+/// A hosted checkout paid with a good card, once meterpay has acted on
+/// Stripe's webhooks.
+struct Completed {
+    /// The meterpay customer.
+    id: String,
+    session_id: String,
+    app_id: String,
+    /// The checkout's 201 body.
+    result: Value,
+    /// The payment method that became the default.
+    pm: String,
+    /// The session's history entry once complete.
+    done: Value,
+}
+
+async fn completed_checkout(app: &TestApp) -> Completed {
+    let (id, url, result, _) = hosted_checkout(app).await;
+    let session_id = result["session_id"].as_str().unwrap().to_owned();
+    let open = history_entry(app, &id, &session_id, "open").await;
+    let app_id = open["app_id"].as_str().unwrap().to_owned();
+    assert_eq!(open, expected_entry(&result, &app_id, &open));
+
+    let status = pay(&url, "4242424242424242").await;
+    assert!(
+        (300..400).contains(&status),
+        "hosted page answered {status}"
+    );
+    let billing = format!("/api/v3/openmeter/customers/{id}/billing");
+    let mut pm = Value::Null;
+    for _ in 0..100 {
+        pm =
+            app.get(&billing).await.body["app_data"]["stripe"]["default_payment_method_id"].clone();
+        if pm.is_string() {
+            break;
         }
-        let pm = pm.as_str().expect("default payment method set by the webhook").to_owned();
-        assert!(pm.starts_with("pm_"));
-        let stripe_customer = result["stripe_customer_id"].as_str().unwrap();
-        let cus = app.emu.object(stripe_customer).unwrap();
-        assert_eq!(cus["invoice_settings"]["default_payment_method"], json!(pm));
-        // The history: complete, with the payment method.
-        let done = history_entry(&app, &id, &session_id, "complete").await;
-        let mut expected = expected_entry(&result, &app_id, &done);
-        expected["status"] = json!("complete");
-        expected["payment_method_id"] = json!(pm);
-        assert_eq!(done, expected);
-        // v1 shows the default too.
-        let v1 = app.get("/api/v1/customers/acme/stripe").await;
-        assert_eq!(v1.body["stripeDefaultPaymentMethodId"], json!(pm));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let pm = pm
+        .as_str()
+        .expect("default payment method set by the webhook")
+        .to_owned();
+    let done = history_entry(app, &id, &session_id, "complete").await;
+    Completed {
+        id,
+        session_id,
+        app_id,
+        result,
+        pm,
+        done,
+    }
+}
 
-        // Every delivery was acknowledged; replaying one changes nothing.
-        wait_for("webhook deliveries", || !app.emu.webhook_deliveries().is_empty()).await;
-        let event = app.emu.events().into_iter()
-            .find(|e| e["type"] == "setup_intent.succeeded").expect("setup_intent.succeeded");
-        let payload = serde_json::to_string(&event).unwrap();
-        let secret = webhook_secret(&app, &app_id).await;
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let path = format!("/api/v1/apps/{app_id}/stripe/webhook");
-        let since = last_request(&app);
-        let replay = post_event(&app, &path, &payload, Some(stripe_emulator::signature_header(&secret, now, &payload))).await;
-        assert_eq!(replay.0, 200, "{}", replay.1);
-        assert_eq!(replay.1, json!({
+/// The `setup_intent.succeeded` event Stripe sent for a completed checkout,
+/// as JSON text, once it was delivered.
+async fn delivered_setup_intent_event(app: &TestApp) -> (Value, String) {
+    wait_for("webhook deliveries", || {
+        !app.emu.webhook_deliveries().is_empty()
+    })
+    .await;
+    let event = app
+        .emu
+        .events()
+        .into_iter()
+        .find(|e| e["type"] == "setup_intent.succeeded")
+        .expect("setup_intent.succeeded");
+    let payload = serde_json::to_string(&event).unwrap();
+    (event, payload)
+}
+
+async fn completed_checkout_makes_the_payment_method_default(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let c = completed_checkout(&app).await;
+    assert!(c.pm.starts_with("pm_"));
+    let stripe_customer = c.result["stripe_customer_id"].as_str().unwrap();
+    let cus = app.emu.object(stripe_customer).unwrap();
+    assert_eq!(
+        cus["invoice_settings"]["default_payment_method"],
+        json!(c.pm)
+    );
+    // The history: complete, with the payment method.
+    let mut expected = expected_entry(&c.result, &c.app_id, &c.done);
+    expected["status"] = json!("complete");
+    expected["payment_method_id"] = json!(c.pm);
+    assert_eq!(c.done, expected);
+    // v1 shows the default too.
+    let v1 = app.get("/api/v1/customers/acme/stripe").await;
+    assert_eq!(v1.body["stripeDefaultPaymentMethodId"], json!(c.pm));
+}
+
+async fn replayed_event_changes_nothing(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let c = completed_checkout(&app).await;
+    // Every delivery was acknowledged; replaying one changes nothing.
+    let (_, payload) = delivered_setup_intent_event(&app).await;
+    let secret = webhook_secret(&app, &c.app_id).await;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let path = format!("/api/v1/apps/{}/stripe/webhook", c.app_id);
+    let since = last_request(&app);
+    let replay = post_event(
+        &app,
+        &path,
+        &payload,
+        Some(stripe_emulator::signature_header(&secret, now, &payload)),
+    )
+    .await;
+    assert_eq!(replay.status, 200, "{}", replay.body);
+    assert_eq!(
+        replay.body,
+        json!({
             "namespaceId": meterpay::ids::namespace_ulid("default").to_string(),
-            "appId": app_id,
+            "appId": c.app_id,
             "message": "event already processed",
-        }));
-        assert_schema(Spec::V1, "StripeWebhookResponse", &replay.1);
-        assert!(app.emu.requests(since).is_empty(), "a replay called Stripe");
+        })
+    );
+    assert_schema(Spec::V1, "StripeWebhookResponse", &replay.body);
+    assert!(app.emu.requests(since).is_empty(), "a replay called Stripe");
+    let billing = format!("/api/v3/openmeter/customers/{}/billing", c.id);
+    assert_eq!(
+        app.get(&billing).await.body["app_data"]["stripe"]["default_payment_method_id"],
+        json!(c.pm)
+    );
+    assert_eq!(
+        history_entry(&app, &c.id, &c.session_id, "complete").await,
+        c.done
+    );
+}
 
-        // Forged, wrong-secret, stale and missing signatures: 400, nothing changes.
-        let forged = payload.replace(&pm, "pm_forged").replace(&event["id"].as_str().unwrap().to_owned(), "evt_forged");
-        for header in [
+async fn forged_signature_is_refused(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let c = completed_checkout(&app).await;
+    let (event, payload) = delivered_setup_intent_event(&app).await;
+    let secret = webhook_secret(&app, &c.app_id).await;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let path = format!("/api/v1/apps/{}/stripe/webhook", c.app_id);
+    let since = last_request(&app);
+    // Forged, wrong-secret, stale and missing signatures: 400, nothing changes.
+    let forged = payload
+        .replace(&c.pm, "pm_forged")
+        .replace(event["id"].as_str().unwrap(), "evt_forged");
+    let cases = [
+        // The payload's signature with its hex tampered with.
+        (
             Some(stripe_emulator::signature_header(&secret, now, &payload).replace("v1=", "v1=00")),
-            Some(stripe_emulator::signature_header("whsec_wrong", now, &forged)),
-            Some(stripe_emulator::signature_header(&secret, now - 301, &forged)),
+            invalid_problem(
+                json!([{"field": "Stripe-Signature", "reason": "no v1 signature in the Stripe-Signature header matches the payload and this app's signing secret", "rule": "invalid", "source": "header"}]),
+            ),
+        ),
+        // Signed with another secret.
+        (
+            Some(stripe_emulator::signature_header(
+                "whsec_wrong",
+                now,
+                &forged,
+            )),
+            invalid_problem(
+                json!([{"field": "Stripe-Signature", "reason": "no v1 signature in the Stripe-Signature header matches the payload and this app's signing secret", "rule": "invalid", "source": "header"}]),
+            ),
+        ),
+        // Not signed.
+        (
             None,
-        ] {
-            let (status, body) = post_event(&app, &path, &forged, header.clone()).await;
-            assert_eq!(status, 400, "{header:?}: {body}");
-            assert_eq!(body["invalid_parameters"][0]["field"], "Stripe-Signature");
-        }
-        assert_eq!(app.get(&billing).await.body["app_data"]["stripe"]["default_payment_method_id"], json!(pm));
-        assert_eq!(history_entry(&app, &id, &session_id, "complete").await, done);
-        assert!(app.emu.requests(since).is_empty(), "a refused delivery called Stripe");
-        // Over 1 MiB: 413.
-        let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(1024 * 1024 + 1));
-        let (status, body) = post_event(&app, &path, &big, None).await;
-        assert_eq!(status, 413, "{body}");
-        // Unknown app: 404.
-        let (status, _) = post_event(&app, "/api/v1/apps/01J00000000000000000000000/stripe/webhook", &payload, None).await;
-        assert_eq!(status, 404);
+            invalid_problem(
+                json!([{"field": "Stripe-Signature", "reason": "the Stripe-Signature header is missing", "rule": "invalid", "source": "header"}]),
+            ),
+        ),
+    ];
+    for (header, expected) in cases {
+        let resp = post_event(&app, &path, &forged, header).await;
+        assert_problem(&resp, expected);
     }
+    // Signed more than five minutes ago. The age is the server's reading
+    // (its clock may tick between signing and checking).
+    let signed_at = time::OffsetDateTime::now_utc().unix_timestamp() - 301;
+    let header = stripe_emulator::signature_header(&secret, signed_at, &forged);
+    let resp = post_event(&app, &path, &forged, Some(header)).await;
+    let age = resp.body["invalid_parameters"][0]["reason"]
+        .as_str()
+        .and_then(|reason| reason.strip_prefix("the Stripe-Signature timestamp is "))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|age| age.parse::<i64>().ok())
+        .unwrap_or(301);
+    assert!((301..=305).contains(&age), "{}", resp.body);
+    let reason = format!(
+        "the Stripe-Signature timestamp is {age} s away from now, beyond the 300 s tolerance"
+    );
+    assert_problem(
+        &resp,
+        invalid_problem(
+            json!([{"field": "Stripe-Signature", "reason": reason, "rule": "invalid",
+            "source": "header"}]),
+        ),
+    );
+    let billing = format!("/api/v3/openmeter/customers/{}/billing", c.id);
+    assert_eq!(
+        app.get(&billing).await.body["app_data"]["stripe"]["default_payment_method_id"],
+        json!(c.pm)
+    );
+    assert_eq!(
+        history_entry(&app, &c.id, &c.session_id, "complete").await,
+        c.done
+    );
+    assert!(
+        app.emu.requests(since).is_empty(),
+        "a refused delivery called Stripe"
+    );
+}
 
-    async fn declined_card_fails_without_a_default(app) {
-        let (id, url, result, _) = hosted_checkout(&app).await;
-        pay(&url, "4000000000000002").await;
-        let session_id = result["session_id"].as_str().unwrap().to_owned();
-        let failed = history_entry(&app, &id, &session_id, "failed").await;
-        let app_id = failed["app_id"].as_str().unwrap().to_owned();
-        let mut expected = expected_entry(&result, &app_id, &failed);
-        expected["status"] = json!("failed");
-        expected["failure_reason"] = json!("Your card was declined.");
-        assert_eq!(failed, expected);
-        let billing = app.get(&format!("/api/v3/openmeter/customers/{id}/billing")).await;
-        assert!(billing.body["app_data"]["stripe"].get("default_payment_method_id").is_none(), "{}", billing.body);
-        let cus = app.emu.object(result["stripe_customer_id"].as_str().unwrap()).unwrap();
-        assert_eq!(cus["invoice_settings"]["default_payment_method"], Value::Null);
-    }
+async fn body_over_1_mib_is_413(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (installed, _, _) = install_stripe_app(&app, false).await;
+    let path = format!(
+        "/api/v1/apps/{}/stripe/webhook",
+        installed["id"].as_str().unwrap()
+    );
+    let big = format!("{{\"pad\": \"{}\"}}", "x".repeat(1024 * 1024 + 1));
+    let resp = post_event(&app, &path, &big, None).await;
+    assert_problem(
+        &resp,
+        problem_of(413, "The request body is larger than 1048576 bytes"),
+    );
+}
 
-    async fn same_event_delivered_at_once_to_two_servers_has_one_effect(app) {
-        let (id, url, result, _) = hosted_checkout(&app).await;
-        pay(&url, "4242424242424242").await;
-        let session_id = result["session_id"].as_str().unwrap().to_owned();
-        let done = history_entry(&app, &id, &session_id, "complete").await;
-        let app_id = done["app_id"].as_str().unwrap().to_owned();
-        wait_for("the webhook deliveries", || app.emu.webhook_deliveries().len() >= 2).await;
+async fn unknown_app_is_404(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let payload = serde_json::to_string(&event(
+        "evt_1UnknownApp",
+        "setup_intent.succeeded",
+        json!({"id": "seti_1UnknownApp", "object": "setup_intent"}),
+    ))
+    .unwrap();
+    let resp = post_event(
+        &app,
+        "/api/v1/apps/01J00000000000000000000000/stripe/webhook",
+        &payload,
+        None,
+    )
+    .await;
+    assert_problem(
+        &resp,
+        problem_of(404, "app [01J00000000000000000000000] not found"),
+    );
+}
 
-        // A second meterpay on the same database, as a second process would be.
-        let mut args = crate::harness::serve_args(app.database_url.clone());
-        args.stripe_api_base = app.emu.base_url();
-        let second = meterpay::Server::start(&args).await.expect("start a second meterpay");
+async fn declined_card_fails_without_a_default(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (id, url, result, _) = hosted_checkout(&app).await;
+    pay(&url, "4000000000000002").await;
+    let session_id = result["session_id"].as_str().unwrap().to_owned();
+    let failed = history_entry(&app, &id, &session_id, "failed").await;
+    let app_id = failed["app_id"].as_str().unwrap().to_owned();
+    let mut expected = expected_entry(&result, &app_id, &failed);
+    expected["status"] = json!("failed");
+    expected["failure_reason"] = json!("Your card was declined.");
+    assert_eq!(failed, expected);
+    let billing = app
+        .get(&format!("/api/v3/openmeter/customers/{id}/billing"))
+        .await;
+    assert!(
+        billing.body["app_data"]["stripe"]
+            .get("default_payment_method_id")
+            .is_none(),
+        "{}",
+        billing.body
+    );
+    let cus = app
+        .emu
+        .object(result["stripe_customer_id"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(
+        cus["invoice_settings"]["default_payment_method"],
+        Value::Null
+    );
+}
 
-        // A new event (new id) with the same effect, delivered eight times at once,
-        // while Stripe is slow enough that deliveries overlap.
-        let mut event = app.emu.events().into_iter()
-            .find(|e| e["type"] == "setup_intent.succeeded").unwrap();
-        event["id"] = json!("evt_1ConcurrentDelivery0001");
-        let payload = serde_json::to_string(&event).unwrap();
-        let secret = webhook_secret(&app, &app_id).await;
-        let path = format!("/api/v1/apps/{app_id}/stripe/webhook");
-        app.emu.set_faults(vec!["POST /v1/customers:latency_ms=300".parse().unwrap()]);
-        let since = last_request(&app);
-        let deliveries = (0..8).map(|i| {
-            let base = if i % 2 == 0 { app.base.clone() } else { second.base_url() };
+async fn same_event_delivered_at_once_to_two_servers_has_one_effect(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (id, url, result, _) = hosted_checkout(&app).await;
+    pay(&url, "4242424242424242").await;
+    let session_id = result["session_id"].as_str().unwrap().to_owned();
+    let done = history_entry(&app, &id, &session_id, "complete").await;
+    let app_id = done["app_id"].as_str().unwrap().to_owned();
+    wait_for("the webhook deliveries", || {
+        app.emu.webhook_deliveries().len() >= 2
+    })
+    .await;
+
+    // A second meterpay on the same database, as a second process would be.
+    let mut args = crate::harness::serve_args(app.database_url.clone());
+    args.stripe_api_base = app.emu.base_url();
+    let second = meterpay::Server::start(&args)
+        .await
+        .expect("start a second meterpay");
+
+    // A new event (new id) with the same effect, delivered eight times at once,
+    // while Stripe is slow enough that deliveries overlap.
+    let mut event = app
+        .emu
+        .events()
+        .into_iter()
+        .find(|e| e["type"] == "setup_intent.succeeded")
+        .unwrap();
+    event["id"] = json!("evt_1ConcurrentDelivery0001");
+    let payload = serde_json::to_string(&event).unwrap();
+    let secret = webhook_secret(&app, &app_id).await;
+    let path = format!("/api/v1/apps/{app_id}/stripe/webhook");
+    app.emu
+        .set_faults(vec!["POST /v1/customers:latency_ms=300".parse().unwrap()]);
+    let since = last_request(&app);
+    let deliveries = (0..8)
+        .map(|i| {
+            let base = if i % 2 == 0 {
+                app.base.clone()
+            } else {
+                second.base_url()
+            };
             let client = app.client.clone();
             let payload = payload.clone();
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
             let sig = stripe_emulator::signature_header(&secret, now, &payload);
             let url = format!("{base}{path}");
             tokio::spawn(async move {
-                let resp = client.post(url).header("content-type", "application/json")
-                    .header("stripe-signature", sig).body(payload).send().await.unwrap();
-                let status = resp.status().as_u16();
-                (status, resp.json::<Value>().await.unwrap())
+                let resp = client
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .header("stripe-signature", sig)
+                    .body(payload)
+                    .send()
+                    .await
+                    .unwrap();
+                Resp::from(resp).await
             })
-        }).collect::<Vec<_>>();
-        let mut processed = 0;
-        let mut busy = 0;
-        for d in deliveries {
-            let (status, body) = d.await.unwrap();
-            match (status, body["message"].as_str()) {
-                (200, Some("event processed")) => processed += 1,
-                (200, Some("event already processed")) => {}
-                (503, _) => {
-                    busy += 1;
-                    assert!(body["detail"].as_str().unwrap().contains("is being processed by another delivery"), "{body}");
-                }
-                other => panic!("unexpected answer {other:?}: {body}"),
+        })
+        .collect::<Vec<_>>();
+    let mut processed = 0;
+    let mut busy = 0;
+    for d in deliveries {
+        let resp = d.await.unwrap();
+        match (resp.status, resp.body["message"].as_str()) {
+            (200, Some("event processed")) => processed += 1,
+            (200, Some("event already processed")) => {}
+            (503, _) => {
+                busy += 1;
+                assert_problem(
+                    &resp,
+                    problem_of(
+                        503,
+                        "event [evt_1ConcurrentDelivery0001] is being processed by another delivery",
+                    ),
+                );
             }
+            other => panic!("unexpected answer {other:?}: {}", resp.body),
         }
-        app.emu.clear_faults();
-        assert_eq!(processed, 1, "exactly one delivery acts ({busy} were told to retry)");
-        // Stripe's retries of the refused ones change nothing either.
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        for _ in 0..busy {
-            let (status, body) = post_event(&app, &path, &payload, Some(stripe_emulator::signature_header(&secret, now, &payload))).await;
-            assert_eq!((status, body["message"].as_str()), (200, Some("event already processed")), "{body}");
-        }
-        let updates: Vec<_> = app.emu.requests(since).into_iter()
-            .filter(|r| r.method == "POST" && r.path.starts_with("/v1/customers/"))
-            .collect();
-        assert_eq!(updates.len(), 1, "one Stripe customer update: {updates:?}");
-        let mut after = history_entry(&app, &id, &session_id, "complete").await;
-        after["updated_at"] = done["updated_at"].clone();
-        assert_eq!(after, done);
     }
-
-    async fn stripe_unreachable_leaves_the_event_for_stripes_retry(app) {
-        let (id, url, result, _) = hosted_checkout(&app).await;
-        pay(&url, "4242424242424242").await;
-        let session_id = result["session_id"].as_str().unwrap().to_owned();
-        let done = history_entry(&app, &id, &session_id, "complete").await;
-        let app_id = done["app_id"].as_str().unwrap().to_owned();
-        let mut event = app.emu.events().into_iter()
-            .find(|e| e["type"] == "setup_intent.succeeded").unwrap();
-        event["id"] = json!("evt_1StripeDownDuringDelivery");
-        let payload = serde_json::to_string(&event).unwrap();
-        let secret = webhook_secret(&app, &app_id).await;
-        let path = format!("/api/v1/apps/{app_id}/stripe/webhook");
-
-        app.emu.set_faults(vec!["POST /v1/customers:error=500".parse().unwrap()]);
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let sig = stripe_emulator::signature_header(&secret, now, &payload);
-        let (status, body) = post_event(&app, &path, &payload, Some(sig.clone())).await;
-        assert_eq!(status, 503, "{body}");
-        assert!(body["detail"].as_str().unwrap().starts_with("Stripe is unavailable"), "{body}");
-        // Not marked processed: Stripe's next delivery acts on it.
-        app.emu.clear_faults();
-        let (status, body) = post_event(&app, &path, &payload, Some(sig)).await;
-        assert_eq!((status, body["message"].as_str()), (200, Some("event processed")), "{body}");
-        assert_eq!(body["customerId"], json!(id));
+    app.emu.clear_faults();
+    assert_eq!(
+        processed, 1,
+        "exactly one delivery acts ({busy} were told to retry)"
+    );
+    // Stripe's retries of the refused ones change nothing either.
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    for _ in 0..busy {
+        let resp = post_event(
+            &app,
+            &path,
+            &payload,
+            Some(stripe_emulator::signature_header(&secret, now, &payload)),
+        )
+        .await;
+        assert_eq!(
+            (resp.status, resp.body["message"].as_str()),
+            (200, Some("event already processed")),
+            "{}",
+            resp.body
+        );
     }
+    let updates: Vec<_> = app
+        .emu
+        .requests(since)
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path.starts_with("/v1/customers/"))
+        .collect();
+    assert_eq!(updates.len(), 1, "one Stripe customer update: {updates:?}");
+    let mut after = history_entry(&app, &id, &session_id, "complete").await;
+    after["updated_at"] = done["updated_at"].clone();
+    assert_eq!(after, done);
+}
 
-    async fn completed_session_meterpay_never_recorded_is_recorded_from_the_event(app) {
-        let (id, _, result, key) = hosted_checkout(&app).await;
-        let stripe_customer = result["stripe_customer_id"].as_str().unwrap().to_owned();
-        // A setup session for the same Stripe customer that meterpay did not
-        // record (as if it had stopped right after Stripe created it).
-        let form = [
-            ("mode", "setup"), ("customer", stripe_customer.as_str()), ("currency", "usd"),
-            ("success_url", "https://app.example/elsewhere"), ("client_reference_id", "crm-42"),
-        ];
-        let created: Value = reqwest::Client::new()
-            .post(format!("{}/v1/checkout/sessions", app.emu.base_url()))
-            .bearer_auth(&key).header("content-type", "application/x-www-form-urlencoded")
-            .body(form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish())
-            .send().await.unwrap().json().await.unwrap();
-        let session_id = created["id"].as_str().unwrap().to_owned();
-        pay(created["url"].as_str().unwrap(), "4242424242424242").await;
-        let entry = history_entry(&app, &id, &session_id, "complete").await;
-        assert_eq!(entry, json!({
+async fn stripe_unreachable_leaves_the_event_for_stripes_retry(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (id, url, result, _) = hosted_checkout(&app).await;
+    pay(&url, "4242424242424242").await;
+    let session_id = result["session_id"].as_str().unwrap().to_owned();
+    let done = history_entry(&app, &id, &session_id, "complete").await;
+    let app_id = done["app_id"].as_str().unwrap().to_owned();
+    let mut event = app
+        .emu
+        .events()
+        .into_iter()
+        .find(|e| e["type"] == "setup_intent.succeeded")
+        .unwrap();
+    event["id"] = json!("evt_1StripeDownDuringDelivery");
+    let payload = serde_json::to_string(&event).unwrap();
+    let secret = webhook_secret(&app, &app_id).await;
+    let path = format!("/api/v1/apps/{app_id}/stripe/webhook");
+
+    app.emu
+        .set_faults(vec!["POST /v1/customers:error=500".parse().unwrap()]);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let sig = stripe_emulator::signature_header(&secret, now, &payload);
+    let resp = post_event(&app, &path, &payload, Some(sig.clone())).await;
+    assert_problem(
+        &resp,
+        problem_of(
+            503,
+            "Stripe is unavailable: update customer: Stripe answered 500: Something went wrong on Stripe's end. (Injected by the emulator.)",
+        ),
+    );
+    // Not marked processed: Stripe's next delivery acts on it.
+    app.emu.clear_faults();
+    let Resp { status, body, .. } = post_event(&app, &path, &payload, Some(sig)).await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (200, Some("event processed")),
+        "{body}"
+    );
+    assert_eq!(body["customerId"], json!(id));
+}
+
+async fn completed_session_meterpay_never_recorded_is_recorded_from_the_event(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (id, _, result, key) = hosted_checkout(&app).await;
+    let stripe_customer = result["stripe_customer_id"].as_str().unwrap().to_owned();
+    // A setup session for the same Stripe customer that meterpay did not
+    // record (as if it had stopped right after Stripe created it).
+    let form = [
+        ("mode", "setup"),
+        ("customer", stripe_customer.as_str()),
+        ("currency", "usd"),
+        ("success_url", "https://app.example/elsewhere"),
+        ("client_reference_id", "crm-42"),
+    ];
+    let created: Value = reqwest::Client::new()
+        .post(format!("{}/v1/checkout/sessions", app.emu.base_url()))
+        .bearer_auth(&key)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(
+            form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(form)
+                .finish(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let session_id = created["id"].as_str().unwrap().to_owned();
+    pay(created["url"].as_str().unwrap(), "4242424242424242").await;
+    let entry = history_entry(&app, &id, &session_id, "complete").await;
+    assert_eq!(
+        entry,
+        json!({
             "session_id": session_id,
             "app_id": entry["app_id"],
             "customer_id": id,
@@ -329,61 +605,190 @@ crate::both_backends! {
             "expires_at": crate::support::assert_rfc3339(&entry["expires_at"]),
             "created_at": crate::support::assert_rfc3339(&entry["created_at"]),
             "updated_at": crate::support::assert_rfc3339(&entry["updated_at"]),
-        }));
-        assert_eq!(entry["app_id"], result_app_id(&app, &id, &result).await);
-        // Both sessions are in the history, newest first.
-        let list = app.get(&format!("/api/v3/openmeter/customers/{id}/billing/stripe/checkout-sessions")).await;
-        let ids: Vec<_> = list.body["data"].as_array().unwrap().iter().map(|s| s["session_id"].clone()).collect();
-        assert_eq!(ids, vec![json!(session_id), result["session_id"].clone()]);
-    }
+        })
+    );
+    assert_eq!(entry["app_id"], result_app_id(&app, &id, &result).await);
+    // Both sessions are in the history, newest first.
+    let list = app
+        .get(&format!(
+            "/api/v3/openmeter/customers/{id}/billing/stripe/checkout-sessions"
+        ))
+        .await;
+    let ids: Vec<_> = list.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["session_id"].clone())
+        .collect();
+    assert_eq!(ids, vec![json!(session_id), result["session_id"].clone()]);
+}
 
-    async fn events_meterpay_does_not_act_on(app) {
+/// An app with an open hosted session, before any event of interest.
+struct Quiet {
+    app: TestApp,
+    /// The meterpay customer.
+    id: String,
+    session_id: String,
+    /// The session's history entry, open.
+    open: Value,
+    app_id: String,
+    secret: String,
+    stripe_customer: Value,
+    /// The emulator's last request before the event.
+    since: u64,
+}
+
+impl Quiet {
+    async fn start(backend: Backend) -> Quiet {
+        let app = TestApp::start(backend).await;
         let (id, _, result, _) = hosted_checkout(&app).await;
         let session_id = result["session_id"].as_str().unwrap().to_owned();
         let open = history_entry(&app, &id, &session_id, "open").await;
         let app_id = open["app_id"].as_str().unwrap().to_owned();
         let secret = webhook_secret(&app, &app_id).await;
-        let stripe_customer = result["stripe_customer_id"].clone();
-        let ns = meterpay::ids::namespace_ulid("default").to_string();
         let since = last_request(&app);
-        let ignored = |why: &str| json!({"namespaceId": ns, "appId": app_id, "message": format!("ignored: {why}")});
-
-        let (status, body) = deliver(&app, &app_id, &secret,
-            &event("evt_1Unhandled", "customer.updated", json!({"id": stripe_customer, "object": "customer"}))).await;
-        assert_eq!((status, body), (200, ignored("meterpay does not handle customer.updated events")));
-
-        let intent = |metadata: Value| json!({"id": "seti_1Foreign", "object": "setup_intent",
-            "customer": stripe_customer, "payment_method": "pm_1Foreign", "status": "succeeded", "metadata": metadata});
-        let (status, body) = deliver(&app, &app_id, &secret,
-            &event("evt_1NoMetadata", "setup_intent.succeeded", intent(json!({})))).await;
-        assert_eq!((status, body), (200, ignored("setup intent without meterpay metadata")));
-
-        // meterpay's metadata naming another app or namespace: refused.
-        for (n, (namespace, named_app)) in [("default", "01J00000000000000000000000"), ("other", app_id.as_str())].into_iter().enumerate() {
-            let (status, body) = deliver(&app, &app_id, &secret, &event(&format!("evt_1Foreign{n}"), "setup_intent.succeeded",
-                intent(json!({"meterpay_namespace": namespace, "meterpay_app_id": named_app, "meterpay_customer_id": id})))).await;
-            assert_eq!(status, 400, "{body}");
-            assert_eq!(body["invalid_parameters"], json!([{"field": "data.object.metadata", "source": "body", "rule": "invalid",
-                "reason": "the event's meterpay metadata names another namespace or app than this webhook's"}]));
+        Quiet {
+            id,
+            session_id,
+            open,
+            app_id,
+            secret,
+            stripe_customer: result["stripe_customer_id"].clone(),
+            since,
+            app,
         }
+    }
 
-        // A completed setup session of a Stripe customer no meterpay customer is linked to.
-        let (status, body) = deliver(&app, &app_id, &secret, &event("evt_1Stranger", "checkout.session.completed",
-            json!({"id": "cs_test_stranger", "object": "checkout.session", "mode": "setup", "customer": "cus_Stranger",
-                   "status": "complete", "created": 1_790_000_000}))).await;
-        assert_eq!((status, body), (200, ignored(
-            "session [cs_test_stranger] belongs to Stripe customer [cus_Stranger], which no meterpay customer is linked to")));
+    async fn deliver(&self, event: &Value) -> Resp {
+        deliver(&self.app, &self.app_id, &self.secret, event).await
+    }
 
-        // Nothing changed, and Stripe was not called.
-        assert!(app.emu.requests(since).is_empty());
-        assert_eq!(history_entry(&app, &id, &session_id, "open").await, open);
-        let billing = app.get(&format!("/api/v3/openmeter/customers/{id}/billing")).await;
-        assert!(billing.body["app_data"]["stripe"].get("default_payment_method_id").is_none(), "{}", billing.body);
+    /// The acknowledgement of an event meterpay ignored, and why.
+    fn ignored(&self, why: &str) -> Value {
+        json!({
+            "namespaceId": meterpay::ids::namespace_ulid("default").to_string(),
+            "appId": self.app_id,
+            "message": format!("ignored: {why}"),
+        })
+    }
+
+    /// A succeeded setup intent of the session's Stripe customer.
+    fn intent(&self, metadata: Value) -> Value {
+        json!({"id": "seti_1Foreign", "object": "setup_intent",
+        "customer": self.stripe_customer, "payment_method": "pm_1Foreign", "status": "succeeded", "metadata": metadata})
+    }
+
+    /// Nothing changed, and Stripe was not called.
+    async fn assert_nothing_changed(&self) {
+        let app = &self.app;
+        assert!(app.emu.requests(self.since).is_empty());
+        assert_eq!(
+            history_entry(app, &self.id, &self.session_id, "open").await,
+            self.open
+        );
+        let billing = app
+            .get(&format!("/api/v3/openmeter/customers/{}/billing", self.id))
+            .await;
+        assert!(
+            billing.body["app_data"]["stripe"]
+                .get("default_payment_method_id")
+                .is_none(),
+            "{}",
+            billing.body
+        );
     }
 }
 
+async fn event_of_an_unhandled_type_is_ignored(backend: Backend) {
+    let q = Quiet::start(backend).await;
+    let resp = q
+        .deliver(&event(
+            "evt_1Unhandled",
+            "customer.updated",
+            json!({"id": q.stripe_customer, "object": "customer"}),
+        ))
+        .await;
+    assert_eq!(
+        (resp.status, resp.body),
+        (
+            200,
+            q.ignored("meterpay does not handle customer.updated events")
+        )
+    );
+    q.assert_nothing_changed().await;
+}
+
+async fn setup_intent_without_meterpay_metadata_is_ignored(backend: Backend) {
+    let q = Quiet::start(backend).await;
+    let resp = q
+        .deliver(&event(
+            "evt_1NoMetadata",
+            "setup_intent.succeeded",
+            q.intent(json!({})),
+        ))
+        .await;
+    assert_eq!(
+        (resp.status, resp.body),
+        (200, q.ignored("setup intent without meterpay metadata"))
+    );
+    q.assert_nothing_changed().await;
+}
+
+async fn metadata_naming_another_app_or_namespace_is_refused(backend: Backend) {
+    let q = Quiet::start(backend).await;
+    for (n, (namespace, named_app)) in [
+        ("default", "01J00000000000000000000000"),
+        ("other", q.app_id.as_str()),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let metadata = json!({"meterpay_namespace": namespace, "meterpay_app_id": named_app,
+            "meterpay_customer_id": q.id});
+        let resp = q
+            .deliver(&event(
+                &format!("evt_1Foreign{n}"),
+                "setup_intent.succeeded",
+                q.intent(metadata),
+            ))
+            .await;
+        let reason =
+            "the event's meterpay metadata names another namespace or app than this webhook's";
+        assert_problem(
+            &resp,
+            invalid_problem(
+                json!([{"field": "data.object.metadata", "source": "body", "rule": "invalid", "reason": reason}]),
+            ),
+        );
+    }
+    q.assert_nothing_changed().await;
+}
+
+async fn session_of_an_unlinked_stripe_customer_is_ignored(backend: Backend) {
+    let q = Quiet::start(backend).await;
+    // A completed setup session of a Stripe customer no meterpay customer is linked to.
+    let resp = q
+        .deliver(&event(
+            "evt_1Stranger",
+            "checkout.session.completed",
+            json!({"id": "cs_test_stranger", "object": "checkout.session", "mode": "setup",
+                "customer": "cus_Stranger", "status": "complete", "created": 1_790_000_000}),
+        ))
+        .await;
+    assert_eq!(
+        (resp.status, resp.body),
+        (
+            200,
+            q.ignored(
+                "session [cs_test_stranger] belongs to Stripe customer [cus_Stranger], which no meterpay customer is linked to"
+            )
+        )
+    );
+    q.assert_nothing_changed().await;
+}
+
 /// Signs and posts an event to the app's webhook.
-async fn deliver(app: &TestApp, app_id: &str, secret: &str, event: &Value) -> (u16, Value) {
+async fn deliver(app: &TestApp, app_id: &str, secret: &str, event: &Value) -> Resp {
     let payload = serde_json::to_string(event).unwrap();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let sig = stripe_emulator::signature_header(secret, now, &payload);
@@ -436,7 +841,7 @@ pub async fn post_event(
     path: &str,
     payload: &str,
     signature: Option<String>,
-) -> (u16, Value) {
+) -> Resp {
     let mut req = app
         .client
         .post(format!("{}{path}", app.base))
@@ -445,7 +850,5 @@ pub async fn post_event(
     if let Some(sig) = signature {
         req = req.header("stripe-signature", sig);
     }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
+    Resp::from(req.send().await.unwrap()).await
 }
