@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use ulid::Ulid;
 
 use super::AppState;
-use super::extract::{ApiJson, parse_ulid, path_ulid, query_error, query_int, query_pairs};
+use super::extract::{ApiJson, parse_ulid, path_ulid, query_error};
 use super::page::{MAX_SIZE, V1_DEFAULT_SIZE, V1Page};
 use super::problem::V1Error;
 use super::profiles::{AppReferenceInput, AppReferences, AppReferencesInput, check_app_refs};
@@ -610,6 +610,37 @@ impl<'a> Renderer<'a> {
 
 // ---------------------------------------------------------------------------
 // Query parameters
+
+/// The query as ordered (name, value) pairs, every value kept: the list
+/// parameters (`expand`, `billingProfile`, `customerId`) are arrays that
+/// clients send repeated, which `ApiQuery` (last value wins) would lose.
+fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
+    form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+/// A whole number within `min..=max`.
+fn query_int(name: &str, value: &str, min: u64, max: u64) -> std::result::Result<u64, FieldError> {
+    let n: u64 = value
+        .parse()
+        .map_err(|_| query_error(name, Rule::Type, format!("[{value}] is not a whole number")))?;
+    if n < min {
+        return Err(query_error(
+            name,
+            Rule::Min(min),
+            format!("must be at least {min}"),
+        ));
+    }
+    if n > max {
+        return Err(query_error(
+            name,
+            Rule::Max(max),
+            format!("must be at most {max}"),
+        ));
+    }
+    Ok(n)
+}
 
 fn bool_param(name: &str, value: &str) -> std::result::Result<bool, FieldError> {
     match value {

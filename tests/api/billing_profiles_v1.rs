@@ -1,11 +1,6 @@
 //! v1 billing profiles and customer overrides (what the official OpenMeter
 //! SDKs call), black box: the same profiles and rules as v3, in v1's shapes.
 //! Every response is checked against the v1 contract.
-//!
-//! Each test is an ordinary `async fn name(backend: Backend)`. The `run`
-//! module at the end wraps them with main's `both_backends!`; once
-//! `both_backends!(name, …)` takes test names, replace that module with
-//! `crate::both_backends!(…)` naming the same tests.
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -18,6 +13,14 @@ use crate::support::{assert_rfc3339, assert_ulid, problem_400, problem_of};
 const PROFILES: &str = "/api/v1/billing/profiles";
 const OVERRIDES: &str = "/api/v1/billing/customers";
 const UNKNOWN: &str = "01J00000000000000000000000";
+
+crate::both_backends!(
+    v1_profile_crud_and_v3_sees_the_same_profile,
+    v1_list_pages_orders_and_includes_archived,
+    v1_default_switch_leaves_one_default,
+    v1_profile_input_is_checked,
+    v1_customer_overrides,
+);
 
 /// Sends a v1 request and checks the answer against the contract's `operation`.
 async fn call(
@@ -808,26 +811,4 @@ async fn v1_customer_overrides(backend: Backend) {
         app.delete(&format!("{PROFILES}/{ent_id}")).await.status,
         204
     );
-}
-
-/// main's `both_backends!` wraps test bodies; these bodies only hand the
-/// backend on (the app the wrapper starts is dropped unused).
-mod run {
-    crate::both_backends! {
-        async fn v1_profile_crud_and_v3_sees_the_same_profile(app) {
-            super::v1_profile_crud_and_v3_sees_the_same_profile(app.backend).await
-        }
-        async fn v1_list_pages_orders_and_includes_archived(app) {
-            super::v1_list_pages_orders_and_includes_archived(app.backend).await
-        }
-        async fn v1_default_switch_leaves_one_default(app) {
-            super::v1_default_switch_leaves_one_default(app.backend).await
-        }
-        async fn v1_profile_input_is_checked(app) {
-            super::v1_profile_input_is_checked(app.backend).await
-        }
-        async fn v1_customer_overrides(app) {
-            super::v1_customer_overrides(app.backend).await
-        }
-    }
 }
