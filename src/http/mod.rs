@@ -19,6 +19,7 @@ pub mod v1_apps;
 pub mod v1_customer_apps;
 pub mod v1_customers;
 pub mod v1_names;
+pub mod v1_profiles;
 pub mod webhook;
 
 use std::any::Any;
@@ -62,7 +63,8 @@ pub fn router(state: AppState) -> Router {
                 .merge(v1_customer_apps::router())
                 .merge(checkout::v1_router())
                 .merge(portal::v1_router())
-                .merge(v1_apps::router()),
+                .merge(v1_apps::router())
+                .merge(v1_profiles::router()),
         )
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -157,7 +157,7 @@ async fn create(
 
 /// Parses the three references and checks each names a live app of the
 /// namespace, reporting every bad one by its field (`apps.payment.id`).
-async fn check_app_refs(
+pub async fn check_app_refs(
     store: &Store,
     namespace: &str,
     v: &mut Violations,

@@ -63,6 +63,29 @@ pub const STRIPE_DATA_FIELDS: &[(&str, &str)] = &[
     ("app_data.stripe.labels", "labels"),
 ];
 
+/// v1's names for a billing profile's fields where v1 differs from v3 by
+/// more than camelCase: the due period and the default tax config sit under
+/// the invoicing settings, the supplier's address is a list, apps are ids.
+/// The more specific entries come first.
+pub const PROFILE_FIELDS: &[(&str, &str)] = &[
+    (
+        "workflow.tax.default_tax_config.external_invoicing",
+        "workflow.invoicing.defaultTaxConfig.customInvoicing",
+    ),
+    (
+        "workflow.tax.default_tax_config",
+        "workflow.invoicing.defaultTaxConfig",
+    ),
+    ("workflow.payment.due_after", "workflow.invoicing.dueAfter"),
+    (
+        "supplier.addresses.billing_address",
+        "supplier.addresses[0]",
+    ),
+    ("apps.tax.id", "apps.tax"),
+    ("apps.invoicing.id", "apps.invoicing"),
+    ("apps.payment.id", "apps.payment"),
+];
+
 /// Renames the fields an error names by `table` (v3 prefix → v1 name), before
 /// `V1Error` re-spells whatever is left in camelCase.
 pub fn rename_fields(err: Error, table: &[(&str, &str)]) -> Error {

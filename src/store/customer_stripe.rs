@@ -25,6 +25,57 @@ pub struct CustomerStripe {
 const COLUMNS: &str = "app_id, customer_id, stripe_customer_id, default_payment_method_id, \
      labels, created_at, updated_at";
 
+/// Sets the override (`$3`, NULL clears it) at `$4`; the override's first
+/// moment is kept while it stays set.
+const SET_PROFILE: &str = "UPDATE customers SET billing_profile_id = $3, updated_at = $4, \
+     billing_profile_set_at = CASE WHEN $3 IS NULL THEN NULL \
+       ELSE COALESCE(billing_profile_set_at, $4) END, \
+     billing_profile_changed_at = CASE WHEN $3 IS NULL THEN NULL ELSE $4 END \
+     WHERE namespace = $1 AND id = $2 AND deleted_at IS NULL";
+
+/// A customer's billing profile override with when it was first set and
+/// last changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileOverride {
+    pub customer_id: Ulid,
+    pub profile_id: Ulid,
+    pub created_at: time::OffsetDateTime,
+    pub updated_at: time::OffsetDateTime,
+}
+
+impl Store {
+    /// The customer's billing profile override, if it has one.
+    pub async fn customer_profile_override(
+        &self,
+        namespace: &str,
+        customer_id: Ulid,
+    ) -> Result<Option<ProfileOverride>> {
+        let row = sqlx::query(
+            "SELECT billing_profile_id, billing_profile_set_at, billing_profile_changed_at, \
+             updated_at FROM customers WHERE namespace = $1 AND id = $2",
+        )
+        .bind(namespace)
+        .bind(customer_id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let parse = || -> anyhow::Result<Option<ProfileOverride>> {
+            let Some(profile) = row.try_get::<Option<String>, _>("billing_profile_id")? else {
+                return Ok(None);
+            };
+            let changed = super::get_ts(&row, "updated_at")?;
+            Ok(Some(ProfileOverride {
+                customer_id,
+                profile_id: Ulid::from_string(&profile)?,
+                created_at: super::get_opt_ts(&row, "billing_profile_set_at")?.unwrap_or(changed),
+                updated_at: super::get_opt_ts(&row, "billing_profile_changed_at")?
+                    .unwrap_or(changed),
+            }))
+        };
+        parse().map_err(Error::Internal)
+    }
+}
+
 impl Store {
     pub async fn get_customer_stripe(
         &self,
@@ -106,16 +157,13 @@ impl Store {
         stripe: Option<&CustomerStripe>,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
-            "UPDATE customers SET billing_profile_id = $3, updated_at = $4 \
-             WHERE namespace = $1 AND id = $2 AND deleted_at IS NULL",
-        )
-        .bind(namespace)
-        .bind(customer_id.to_string())
-        .bind(profile_id.map(|p| p.to_string()))
-        .bind(timestamp::format(timestamp::now()))
-        .execute(&mut *tx)
-        .await?;
+        let done = sqlx::query(SET_PROFILE)
+            .bind(namespace)
+            .bind(customer_id.to_string())
+            .bind(profile_id.map(|p| p.to_string()))
+            .bind(timestamp::format(timestamp::now()))
+            .execute(&mut *tx)
+            .await?;
         if done.rows_affected() == 0 {
             drop(tx);
             let customer = self
@@ -189,16 +237,13 @@ impl Store {
         customer_id: Ulid,
         profile_id: Option<Ulid>,
     ) -> Result<()> {
-        let done = sqlx::query(
-            "UPDATE customers SET billing_profile_id = $3, updated_at = $4 \
-             WHERE namespace = $1 AND id = $2 AND deleted_at IS NULL",
-        )
-        .bind(namespace)
-        .bind(customer_id.to_string())
-        .bind(profile_id.map(|p| p.to_string()))
-        .bind(timestamp::format(timestamp::now()))
-        .execute(&self.pool)
-        .await?;
+        let done = sqlx::query(SET_PROFILE)
+            .bind(namespace)
+            .bind(customer_id.to_string())
+            .bind(profile_id.map(|p| p.to_string()))
+            .bind(timestamp::format(timestamp::now()))
+            .execute(&self.pool)
+            .await?;
         if done.rows_affected() == 0 {
             let customer = self
                 .get_customer(namespace, customer_id)

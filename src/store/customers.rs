@@ -15,6 +15,8 @@ pub enum SortField {
     Id,
     Name,
     CreatedAt,
+    Key,
+    PrimaryEmail,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +37,7 @@ impl Direction {
 /// The customer fields a list can be filtered on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FilterField {
+    Id,
     Key,
     Name,
     PrimaryEmail,
@@ -313,6 +316,10 @@ impl Store {
                 (SortField::Name, Backend::Postgres) => "c.name COLLATE \"C\"",
                 (SortField::Name, Backend::Sqlite) => "c.name",
                 (SortField::CreatedAt, _) => "c.created_at",
+                (SortField::Key, Backend::Postgres) => "c.key COLLATE \"C\"",
+                (SortField::Key, Backend::Sqlite) => "c.key",
+                (SortField::PrimaryEmail, Backend::Postgres) => "c.primary_email COLLATE \"C\"",
+                (SortField::PrimaryEmail, Backend::Sqlite) => "c.primary_email",
             };
             order.push(format!("{column} {}", direction.sql()));
         }
@@ -412,6 +419,7 @@ fn like_pattern(text: &str) -> String {
 /// their condition is an EXISTS over it with the same operators.
 fn push_filter(sql: &mut Sql, field: FilterField, filter: &StringFilter) {
     let column = match field {
+        FilterField::Id => "c.id",
         FilterField::Key => "c.key",
         FilterField::Name => "c.name",
         FilterField::PrimaryEmail => "c.primary_email",

@@ -26,6 +26,23 @@ use crate::timestamp;
 
 type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
+/// What a profile list can be ordered by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProfileOrder {
+    CreatedAt,
+    UpdatedAt,
+    Default,
+    Name,
+}
+
+/// A page of profiles: `order` is (field, descending).
+#[derive(Debug, Clone, Copy)]
+pub struct ProfileQuery {
+    pub page: Page,
+    pub include_deleted: bool,
+    pub order: Option<(ProfileOrder, bool)>,
+}
+
 const COLUMNS: &str = "id, namespace, name, description, labels, supplier, workflow, tax_app_id, \
      invoicing_app_id, payment_app_id, is_default, created_at, updated_at, deleted_at";
 
@@ -247,6 +264,56 @@ impl Store {
         .bind(namespace)
         .bind(clamp(page.size))
         .bind(clamp(page.offset()))
+        .fetch_all(&self.pool)
+        .await?;
+        let profiles = rows
+            .iter()
+            .map(profile_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        Ok((profiles, u64::try_from(total).unwrap_or(0)))
+    }
+
+    /// Profiles (deleted ones too with `include_deleted`) in the order asked
+    /// for (`None`: the default first, then oldest first), the id breaking ties.
+    pub async fn query_profiles(
+        &self,
+        namespace: &str,
+        q: &ProfileQuery,
+    ) -> Result<(Vec<BillingProfile>, u64)> {
+        let live = if q.include_deleted {
+            ""
+        } else {
+            " AND deleted_at IS NULL"
+        };
+        let total: i64 = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) AS n FROM billing_profiles WHERE namespace = $1{live}"
+        )))
+        .bind(namespace)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?;
+        let order = match q.order {
+            None => "is_default DESC, created_at, id".to_owned(),
+            Some((field, descending)) => {
+                let dir = if descending { "DESC" } else { "ASC" };
+                let column = match (field, self.backend) {
+                    (ProfileOrder::CreatedAt, _) => "created_at",
+                    (ProfileOrder::UpdatedAt, _) => "updated_at",
+                    (ProfileOrder::Default, _) => "is_default",
+                    // Byte order on both backends, whatever the database collation.
+                    (ProfileOrder::Name, super::Backend::Postgres) => "name COLLATE \"C\"",
+                    (ProfileOrder::Name, super::Backend::Sqlite) => "name",
+                };
+                format!("{column} {dir}, id {dir}")
+            }
+        };
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM billing_profiles WHERE namespace = $1{live} \
+             ORDER BY {order} LIMIT $2 OFFSET $3"
+        )))
+        .bind(namespace)
+        .bind(clamp(q.page.size))
+        .bind(clamp(q.page.offset()))
         .fetch_all(&self.pool)
         .await?;
         let profiles = rows

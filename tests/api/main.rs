@@ -9,6 +9,7 @@ mod support;
 
 mod apps;
 mod billing_profiles;
+mod billing_profiles_v1;
 mod checkout;
 mod customer_billing;
 mod customers_v1;
