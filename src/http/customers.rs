@@ -400,3 +400,83 @@ fn parse_filter(
     }
     Ok((field, filter))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sort_takes_attributes_with_optional_directions() {
+        assert_eq!(
+            parse_sort("name desc,id").unwrap(),
+            vec![
+                (SortField::Name, Direction::Desc),
+                (SortField::Id, Direction::Asc)
+            ]
+        );
+        assert_eq!(
+            parse_sort("created_at asc").unwrap(),
+            vec![(SortField::CreatedAt, Direction::Asc)]
+        );
+    }
+
+    #[test]
+    fn sort_names_what_is_wrong() {
+        let err = parse_sort("email").unwrap_err();
+        assert_eq!(
+            (err.field.as_str(), err.rule.clone()),
+            (
+                "sort",
+                Rule::Enum(vec!["id".into(), "name".into(), "created_at".into()])
+            )
+        );
+        assert_eq!(
+            parse_sort("name up").unwrap_err().reason,
+            "[up] is not a sort order; use asc or desc"
+        );
+        assert_eq!(
+            parse_sort("name asc now").unwrap_err().reason,
+            "unexpected [now]"
+        );
+    }
+
+    #[test]
+    fn filters_by_field_and_operator() {
+        assert_eq!(
+            parse_filter("filter[name]", "Acme").unwrap(),
+            (FilterField::Name, StringFilter::Eq("Acme".into()))
+        );
+        assert_eq!(
+            parse_filter("filter[key][oeq]", "a, b").unwrap(),
+            (
+                FilterField::Key,
+                StringFilter::OEq(vec!["a".into(), "b".into()])
+            )
+        );
+        assert_eq!(
+            parse_filter("filter[primary_email][exists]", "false").unwrap(),
+            (FilterField::PrimaryEmail, StringFilter::Exists(false))
+        );
+    }
+
+    #[test]
+    fn filters_refuse_unknown_fields_and_operators_by_name() {
+        let unknown = parse_filter("filter[color]", "red").unwrap_err();
+        assert_eq!(unknown.field, "filter[color]");
+        assert_eq!(unknown.reason, "[color] is not a filterable field");
+        // A billing profile id only compares for equality.
+        let op = parse_filter("filter[billing_profile_id][contains]", "01").unwrap_err();
+        assert_eq!(op.field, "filter[billing_profile_id][contains]");
+        let malformed = parse_filter("filter[name", "x").unwrap_err();
+        assert_eq!(
+            malformed.reason,
+            "use filter[field]=value or filter[field][operator]=value"
+        );
+        assert_eq!(
+            parse_filter("filter[name][exists]", "maybe")
+                .unwrap_err()
+                .rule,
+            Rule::Type
+        );
+    }
+}

@@ -28,6 +28,14 @@ use super::{
     StripeConfig, StripeError,
 };
 
+/// `base * 2^(attempt-1)` (the doubling stops after ten), scaled by `jitter`
+/// (drawn from [0.5, 1.5) so concurrent retries spread out).
+fn backoff_delay(base: Duration, attempt: u32, jitter: f64) -> Duration {
+    let base = base.as_millis() as u64;
+    let exp = base.saturating_mul(1u64 << attempt.saturating_sub(1).min(10));
+    Duration::from_millis((exp as f64 * jitter) as u64)
+}
+
 /// One Stripe client bound to one API key.
 pub struct StripeClient {
     config: Arc<StripeConfig>,
@@ -144,12 +152,12 @@ impl StripeClient {
         })
     }
 
-    /// `base * 2^(attempt-1)`, scaled by a random factor in [0.5, 1.5).
     fn backoff(&self, attempt: u32) -> Duration {
-        let base = self.config.backoff_base.as_millis() as u64;
-        let exp = base.saturating_mul(1u64 << (attempt - 1).min(10));
-        let jitter = rand::rng().random_range(0.5..1.5);
-        Duration::from_millis((exp as f64 * jitter) as u64)
+        backoff_delay(
+            self.config.backoff_base,
+            attempt,
+            rand::rng().random_range(0.5..1.5),
+        )
     }
 
     /// `GET /v1/account`: verifies the key and names its account.
@@ -275,5 +283,35 @@ impl StripeClient {
             .send("create portal session", &req, Some(idempotency_key))
             .await?;
         Ok(created.into())
+    }
+}
+
+#[cfg(test)]
+mod backoff_tests {
+    use std::time::Duration;
+
+    use super::backoff_delay;
+
+    #[test]
+    fn doubles_per_attempt_scaled_by_the_jitter() {
+        let base = Duration::from_millis(250);
+        let delays: Vec<u128> = (1..=4)
+            .map(|attempt| backoff_delay(base, attempt, 1.0).as_millis())
+            .collect();
+        assert_eq!(delays, [250, 500, 1000, 2000]);
+        assert_eq!(backoff_delay(base, 2, 0.5), Duration::from_millis(250));
+        assert_eq!(backoff_delay(base, 2, 1.5), Duration::from_millis(750));
+    }
+
+    #[test]
+    fn stops_doubling_after_ten_and_never_overflows() {
+        let base = Duration::from_millis(1);
+        assert_eq!(backoff_delay(base, 11, 1.0), Duration::from_millis(1024));
+        assert_eq!(backoff_delay(base, 40, 1.0), Duration::from_millis(1024));
+        assert_eq!(backoff_delay(base, 0, 1.0), Duration::from_millis(1));
+        assert_eq!(
+            backoff_delay(Duration::from_secs(u64::MAX / 1000), 5, 1.0),
+            Duration::from_millis(u64::MAX)
+        );
     }
 }
