@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::extract::{ApiJson, path_ulid};
+use super::problem::rename_fields;
 use super::tenancy::Namespace;
 use crate::billing::customer::Customer;
 use crate::error::{Error, Result, Rule};
@@ -217,13 +218,13 @@ async fn upsert_app_data(
             .await?;
         let row = prepare_stripe(&state.ctx, &ns, &customer, profile, stripe)
             .await
-            .map_err(strip_app_data_prefix)?;
+            .map_err(|e| rename_fields(e, APP_DATA_FIELDS))?;
         state
             .ctx
             .store
             .upsert_customer_stripe(&ns, &row)
             .await
-            .map_err(|e| strip_app_data_prefix(service::name_conflict(e)))?;
+            .map_err(|e| rename_fields(service::name_conflict(e), APP_DATA_FIELDS))?;
     }
     Ok(Json(AppData {
         stripe: stripe_data(&state.ctx, &ns, &customer).await?,
@@ -231,24 +232,5 @@ async fn upsert_app_data(
     }))
 }
 
-/// `PUT …/billing/app-data` takes the app data itself: name fields from there.
-fn strip_app_data_prefix(err: Error) -> Error {
-    match err {
-        Error::Invalid(errors) => Error::Invalid(
-            errors
-                .into_iter()
-                .map(|mut e| {
-                    if let Some(rest) = e.field.strip_prefix("app_data.") {
-                        e.field = rest.to_owned();
-                    }
-                    e
-                })
-                .collect(),
-        ),
-        Error::Conflict { field, detail } => Error::Conflict {
-            field: field.map(|f| f.strip_prefix("app_data.").map(str::to_owned).unwrap_or(f)),
-            detail,
-        },
-        other => other,
-    }
-}
+/// `…/billing/app-data` takes the Stripe data one level up from `…/billing`.
+const APP_DATA_FIELDS: &[(&str, &str)] = &[("app_data.stripe", "stripe")];

@@ -206,6 +206,41 @@ impl IntoResponse for Error {
     }
 }
 
+/// Renames the fields an error names by `table` (prefix → new name): a
+/// handler whose request nests fields differently from the service's names
+/// (v1 spellings, v3's `app-data` route without the `app_data.` level).
+pub fn rename_fields(err: Error, table: &[(&str, &str)]) -> Error {
+    let rename = |field: &str| -> String {
+        for (v3, v1) in table {
+            if let Some(rest) = field.strip_prefix(v3)
+                && (rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
+            {
+                return format!("{v1}{rest}");
+            }
+        }
+        field.to_owned()
+    };
+    match err {
+        Error::Invalid(errors) => Error::Invalid(
+            errors
+                .into_iter()
+                .map(|mut e| {
+                    e.field = rename(&e.field);
+                    e
+                })
+                .collect(),
+        ),
+        Error::Conflict {
+            field: Some(field),
+            detail,
+        } => Error::Conflict {
+            field: Some(rename(&field)),
+            detail,
+        },
+        other => other,
+    }
+}
+
 /// The v1 view of an error: same problem document, v1 field names.
 #[derive(Debug)]
 pub struct V1Error(pub Error);

@@ -3,7 +3,7 @@
 //! own capitalisation (`successURL`). Services speak v3 names; the v1
 //! handlers and `V1Error` re-spell them here.
 
-use crate::error::Error;
+pub use super::problem::rename_fields;
 
 /// v1 spells fields in camelCase and calls labels `metadata`.
 pub fn v1_field_name(field: &str) -> String {
@@ -85,40 +85,6 @@ pub const PROFILE_FIELDS: &[(&str, &str)] = &[
     ("apps.invoicing.id", "apps.invoicing"),
     ("apps.payment.id", "apps.payment"),
 ];
-
-/// Renames the fields an error names by `table` (v3 prefix → v1 name), before
-/// `V1Error` re-spells whatever is left in camelCase.
-pub fn rename_fields(err: Error, table: &[(&str, &str)]) -> Error {
-    let rename = |field: &str| -> String {
-        for (v3, v1) in table {
-            if let Some(rest) = field.strip_prefix(v3)
-                && (rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
-            {
-                return format!("{v1}{rest}");
-            }
-        }
-        field.to_owned()
-    };
-    match err {
-        Error::Invalid(errors) => Error::Invalid(
-            errors
-                .into_iter()
-                .map(|mut e| {
-                    e.field = rename(&e.field);
-                    e
-                })
-                .collect(),
-        ),
-        Error::Conflict {
-            field: Some(field),
-            detail,
-        } => Error::Conflict {
-            field: Some(rename(&field)),
-            detail,
-        },
-        other => other,
-    }
-}
 
 #[cfg(test)]
 mod tests {
