@@ -84,6 +84,7 @@ impl Server {
             stripe: stripe::Stripe::new(stripe::StripeConfig::new(stripe_base)),
             secrets,
             public_url,
+            clients: service::ClientCache::default(),
         };
         if let Some(emulator) = &emulator {
             for namespace in args.namespaces() {
@@ -99,6 +100,20 @@ impl Server {
             }
             tracing::info!(emulator = %emulator.base_url(), "Stripe calls go to the in-process emulator");
         }
+        // In the background: Stripe may be slow or down, and serving does
+        // not wait for it (events keep arriving at the current endpoints).
+        tokio::spawn({
+            let ctx = ctx.clone();
+            async move {
+                let pinned = service::apps::pin_webhook_endpoints(&ctx).await;
+                if pinned > 0 {
+                    tracing::info!(
+                        apps = pinned,
+                        "webhook endpoints moved to the pinned Stripe API version"
+                    );
+                }
+            }
+        });
         let (tx, rx) = oneshot::channel::<()>();
         let app = http::router(AppState {
             ctx,

@@ -8,9 +8,14 @@ pub mod customer_billing;
 pub mod portal;
 pub mod webhooks;
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use ulid::Ulid;
+
 use crate::secrets::Secrets;
 use crate::store::Store;
-use crate::stripe::Stripe;
+use crate::stripe::{Stripe, StripeClient};
 
 /// What every operation needs, and nothing of HTTP: the HTTP layer wraps it
 /// with the API tokens (`http::AppState`), tests and workers can build it alone.
@@ -21,4 +26,36 @@ pub struct Context {
     pub secrets: Secrets,
     /// Where Stripe reaches meterpay (webhook URLs), without a trailing `/`.
     pub public_url: String,
+    /// Each app's Stripe client with its decrypted key.
+    pub clients: ClientCache,
+}
+
+/// Each app's Stripe client, remembered with the ciphertext of the key it was
+/// made from. Rotating a key stores a new ciphertext (a fresh nonce every
+/// time), so a client made from an older key is never handed out; an
+/// uninstalled app's key is gone from the store, so its entry is never asked for.
+#[derive(Clone, Default)]
+pub struct ClientCache {
+    clients: Arc<RwLock<HashMap<Ulid, (String, StripeClient)>>>,
+}
+
+impl ClientCache {
+    /// The client made from exactly this ciphertext of app `id`'s key, if any.
+    pub fn get(&self, id: Ulid, api_key_encrypted: &str) -> Option<StripeClient> {
+        let clients = self.clients.read().unwrap_or_else(|e| e.into_inner());
+        clients
+            .get(&id)
+            .filter(|(ciphertext, _)| ciphertext == api_key_encrypted)
+            .map(|(_, client)| client.clone())
+    }
+
+    pub fn put(&self, id: Ulid, api_key_encrypted: &str, client: StripeClient) {
+        let mut clients = self.clients.write().unwrap_or_else(|e| e.into_inner());
+        clients.insert(id, (api_key_encrypted.to_owned(), client));
+    }
+
+    pub fn forget(&self, id: Ulid) {
+        let mut clients = self.clients.write().unwrap_or_else(|e| e.into_inner());
+        clients.remove(&id);
+    }
 }

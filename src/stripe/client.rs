@@ -1,24 +1,36 @@
-//! The async-stripe client behind [`StripeClient`]: typed requests at the
-//! pinned API version, our own retry loop (so every attempt of a POST carries
-//! the caller's idempotency key), per-attempt timeouts, and Stripe's errors
-//! sorted into [`StripeError`].
+//! The Stripe client: async-stripe's generated, typed requests at the pinned
+//! API version, sent over one pooled HTTP client shared by every app
+//! ([`Transport`]: connections and TLS sessions are reused, the API key
+//! travels per request). Our own retry loop sends every attempt of a POST
+//! under the caller's idempotency key, with per-attempt timeouts, and sorts
+//! Stripe's errors into [`StripeError`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderName, HeaderValue, USER_AGENT};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rand::RngExt;
-use stripe::IdempotencyKey;
-use stripe::{ClientBuilder, RequestStrategy, StripeRequest};
 use stripe_billing::billing_portal_session::CreateBillingPortalSession;
 use stripe_checkout::checkout_session::CreateCheckoutSession;
+use stripe_client_core::{
+    CustomizedStripeRequest, IdempotencyKey, RequestStrategy, StripeClientErr, StripeMethod,
+    StripeRequest,
+};
 use stripe_connect::account::RetrieveForMyAccountAccount;
 use stripe_core::customer::{
     CreateCustomer, RetrieveCustomer, RetrieveCustomerReturned, UpdateCustomer,
     UpdateCustomerInvoiceSettings,
 };
 use stripe_misc::webhook_endpoint::{CreateWebhookEndpoint, DeleteWebhookEndpoint};
+use stripe_payment::payment_method::RetrievePaymentMethod;
 
 use super::transformers::{
     CheckoutSessionFor, ErrorAnswer, PortalSessionFor, StripeCustomerFor, error_answer,
@@ -36,11 +48,67 @@ fn backoff_delay(base: Duration, attempt: u32, jitter: f64) -> Duration {
     Duration::from_millis((exp as f64 * jitter) as u64)
 }
 
-/// One Stripe client bound to one API key.
+const USER_AGENT_VALUE: &str = concat!("meterpay/", env!("CARGO_PKG_VERSION"));
+
+/// The one HTTP client every Stripe call goes through: a connection pool
+/// (idle connections kept for 90 s) over one TLS configuration (rustls,
+/// webpki roots; plain HTTP only for an `http://` base such as the emulator).
+#[derive(Clone)]
+pub(super) struct Transport {
+    http: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    /// `{api_base}/v1`, no trailing slash.
+    v1_base: Arc<str>,
+}
+
+impl Transport {
+    pub(super) fn new(api_base: &str) -> Transport {
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .build();
+        let http = HyperClient::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(90))
+            .pool_timer(TokioTimer::new())
+            .build(connector);
+        Transport {
+            http,
+            v1_base: format!("{}/v1", api_base.trim_end_matches('/')).into(),
+        }
+    }
+}
+
+/// Why one HTTP attempt did not return a 2xx body.
+#[derive(Debug)]
+pub enum AttemptError {
+    /// Stripe answered with an error object.
+    Api {
+        status: u16,
+        error: Box<stripe_shared::ApiErrors>,
+    },
+    /// No answer within the per-attempt timeout.
+    Timeout,
+    /// Connecting, TLS, or reading the answer failed.
+    Transport(String),
+    /// An answer we cannot read (a 2xx body or an error body).
+    Unreadable(String),
+}
+
+impl StripeClientErr for AttemptError {
+    fn deserialize_err(msg: impl fmt::Display) -> Self {
+        AttemptError::Unreadable(msg.to_string())
+    }
+}
+
+/// A Stripe client for one API key over the shared [`Transport`]; cheap to
+/// make and to clone.
+#[derive(Clone)]
 pub struct StripeClient {
     config: Arc<StripeConfig>,
-    /// `Err` when the key cannot even be sent (not a valid header value).
-    inner: Result<stripe::Client, String>,
+    transport: Transport,
+    /// `Bearer sk_…`, marked sensitive; `Err` when the key cannot even be sent.
+    authorization: Result<HeaderValue, String>,
 }
 
 impl fmt::Debug for StripeClient {
@@ -51,15 +119,115 @@ impl fmt::Debug for StripeClient {
     }
 }
 
+fn method(method: StripeMethod) -> hyper::Method {
+    match method {
+        StripeMethod::Get => hyper::Method::GET,
+        StripeMethod::Post => hyper::Method::POST,
+        StripeMethod::Delete => hyper::Method::DELETE,
+    }
+}
+
+impl stripe_client_core::StripeClient for StripeClient {
+    type Err = AttemptError;
+
+    /// One attempt: no retries here (see [`StripeClient::send`]).
+    async fn execute(&self, req: CustomizedStripeRequest) -> Result<Bytes, AttemptError> {
+        let authorization = self
+            .authorization
+            .clone()
+            .map_err(AttemptError::Transport)?;
+        let (req, config) = req.into_pieces();
+        let mut uri = String::with_capacity(
+            self.transport.v1_base.len()
+                + req.path.len()
+                + req.query.as_ref().map_or(0, |q| q.len() + 1),
+        );
+        uri.push_str(&self.transport.v1_base);
+        uri.push_str(&req.path);
+        if let Some(query) = &req.query {
+            uri.push('?');
+            uri.push_str(query);
+        }
+        let mut builder = hyper::Request::builder()
+            .method(method(req.method))
+            .uri(uri)
+            .header(AUTHORIZATION, authorization)
+            .header(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE))
+            .header(
+                HeaderName::from_static("stripe-version"),
+                HeaderValue::from_static(super::api_version()),
+            );
+        if let Some(key) = config.request_strategy.as_ref().and_then(|s| s.get_key()) {
+            builder = builder.header(HeaderName::from_static("idempotency-key"), key.as_str());
+        }
+        let body = match req.body {
+            Some(body) => {
+                builder = builder.header(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("application/x-www-form-urlencoded"),
+                );
+                Bytes::from(body)
+            }
+            None => Bytes::new(),
+        };
+        let request = builder
+            .body(Full::new(body))
+            .map_err(|e| AttemptError::Transport(e.to_string()))?;
+        let attempt = async {
+            let response = self
+                .transport
+                .http
+                .request(request)
+                .await
+                .map_err(|e| AttemptError::Transport(e.to_string()))?;
+            let status = response.status();
+            let bytes = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| AttemptError::Transport(e.to_string()))?
+                .to_bytes();
+            Ok::<_, AttemptError>((status, bytes))
+        };
+        let (status, bytes) = match config.timeout {
+            Some(limit) => tokio::time::timeout(limit, attempt)
+                .await
+                .map_err(|_| AttemptError::Timeout)??,
+            None => attempt.await?,
+        };
+        if status.is_success() {
+            return Ok(bytes);
+        }
+        let error = std::str::from_utf8(&bytes)
+            .ok()
+            .and_then(|text| miniserde::json::from_str::<stripe_shared::Error>(text).ok())
+            .ok_or_else(|| {
+                AttemptError::Unreadable(format!("HTTP {status} without a Stripe error object"))
+            })?;
+        Err(AttemptError::Api {
+            status: status.as_u16(),
+            error: error.error,
+        })
+    }
+}
+
 impl StripeClient {
-    pub(super) fn new(config: Arc<StripeConfig>, api_key: &str) -> StripeClient {
-        let base = format!("{}/", config.api_base.trim_end_matches('/'));
-        let inner = ClientBuilder::new(api_key)
-            .url(base)
-            .request_strategy(RequestStrategy::Once)
-            .build()
+    pub(super) fn new(
+        config: Arc<StripeConfig>,
+        transport: Transport,
+        api_key: &str,
+    ) -> StripeClient {
+        let authorization = HeaderValue::try_from(format!("Bearer {api_key}"))
+            .map(|mut value| {
+                value.set_sensitive(true);
+                value
+            })
             .map_err(|_| "the API key contains characters that cannot be sent".to_owned());
-        StripeClient { config, inner }
+        StripeClient {
+            config,
+            transport,
+            authorization,
+        }
     }
 
     /// Sends `req`, retrying 429, 5xx, timeouts and connection failures with
@@ -74,12 +242,11 @@ impl StripeClient {
         R: StripeRequest,
         R::Output: miniserde::Deserialize,
     {
-        let client = self
-            .inner
-            .as_ref()
-            .map_err(|message| StripeError::KeyRejected {
+        if let Err(message) = &self.authorization {
+            return Err(StripeError::KeyRejected {
                 message: message.clone(),
-            })?;
+            });
+        }
         let key = match idempotency_key {
             Some(k) => Some(IdempotencyKey::new(k).map_err(|e| StripeError::Rejected {
                 status: 400,
@@ -99,14 +266,14 @@ impl StripeClient {
                 Some(k) => RequestStrategy::Idempotent(k.clone()),
                 None => RequestStrategy::Once,
             });
-            let outcome = customized.send(client).await;
+            let outcome = customized.send(self).await;
             let elapsed_ms = started.elapsed().as_millis() as u64;
             match outcome {
                 Ok(value) => {
                     tracing::debug!(call = what, attempt, elapsed_ms, "Stripe call succeeded");
                     return Ok(value);
                 }
-                Err(stripe::StripeError::Stripe(err, status)) => {
+                Err(AttemptError::Api { status, error }) => {
                     tracing::debug!(
                         call = what,
                         attempt,
@@ -114,31 +281,28 @@ impl StripeClient {
                         elapsed_ms,
                         "Stripe call failed"
                     );
-                    match error_answer(what, status, &err) {
+                    match error_answer(what, status, &error) {
                         ErrorAnswer::Retry(detail) => last = detail,
                         ErrorAnswer::Fail(e) => return Err(e),
                     }
                 }
-                Err(stripe::StripeError::Timeout) => {
+                Err(AttemptError::Timeout) => {
                     tracing::debug!(call = what, attempt, elapsed_ms, "Stripe call timed out");
                     last = format!(
                         "{what}: no answer from Stripe within {} ms",
                         self.config.timeout.as_millis()
                     );
                 }
-                Err(stripe::StripeError::ClientError(e)) => {
+                Err(AttemptError::Transport(e)) => {
                     tracing::debug!(call = what, attempt, elapsed_ms, error = %e, "Stripe unreachable");
                     last = format!("{what}: cannot reach Stripe: {e}");
                 }
-                Err(stripe::StripeError::JSONDeserialize(e)) => {
+                Err(AttemptError::Unreadable(e)) => {
                     // An answer we cannot read will not improve by asking again.
                     return Err(StripeError::Unavailable {
                         detail: format!("{what}: unexpected answer from Stripe: {e}"),
                         retry_after_secs: None,
                     });
-                }
-                Err(stripe::StripeError::ConfigError(e)) => {
-                    return Err(StripeError::KeyRejected { message: e });
                 }
             }
             if attempt < attempts {
@@ -188,6 +352,7 @@ impl StripeClient {
             .map(|e| super::transformers::wire(e))
             .collect();
         let req = CreateWebhookEndpoint::new(events, url)
+            .api_version(stripe_client_core::VERSION)
             .metadata(metadata.clone().into_iter().collect::<HashMap<_, _>>());
         let endpoint = self
             .send("create webhook endpoint", &req, Some(idempotency_key))
@@ -227,6 +392,26 @@ impl StripeClient {
             Ok(RetrieveCustomerReturned::Customer(_)) => Ok(true),
             Ok(RetrieveCustomerReturned::DeletedCustomer(_)) => Ok(false),
             Err(StripeError::Rejected { status: 404, .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The Stripe customer payment method `id` is attached to: `None` when it
+    /// does not exist, `Some(None)` when it is attached to no customer.
+    pub async fn payment_method_owner(
+        &self,
+        id: &str,
+    ) -> Result<Option<Option<String>>, StripeError> {
+        match self
+            .send(
+                "retrieve payment method",
+                &RetrievePaymentMethod::new(id),
+                None,
+            )
+            .await
+        {
+            Ok(pm) => Ok(Some(pm.customer.map(|c| c.id().as_str().to_owned()))),
+            Err(StripeError::Rejected { status: 404, .. }) => Ok(None),
             Err(e) => Err(e),
         }
     }

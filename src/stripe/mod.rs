@@ -20,6 +20,14 @@ use std::time::Duration;
 
 use crate::billing::checkout::CheckoutSessionStatus;
 
+/// The Stripe API version of meterpay's requests and of the events its
+/// webhook endpoints receive: the one async-stripe's types were generated for.
+pub fn api_version() -> &'static str {
+    static VERSION: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| stripe_client_core::VERSION.as_str().to_owned());
+    &VERSION
+}
+
 /// How meterpay reaches Stripe.
 #[derive(Debug, Clone)]
 pub struct StripeConfig {
@@ -44,10 +52,20 @@ impl StripeConfig {
     }
 }
 
-/// Makes per-key clients. Cheap to clone; shared in the app state.
-#[derive(Debug, Clone)]
+/// Makes per-key clients over one pooled HTTP client. Cheap to clone;
+/// shared in the service context.
+#[derive(Clone)]
 pub struct Stripe {
     pub config: std::sync::Arc<StripeConfig>,
+    transport: client::Transport,
+}
+
+impl std::fmt::Debug for Stripe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stripe")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Failures of a Stripe call, after retries.
@@ -123,13 +141,15 @@ pub struct CreatedPortalSession {
 
 impl Stripe {
     pub fn new(config: StripeConfig) -> Stripe {
+        let transport = client::Transport::new(&config.api_base);
         Stripe {
             config: std::sync::Arc::new(config),
+            transport,
         }
     }
 
     /// A client for one API key. The key never appears in logs or `Debug`.
     pub fn client(&self, api_key: &str) -> StripeClient {
-        StripeClient::new(self.config.clone(), api_key)
+        StripeClient::new(self.config.clone(), self.transport.clone(), api_key)
     }
 }

@@ -516,7 +516,7 @@ pub(super) enum ErrorAnswer {
 
 /// Sorts Stripe's error answer (`status` and its `error` object), keeping
 /// Stripe's `type`, `code` and `param`.
-pub(super) fn error_answer(what: &str, status: u16, err: &stripe::ApiErrors) -> ErrorAnswer {
+pub(super) fn error_answer(what: &str, status: u16, err: &stripe_shared::ApiErrors) -> ErrorAnswer {
     let message = err
         .message
         .clone()
@@ -830,7 +830,7 @@ mod tests {
         assert_eq!(errors[0].rule, Rule::MaxItems(50));
     }
 
-    fn api_error(json: &str) -> stripe::ApiErrors {
+    fn api_error(json: &str) -> stripe_shared::ApiErrors {
         miniserde::json::from_str(json).unwrap()
     }
 
