@@ -11,8 +11,10 @@ use super::Context;
 use crate::billing::app::{self, App, AppStatus, WEBHOOK_EVENTS};
 use crate::error::{Error, FieldError, Remedy, Result, Rule, Violations};
 use crate::secrets;
-use crate::store::apps::{NewApp, duplicate_account};
-use crate::stripe::{META_APP_ID, META_NAMESPACE, StripeClient, StripeError};
+use crate::store::apps::{NewApp, UnpinnedWebhook, duplicate_account};
+use crate::stripe::{
+    self, CreatedWebhookEndpoint, META_APP_ID, META_NAMESPACE, StripeClient, StripeError,
+};
 
 /// What a client asks to install (field names in v3 spelling).
 #[derive(Debug, Clone)]
@@ -68,24 +70,15 @@ pub async fn install_stripe(ctx: &Context, ns: &str, req: InstallStripe) -> Resu
     }
 
     let id = crate::ids::new_ulid();
-    let url = format!(
-        "{}{}",
-        ctx.public_url.trim_end_matches('/'),
-        webhook_path(id)
-    );
-    let metadata = BTreeMap::from([
-        (META_NAMESPACE.to_owned(), ns.to_owned()),
-        (META_APP_ID.to_owned(), id.to_string()),
-    ]);
-    let endpoint = client
-        .create_webhook_endpoint(
-            &url,
-            WEBHOOK_EVENTS,
-            &metadata,
-            &format!("meterpay-app-{id}-webhook-endpoint"),
-        )
-        .await
-        .map_err(|e| key_error(e, "api_key"))?;
+    let endpoint = register_endpoint(
+        ctx,
+        &client,
+        ns,
+        id,
+        &format!("meterpay-app-{id}-webhook-endpoint"),
+    )
+    .await
+    .map_err(|e| key_error(e, "api_key"))?;
 
     let new = NewApp {
         id,
@@ -101,6 +94,7 @@ pub async fn install_stripe(ctx: &Context, ns: &str, req: InstallStripe) -> Resu
             ctx.secrets
                 .encrypt(&endpoint.secret, &App::webhook_secret_context(id)),
         ),
+        webhook_api_version: Some(stripe::api_version().to_owned()),
     };
     let installed = match ctx.store.insert_app(ns, new).await {
         Ok(app) => app,
@@ -252,6 +246,7 @@ pub async fn uninstall(ctx: &Context, ns: &str, id: Ulid) -> Result<()> {
         }
     }
     ctx.store.delete_app(ns, id).await?;
+    ctx.clients.forget(id);
     tracing::info!(app_id = %id, namespace = ns, "uninstalled Stripe app");
     Ok(())
 }
@@ -268,11 +263,122 @@ pub async fn client_for(ctx: &Context, ns: &str, id: Ulid) -> Result<StripeClien
             "app [{id}] was uninstalled; install it again to use it"
         )));
     }
+    if let Some(client) = ctx.clients.get(id, &secrets.api_key_encrypted) {
+        return Ok(client);
+    }
     let key = ctx
         .secrets
         .decrypt(&secrets.api_key_encrypted, &App::api_key_context(id))
         .map_err(|e| Error::Internal(anyhow::Error::new(e)))?;
-    Ok(ctx.stripe.client(&key))
+    let client = ctx.stripe.client(&key);
+    ctx.clients
+        .put(id, &secrets.api_key_encrypted, client.clone());
+    Ok(client)
+}
+
+/// Creates app `id`'s webhook endpoint in Stripe: meterpay's URL for the
+/// app, the events it handles, its ids in the metadata, and the pinned API
+/// version (so events arrive in the shape meterpay parses, whatever the
+/// account's default version is).
+async fn register_endpoint(
+    ctx: &Context,
+    client: &StripeClient,
+    ns: &str,
+    id: Ulid,
+    idempotency_key: &str,
+) -> std::result::Result<CreatedWebhookEndpoint, StripeError> {
+    let url = format!("{}{}", ctx.public_url, webhook_path(id));
+    let metadata = BTreeMap::from([
+        (META_NAMESPACE.to_owned(), ns.to_owned()),
+        (META_APP_ID.to_owned(), id.to_string()),
+    ]);
+    client
+        .create_webhook_endpoint(&url, WEBHOOK_EVENTS, &metadata, idempotency_key)
+        .await
+}
+
+/// Run on start: every app whose webhook endpoint was created before
+/// meterpay pinned the API version (or with another version) gets a new
+/// endpoint of the pinned version, and then the old one is deleted. At
+/// every moment the app has a working endpoint: the new one is created
+/// first, both signing secrets are accepted until the old endpoint is gone.
+/// Safe when several processes start at once: they create the new endpoint
+/// under one idempotency key (so Stripe makes it once), only one of them
+/// swaps it in (the update names the old endpoint), and deleting an endpoint
+/// already deleted succeeds. Failures are logged and retried on the next start.
+pub async fn pin_webhook_endpoints(ctx: &Context) -> usize {
+    let pinned = stripe::api_version();
+    let apps = match ctx.store.unpinned_webhooks(pinned).await {
+        Ok(apps) => apps,
+        Err(err) => {
+            tracing::error!(error = %err, "could not list apps whose webhook endpoints need the pinned API version");
+            return 0;
+        }
+    };
+    let mut pinned_apps = 0;
+    for app in apps {
+        match pin_webhook_endpoint(ctx, &app).await {
+            Ok(()) => pinned_apps += 1,
+            Err(err) => {
+                tracing::warn!(app_id = %app.id, namespace = app.namespace, error = %err, "could not move the app's webhook endpoint to the pinned API version; trying again on the next start");
+            }
+        }
+    }
+    pinned_apps
+}
+
+async fn pin_webhook_endpoint(ctx: &Context, app: &UnpinnedWebhook) -> Result<()> {
+    let pinned = stripe::api_version();
+    let (ns, id) = (app.namespace.as_str(), app.id);
+    let client = client_for(ctx, ns, id).await?;
+    let mut previous = app.previous_endpoint_id.clone();
+    if app.api_version.as_deref() != Some(pinned) {
+        let endpoint = register_endpoint(
+            ctx,
+            &client,
+            ns,
+            id,
+            &format!(
+                "meterpay-app-{id}-webhook-endpoint-{pinned}-{}",
+                app.endpoint_id
+            ),
+        )
+        .await;
+        let endpoint = match endpoint {
+            Ok(endpoint) => endpoint,
+            Err(err) => {
+                note_key_rejected(ctx, ns, id, &err).await;
+                return Err(stripe_error(err));
+            }
+        };
+        let secret = ctx
+            .secrets
+            .encrypt(&endpoint.secret, &App::webhook_secret_context(id));
+        let swapped = ctx
+            .store
+            .replace_app_webhook(ns, id, &app.endpoint_id, &endpoint.id, &secret, pinned)
+            .await?;
+        if swapped {
+            tracing::info!(app_id = %id, namespace = ns, endpoint = endpoint.id, old_endpoint = app.endpoint_id, api_version = pinned, "replaced the app's webhook endpoint with one of the pinned API version");
+            previous = Some(app.endpoint_id.clone());
+        } else {
+            // Another process swapped in the same endpoint (one idempotency
+            // key) and deletes the old one itself; an endpoint the app does
+            // not use after all (it was re-registered meanwhile) goes.
+            let current = ctx.store.get_app(ns, id).await?;
+            if current.and_then(|a| a.webhook_endpoint_id).as_deref() != Some(&endpoint.id) {
+                remove_endpoint(&client, &endpoint.id).await;
+            }
+        }
+    }
+    if let Some(previous) = previous {
+        client
+            .delete_webhook_endpoint(&previous)
+            .await
+            .map_err(stripe_error)?;
+        ctx.store.forget_previous_webhook(ns, id, &previous).await?;
+    }
+    Ok(())
 }
 
 /// Best-effort cleanup of an endpoint created during a failed install.
@@ -358,23 +464,18 @@ pub async fn bootstrap_emulated(ctx: &Context, ns: &str, key: &str) -> Result<Ap
         return Ok(installed.app);
     };
     let id = existing.id;
-    let url = format!("{}{}", ctx.public_url, webhook_path(id));
-    let metadata = BTreeMap::from([
-        (META_NAMESPACE.to_owned(), ns.to_owned()),
-        (META_APP_ID.to_owned(), id.to_string()),
-    ]);
-    let endpoint = client
-        .create_webhook_endpoint(
-            &url,
-            WEBHOOK_EVENTS,
-            &metadata,
-            &format!(
-                "meterpay-app-{id}-webhook-endpoint-{}",
-                crate::ids::new_ulid()
-            ),
-        )
-        .await
-        .map_err(stripe_error)?;
+    let endpoint = register_endpoint(
+        ctx,
+        &client,
+        ns,
+        id,
+        &format!(
+            "meterpay-app-{id}-webhook-endpoint-{}",
+            crate::ids::new_ulid()
+        ),
+    )
+    .await
+    .map_err(stripe_error)?;
     ctx.store
         .set_app_webhook(
             ns,
@@ -382,6 +483,7 @@ pub async fn bootstrap_emulated(ctx: &Context, ns: &str, key: &str) -> Result<Ap
             &endpoint.id,
             &ctx.secrets
                 .encrypt(&endpoint.secret, &App::webhook_secret_context(id)),
+            stripe::api_version(),
         )
         .await?;
     Ok(existing)

@@ -39,18 +39,34 @@ pub async fn receive(
         .await?
         .filter(|a| a.deleted_at.is_none())
         .ok_or_else(|| Error::not_found("app", app_id))?;
-    let secret = ctx
+    let secrets = ctx
         .store
         .app_secrets(&app.namespace, app.id)
         .await?
-        .and_then(|s| s.webhook_secret_encrypted)
+        .filter(|s| s.webhook_secret_encrypted.is_some())
         .ok_or_else(|| Error::not_found("webhook endpoint of app", app_id))?;
-    let secret = ctx
-        .secrets
-        .decrypt(&secret, &App::webhook_secret_context(app.id))
-        .map_err(|e| Error::Internal(e.into()))?;
     let now = OffsetDateTime::now_utc().unix_timestamp();
-    verify_signature(&secret, signature, payload, now, DEFAULT_TOLERANCE_SECS).map_err(|e| {
+    // The current endpoint's secret, and while an endpoint is being replaced
+    // (see `apps::pin_webhook_endpoints`) the old one's: Stripe signs each
+    // endpoint's deliveries with that endpoint's secret.
+    let mut verified = Ok(());
+    for encrypted in [
+        secrets.webhook_secret_encrypted,
+        secrets.previous_webhook_secret_encrypted,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let secret = ctx
+            .secrets
+            .decrypt(&encrypted, &App::webhook_secret_context(app.id))
+            .map_err(|e| Error::Internal(e.into()))?;
+        verified = verify_signature(&secret, signature, payload, now, DEFAULT_TOLERANCE_SECS);
+        if verified.is_ok() {
+            break;
+        }
+    }
+    verified.map_err(|e| {
         Error::Invalid(vec![
             FieldError::new("Stripe-Signature", Rule::Invalid, e.to_string())
                 .in_source(Source::Header),

@@ -26,6 +26,8 @@ pub struct NewApp {
     pub api_key_encrypted: String,
     pub webhook_endpoint_id: Option<String>,
     pub webhook_secret_encrypted: Option<String>,
+    /// The Stripe API version the endpoint sends events in.
+    pub webhook_api_version: Option<String>,
 }
 
 /// The encrypted secrets of an app.
@@ -33,6 +35,19 @@ pub struct NewApp {
 pub struct AppSecrets {
     pub api_key_encrypted: String,
     pub webhook_secret_encrypted: Option<String>,
+    /// The signing secret of an endpoint being replaced, until it is deleted.
+    pub previous_webhook_secret_encrypted: Option<String>,
+}
+
+/// A live app whose webhook endpoint is not of the pinned API version, or
+/// whose replaced endpoint is still to be deleted.
+#[derive(Debug, Clone)]
+pub struct UnpinnedWebhook {
+    pub namespace: String,
+    pub id: Ulid,
+    pub endpoint_id: String,
+    pub api_version: Option<String>,
+    pub previous_endpoint_id: Option<String>,
 }
 
 const COLUMNS: &str = "id, namespace, name, description, labels, status, stripe_account_id, \
@@ -47,8 +62,9 @@ impl Store {
         let inserted = sqlx::query(
             "INSERT INTO apps (id, namespace, type, name, description, labels, status, \
              stripe_account_id, livemode, masked_api_key, api_key_encrypted, \
-             webhook_endpoint_id, webhook_secret_encrypted, created_at, updated_at) \
-             VALUES ($1, $2, 'stripe', $3, $4, $5, 'ready', $6, $7, $8, $9, $10, $11, $12, $12)",
+             webhook_endpoint_id, webhook_secret_encrypted, webhook_api_version, created_at, \
+             updated_at) \
+             VALUES ($1, $2, 'stripe', $3, $4, $5, 'ready', $6, $7, $8, $9, $10, $11, $12, $13, $13)",
         )
         .bind(app.id.to_string())
         .bind(namespace)
@@ -61,6 +77,7 @@ impl Store {
         .bind(&app.api_key_encrypted)
         .bind(app.webhook_endpoint_id.clone())
         .bind(app.webhook_secret_encrypted.clone())
+        .bind(app.webhook_api_version.clone())
         .bind(timestamp::format(now))
         .execute(&self.pool)
         .await;
@@ -203,28 +220,117 @@ impl Store {
         self.live_app(namespace, id).await
     }
 
-    /// Records a (re-)registered webhook endpoint and its encrypted secret.
+    /// Records a (re-)registered webhook endpoint, its encrypted secret and
+    /// the API version it sends events in.
     pub async fn set_app_webhook(
         &self,
         namespace: &str,
         id: Ulid,
         endpoint_id: &str,
         secret_encrypted: &str,
+        api_version: &str,
     ) -> Result<()> {
         let done = sqlx::query(
             "UPDATE apps SET webhook_endpoint_id = $3, webhook_secret_encrypted = $4, \
-             updated_at = $5 WHERE namespace = $1 AND id = $2 AND deleted_at IS NULL",
+             webhook_api_version = $5, updated_at = $6 \
+             WHERE namespace = $1 AND id = $2 AND deleted_at IS NULL",
         )
         .bind(namespace)
         .bind(id.to_string())
         .bind(endpoint_id)
         .bind(secret_encrypted)
+        .bind(api_version)
         .bind(timestamp::format(timestamp::now()))
         .execute(&self.pool)
         .await?;
         if done.rows_affected() == 0 {
             self.live_app(namespace, id).await?;
         }
+        Ok(())
+    }
+
+    /// Live, working apps whose endpoint sends events in another API version
+    /// than `api_version` (or an unknown one), or whose replaced endpoint is
+    /// still to be deleted.
+    pub async fn unpinned_webhooks(&self, api_version: &str) -> Result<Vec<UnpinnedWebhook>> {
+        let rows = sqlx::query(
+            "SELECT namespace, id, webhook_endpoint_id, webhook_api_version, \
+             previous_webhook_endpoint_id FROM apps \
+             WHERE deleted_at IS NULL AND status = 'ready' AND webhook_endpoint_id IS NOT NULL \
+             AND (webhook_api_version IS NULL OR webhook_api_version <> $1 \
+                  OR previous_webhook_endpoint_id IS NOT NULL) \
+             ORDER BY id",
+        )
+        .bind(api_version)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| -> Result<UnpinnedWebhook> {
+                let parse = || -> anyhow::Result<UnpinnedWebhook> {
+                    let id: String = row.try_get("id")?;
+                    Ok(UnpinnedWebhook {
+                        namespace: row.try_get("namespace")?,
+                        id: Ulid::from_string(&id)?,
+                        endpoint_id: row.try_get("webhook_endpoint_id")?,
+                        api_version: row.try_get("webhook_api_version")?,
+                        previous_endpoint_id: row.try_get("previous_webhook_endpoint_id")?,
+                    })
+                };
+                parse().map_err(Error::Internal)
+            })
+            .collect()
+    }
+
+    /// Makes `new_endpoint` the app's endpoint when `old_endpoint` still is,
+    /// keeping the old endpoint and secret as the previous ones (still
+    /// accepted) until [`Store::forget_previous_webhook`]. `false` when the
+    /// app's endpoint is no longer `old_endpoint` (another process replaced it).
+    pub async fn replace_app_webhook(
+        &self,
+        namespace: &str,
+        id: Ulid,
+        old_endpoint: &str,
+        new_endpoint: &str,
+        secret_encrypted: &str,
+        api_version: &str,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE apps SET previous_webhook_endpoint_id = webhook_endpoint_id, \
+             previous_webhook_secret_encrypted = webhook_secret_encrypted, \
+             webhook_endpoint_id = $4, webhook_secret_encrypted = $5, \
+             webhook_api_version = $6, updated_at = $7 \
+             WHERE namespace = $1 AND id = $2 AND deleted_at IS NULL \
+             AND webhook_endpoint_id = $3",
+        )
+        .bind(namespace)
+        .bind(id.to_string())
+        .bind(old_endpoint)
+        .bind(new_endpoint)
+        .bind(secret_encrypted)
+        .bind(api_version)
+        .bind(timestamp::format(timestamp::now()))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Forgets a replaced endpoint (deleted in Stripe) and its secret.
+    pub async fn forget_previous_webhook(
+        &self,
+        namespace: &str,
+        id: Ulid,
+        previous_endpoint: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE apps SET previous_webhook_endpoint_id = NULL, \
+             previous_webhook_secret_encrypted = NULL \
+             WHERE namespace = $1 AND id = $2 AND previous_webhook_endpoint_id = $3",
+        )
+        .bind(namespace)
+        .bind(id.to_string())
+        .bind(previous_endpoint)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -251,7 +357,7 @@ impl Store {
         // customers' links to Stripe customers of this app.
         let done = sqlx::query(
             "UPDATE apps SET deleted_at = $3, updated_at = $3, api_key_encrypted = '', \
-             webhook_secret_encrypted = NULL \
+             webhook_secret_encrypted = NULL, previous_webhook_secret_encrypted = NULL \
              WHERE namespace = $1 AND id = $2 AND deleted_at IS NULL",
         )
         .bind(namespace)
@@ -276,7 +382,8 @@ impl Store {
     /// The encrypted secrets of an app (uninstalled apps included).
     pub async fn app_secrets(&self, namespace: &str, id: Ulid) -> Result<Option<AppSecrets>> {
         let row = sqlx::query(
-            "SELECT api_key_encrypted, webhook_secret_encrypted FROM apps \
+            "SELECT api_key_encrypted, webhook_secret_encrypted, \
+             previous_webhook_secret_encrypted FROM apps \
              WHERE namespace = $1 AND id = $2",
         )
         .bind(namespace)
@@ -287,6 +394,8 @@ impl Store {
             Ok(AppSecrets {
                 api_key_encrypted: r.try_get("api_key_encrypted")?,
                 webhook_secret_encrypted: r.try_get("webhook_secret_encrypted")?,
+                previous_webhook_secret_encrypted: r
+                    .try_get("previous_webhook_secret_encrypted")?,
             })
         })
         .transpose()

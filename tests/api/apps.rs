@@ -168,6 +168,7 @@ async fn install_verifies_key_registers_webhook_and_keeps_secrets_encrypted(back
     );
     assert_eq!(endpoint["enabled_events"], json!(WEBHOOK_EVENTS));
     assert_eq!(endpoint["status"], "enabled");
+    assert_eq!(endpoint["api_version"], stripe_emulator::API_VERSION);
 
     // Read back through v3.
     let got = app.get(&format!("{APPS}/{id}")).await;

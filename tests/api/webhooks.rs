@@ -128,7 +128,107 @@ crate::both_backends!(
     event_of_another_install_is_acknowledged_and_ignored,
     session_of_an_unlinked_stripe_customer_is_ignored,
     upstream_openmeter_metadata_is_read_as_meterpays,
+    endpoints_move_to_the_pinned_api_version_on_start,
 );
+
+/// An app whose endpoint was created before meterpay pinned the API version
+/// gets a new endpoint of that version when meterpay starts, even when two
+/// processes start at once; the old endpoint is deleted, and events keep
+/// arriving and verifying throughout.
+async fn endpoints_move_to_the_pinned_api_version_on_start(backend: Backend) {
+    use sqlx::Row;
+    let app = TestApp::start(backend).await;
+    let (id, url, _, key) = hosted_checkout(&app).await;
+    let pool = app.server.store().pool();
+    let endpoints = crate::apps::stripe_get(&app, &key, "/v1/webhook_endpoints").await;
+    let old = endpoints["data"][0].clone();
+    assert_eq!(endpoints["data"].as_array().unwrap().len(), 1);
+    assert_eq!(old["api_version"], stripe_emulator::API_VERSION);
+    let app_id = old["metadata"]["meterpay_app_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // As an endpoint of an older meterpay: no version recorded.
+    sqlx::query("UPDATE apps SET webhook_api_version = NULL")
+        .execute(pool)
+        .await
+        .unwrap();
+    let mut args = crate::harness::serve_args(app.database_url.clone());
+    args.stripe_api_base = app.emu.base_url();
+    args.public_url = Some(app.base.clone());
+    let (a, b) = tokio::join!(
+        meterpay::Server::start(&args),
+        meterpay::Server::start(&args)
+    );
+    let (_a, _b) = (a.unwrap(), b.unwrap());
+    let mut row = None;
+    for _ in 0..200 {
+        let r = sqlx::query(
+            "SELECT webhook_endpoint_id, webhook_api_version, previous_webhook_endpoint_id, \
+             previous_webhook_secret_encrypted FROM apps WHERE id = $1",
+        )
+        .bind(&app_id)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        let version: Option<String> = r.try_get("webhook_api_version").unwrap();
+        let previous: Option<String> = r.try_get("previous_webhook_endpoint_id").unwrap();
+        if version.is_some() && previous.is_none() {
+            row = Some(r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let row = row.expect("the endpoint moved to the pinned version");
+    let endpoint_id: String = row.try_get("webhook_endpoint_id").unwrap();
+    let version: String = row.try_get("webhook_api_version").unwrap();
+    let previous_secret: Option<String> = row.try_get("previous_webhook_secret_encrypted").unwrap();
+    assert_eq!(version, stripe_emulator::API_VERSION);
+    assert_eq!(previous_secret, None);
+    assert_ne!(json!(endpoint_id), old["id"]);
+
+    // Stripe has exactly the new endpoint: same URL, events and metadata.
+    let endpoints = crate::apps::stripe_get(&app, &key, "/v1/webhook_endpoints").await;
+    let data = endpoints["data"].as_array().unwrap();
+    assert_eq!(data.len(), 1, "{endpoints}");
+    let new = &data[0];
+    assert_eq!(new["id"], json!(endpoint_id));
+    for field in ["url", "enabled_events", "metadata", "api_version"] {
+        assert_eq!(new[field], old[field], "{field}");
+    }
+    let creates = app
+        .emu
+        .requests(0)
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path == "/v1/webhook_endpoints")
+        .map(|r| r.idempotency_key)
+        .collect::<Vec<_>>();
+    // The install's, then one per process that found the old endpoint (a
+    // process starting after the other finished finds nothing to do).
+    assert!((2..=3).contains(&creates.len()), "{creates:?}");
+    assert!(
+        creates[1..].iter().all(|key| key == &creates[1]),
+        "one idempotency key for one replacement: {creates:?}"
+    );
+
+    // Events are signed with the new endpoint's secret and still verify.
+    let status = pay(&url, "4242424242424242").await;
+    assert!(
+        (300..400).contains(&status),
+        "hosted page answered {status}"
+    );
+    let billing = format!("/api/v3/openmeter/customers/{id}/billing");
+    for _ in 0..100 {
+        if app.get(&billing).await.body["app_data"]["stripe"]["default_payment_method_id"]
+            .is_string()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the payment method never became the default");
+}
 
 /// A hosted checkout paid with a good card, once meterpay has acted on
 /// Stripe's webhooks.
