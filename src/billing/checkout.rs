@@ -252,17 +252,10 @@ impl CheckoutOptions {
                         );
                     }
                 }
-                let redirects = self
-                    .redirect_on_completion
-                    .unwrap_or(RedirectOnCompletion::Always)
-                    != RedirectOnCompletion::Never;
-                if redirects && self.return_url.is_none() {
-                    v.push(
-                        field("return_url"),
-                        Rule::Required,
-                        "is required when ui_mode is embedded unless redirect_on_completion is never",
-                    );
-                }
+                // Whether `return_url` is needed depends on the payment
+                // methods the session may offer (Stripe requires it where a
+                // redirect-based one is possible): Stripe decides, and its
+                // refusal is reported on this field.
             }
         }
         for (name, value) in [
@@ -494,11 +487,7 @@ mod tests {
         };
         assert_eq!(
             fields(validate(embedded, None).unwrap_err()),
-            [
-                "stripe_options.success_url",
-                "stripe_options.cancel_url",
-                "stripe_options.return_url"
-            ]
+            ["stripe_options.success_url", "stripe_options.cancel_url"]
         );
         let ok = CheckoutOptions {
             ui_mode: Some(UiMode::Embedded),

@@ -11,6 +11,7 @@ use crate::billing::app::App;
 use crate::billing::customer::Customer;
 use crate::error::{Error, FieldError, Remedy, Result, Rule, Violations};
 use crate::store::customer_stripe::CustomerStripe;
+use crate::stripe::StripeError;
 
 /// What a client may set on a customer's Stripe data.
 #[derive(Debug, Clone, Default)]
@@ -158,24 +159,40 @@ pub async fn prepare_stripe_data(
     let changed = existing
         .as_ref()
         .is_none_or(|e| e.stripe_customer_id != stripe_customer_id);
-    if changed {
+    let new_payment_method = input.default_payment_method_id.as_ref().filter(|pm| {
+        changed
+            || existing
+                .as_ref()
+                .is_none_or(|e| e.default_payment_method_id.as_ref() != Some(*pm))
+    });
+    if changed || new_payment_method.is_some() {
         let client = client_for(ctx, ns, app.id).await?;
-        let exists = match client.customer_exists(&stripe_customer_id).await {
-            Ok(exists) => exists,
-            Err(err) => {
-                note_key_rejected(ctx, ns, app.id, &err).await;
-                return Err(stripe_error(err));
-            }
+        let stripe_failed = |err: StripeError| async move {
+            note_key_rejected(ctx, ns, app.id, &err).await;
+            stripe_error(err)
         };
-        if !exists {
-            return Err(Error::field(
-                CUSTOMER_ID_FIELD,
-                Rule::Invalid,
-                format!(
-                    "Stripe customer [{stripe_customer_id}] does not exist in Stripe account [{}]",
-                    app.stripe_account_id
-                ),
-            ));
+        if changed {
+            let exists = match client.customer_exists(&stripe_customer_id).await {
+                Ok(exists) => exists,
+                Err(err) => return Err(stripe_failed(err).await),
+            };
+            if !exists {
+                return Err(Error::field(
+                    CUSTOMER_ID_FIELD,
+                    Rule::Invalid,
+                    format!(
+                        "Stripe customer [{stripe_customer_id}] does not exist in Stripe account [{}]",
+                        app.stripe_account_id
+                    ),
+                ));
+            }
+        }
+        if let Some(pm) = new_payment_method {
+            let owner = match client.payment_method_owner(pm).await {
+                Ok(owner) => owner,
+                Err(err) => return Err(stripe_failed(err).await),
+            };
+            payment_method_belongs(pm, owner, &stripe_customer_id, app)?;
         }
     }
     let now = crate::timestamp::now();
@@ -193,6 +210,33 @@ pub async fn prepare_stripe_data(
         created_at: now,
         updated_at: now,
     })
+}
+
+/// A default payment method must be one of the Stripe customer's own:
+/// Stripe refuses to charge a payment method attached to nobody or to
+/// another customer, so storing it would only fail later, at invoice time.
+fn payment_method_belongs(
+    pm: &str,
+    owner: Option<Option<String>>,
+    stripe_customer_id: &str,
+    app: &App,
+) -> Result<()> {
+    let detail = match owner {
+        Some(Some(owner)) if owner == stripe_customer_id => return Ok(()),
+        None => format!(
+            "payment method [{pm}] does not exist in Stripe account [{}]",
+            app.stripe_account_id
+        ),
+        Some(None) => format!(
+            "payment method [{pm}] is not attached to Stripe customer [{stripe_customer_id}]; \
+             attach it first (a checkout session in setup mode does)"
+        ),
+        Some(Some(owner)) => format!(
+            "payment method [{pm}] belongs to another Stripe customer [{owner}], \
+             not [{stripe_customer_id}]"
+        ),
+    };
+    Err(Error::field(PAYMENT_METHOD_FIELD, Rule::Invalid, detail))
 }
 
 /// Validates a billing profile override: it must be a live profile of the namespace.

@@ -110,7 +110,31 @@ crate::both_backends!(
     fifty_concurrent_first_checkouts_make_one_stripe_customer,
     stripe_failures_become_clear_errors,
     v1_checkout_by_id_key_and_inline_customer,
+    warm_checkouts_reuse_stripe_connections,
 );
+
+/// Every Stripe call goes through one pooled HTTP client: a hundred warm
+/// checkouts one after another open a handful of connections, not a hundred.
+async fn warm_checkouts_reuse_stripe_connections(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (_, _, id) = setup(&app).await;
+    let options = json!({"success_url": "https://app.example/ok"});
+    // The first checkout creates the Stripe customer; the rest are warm.
+    assert_eq!(checkout(&app, &id, options.clone()).await.status, 201);
+    let before = app.emu.connections_accepted();
+    let since = last_seq(&app);
+    for _ in 0..100 {
+        let resp = checkout(&app, &id, options.clone()).await;
+        assert_eq!(resp.status, 201, "{}", resp.body);
+    }
+    let opened = app.emu.connections_accepted() - before;
+    let paths: Vec<String> = calls(&app, since).into_iter().map(|c| c.1).collect();
+    assert_eq!(paths, vec!["/v1/checkout/sessions".to_owned(); 100]);
+    assert!(
+        opened <= 3,
+        "100 sequential warm checkouts opened {opened} connections to Stripe"
+    );
+}
 
 async fn hosted_session_cold_then_warm(backend: Backend) {
     let app = TestApp::start(backend).await;

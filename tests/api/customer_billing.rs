@@ -24,6 +24,40 @@ pub async fn stripe_customer(app: &TestApp, key: &str, email: &str) -> String {
     body["id"].as_str().expect("cus id").to_owned()
 }
 
+/// A card saved to Stripe customer `cus` through a setup-mode checkout
+/// session made directly in the emulator; returns its `pm_` id.
+pub async fn saved_card(app: &TestApp, key: &str, cus: &str) -> String {
+    let resp = app
+        .client
+        .post(format!("{}/v1/checkout/sessions", app.emu.base_url()))
+        .bearer_auth(key)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "mode=setup&currency=usd&customer={cus}&success_url=https%3A%2F%2Fx.example%2Fok"
+        ))
+        .send()
+        .await
+        .expect("emulator request");
+    let session: Value = resp.json().await.expect("emulator JSON");
+    let session_id = session["id"].as_str().expect("cs id");
+    let card = stripe_emulator::CardInput {
+        number: "4242424242424242".into(),
+        exp_month: 12,
+        exp_year: 2034,
+        name: None,
+        email: None,
+    };
+    let done = app
+        .emu
+        .complete_checkout_session(session_id, &card, false)
+        .expect("completed session");
+    let intent = app
+        .emu
+        .object(done["setup_intent"].as_str().expect("setup intent"))
+        .expect("setup intent object");
+    intent["payment_method"].as_str().expect("pm id").to_owned()
+}
+
 fn billing(id: &str) -> String {
     format!("/api/v3/openmeter/customers/{id}/billing")
 }
@@ -155,12 +189,43 @@ async fn v3_billing_data_round_trip(backend: Backend) {
     );
     assert_eq!(app.get(&billing(&id)).await.body, expected);
 
+    // A default payment method must be one of the Stripe customer's own.
+    let pm = saved_card(&app, &key, &cus).await;
+    let stranger = stripe_customer(&app, &key, "someone@else.example").await;
+    let strangers_pm = saved_card(&app, &key, &stranger).await;
+    let app_data = format!("{}/app-data", billing(&id));
+    for (pm_id, reason) in [
+        (
+            "pm_1NoSuchCard".to_owned(),
+            format!("payment method [pm_1NoSuchCard] does not exist in Stripe account [{account}]"),
+        ),
+        (
+            strangers_pm.clone(),
+            format!(
+                "payment method [{strangers_pm}] belongs to another Stripe customer [{stranger}], not [{cus}]"
+            ),
+        ),
+    ] {
+        let resp = app
+            .put(
+                &app_data,
+                json!({"stripe": {"customer_id": cus, "default_payment_method_id": pm_id}}),
+            )
+            .await;
+        assert_problem(
+            &resp,
+            invalid_problem(json!([{"field": "stripe.default_payment_method_id",
+                "rule": "invalid", "source": "body", "reason": reason}])),
+        );
+    }
+    assert_eq!(app.get(&billing(&id)).await.body, expected);
+
     // app-data alone; its errors are named from the app data.
     let resp = app
         .put(
-            &format!("{}/app-data", billing(&id)),
+            &app_data,
             json!({
-        "stripe": {"customer_id": cus, "default_payment_method_id": "pm_1abc"}}),
+        "stripe": {"customer_id": cus, "default_payment_method_id": pm}}),
         )
         .await;
     assert_response(
@@ -172,7 +237,7 @@ async fn v3_billing_data_round_trip(backend: Backend) {
     );
     assert_eq!(
         resp.body,
-        json!({"stripe": {"customer_id": cus, "default_payment_method_id": "pm_1abc"}})
+        json!({"stripe": {"customer_id": cus, "default_payment_method_id": pm}})
     );
     let resp = app
         .put(
@@ -328,8 +393,9 @@ async fn v1_customer_stripe_and_app_data(backend: Backend) {
     );
 
     let cus2 = stripe_customer(&app, &key, "b@acme.example").await;
+    let pm2 = saved_card(&app, &key, &cus2).await;
     let resp = app.put("/api/v1/customers/acme/apps", json!([
-        {"type": "stripe", "id": app_id, "stripeCustomerId": cus2, "stripeDefaultPaymentMethodId": "pm_123"}
+        {"type": "stripe", "id": app_id, "stripeCustomerId": cus2, "stripeDefaultPaymentMethodId": pm2}
     ])).await;
     assert_response(
         Spec::V1,
@@ -341,7 +407,7 @@ async fn v1_customer_stripe_and_app_data(backend: Backend) {
     assert_eq!(
         resp.body,
         json!([{"id": app_id, "type": "stripe", "stripeCustomerId": cus2,
-        "stripeDefaultPaymentMethodId": "pm_123", "app": v1_app}])
+        "stripeDefaultPaymentMethodId": pm2, "app": v1_app}])
     );
     let bad = app
         .put(
