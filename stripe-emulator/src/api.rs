@@ -54,6 +54,7 @@ pub(crate) fn router(shared: Ctx) -> Router {
         .route("/_emulator/events", get(ctl_events))
         .route("/_emulator/webhook_deliveries", get(ctl_deliveries))
         .route("/_emulator/objects/{id}", get(ctl_object))
+        .route("/_emulator/stats", get(ctl_stats))
         .merge(crate::hosted::routes())
         .fallback(stripe_api)
         .with_state(shared)
@@ -700,4 +701,18 @@ async fn ctl_object(AxState(ctx): AxState<Ctx>, Path(id): Path<String>) -> Respo
         Some(object) => json_response(200, object, &[]),
         None => json_response(404, &ApiError::no_such("object", &id, None).body(), &[]),
     }
+}
+
+async fn ctl_stats(AxState(ctx): AxState<Ctx>) -> Response {
+    let stats = {
+        let state = ctx.lock();
+        json!({
+            "expiry_sessions_examined": state.expiry_examined,
+            "expiry_queue_len": state.expiry_queue.len(),
+            "request_log_len": state.log.len(),
+            "last_seq": state.log_seq,
+            "objects": state.accounts.values().map(|account| account.objects.len()).sum::<usize>(),
+        })
+    };
+    json_response(200, &stats, &[])
 }

@@ -212,6 +212,13 @@ impl Emulator {
         state.now()
     }
 
+    /// How many checkout sessions the expiry step has examined since start (each stored session
+    /// at most once, when its `expires_at` passes): a work counter showing that requests do not
+    /// scan what is stored. Also `GET /_emulator/stats` (`expiry_sessions_examined`).
+    pub fn expiry_sessions_examined(&self) -> u64 {
+        self.shared.lock().expiry_examined
+    }
+
     /// Replaces the fault rules.
     pub fn set_faults(&self, rules: Vec<FaultRule>) {
         self.shared.lock().faults = rules;

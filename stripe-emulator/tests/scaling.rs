@@ -1,0 +1,88 @@
+//! The work of a request does not grow with what is stored: counted, not timed.
+
+mod common;
+
+use common::start;
+use serde_json::json;
+
+/// Creates `n` sessions over a few concurrent connections; returns their ids.
+async fn create_sessions(t: &common::T, customer: &str, n: usize) -> Vec<String> {
+    let workers = 8;
+    let mut tasks = Vec::new();
+    for worker in 0..workers {
+        let http = t.http.clone();
+        let url = t.url("/v1/checkout/sessions");
+        let key = t.key.clone();
+        let customer = customer.to_string();
+        let count = n / workers + usize::from(worker < n % workers);
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::with_capacity(count);
+            for _ in 0..count {
+                let response = http
+                    .post(&url)
+                    .bearer_auth(&key)
+                    .form(&[
+                        ("mode", "setup"),
+                        ("currency", "usd"),
+                        ("customer", customer.as_str()),
+                        ("success_url", "https://example.com/ok"),
+                    ])
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(response.status(), 200);
+                let body: serde_json::Value = response.json().await.unwrap();
+                ids.push(body["id"].as_str().unwrap().to_string());
+            }
+            ids
+        }));
+    }
+    let mut ids = Vec::with_capacity(n);
+    for task in tasks {
+        ids.extend(task.await.unwrap());
+    }
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiry_work_per_request_does_not_grow_with_stored_sessions() {
+    let t = start().await;
+    let customer = t.customer().await;
+    let stored = 20_000;
+    let ids = create_sessions(&t, &customer, stored).await;
+    assert_eq!(ids.len(), stored);
+
+    // None is due: requests (API and control) look at no stored session at all.
+    let before = t.emu.expiry_sessions_examined();
+    assert_eq!(before, 0);
+    let one_more = t.hosted_session(&customer).await;
+    let r = t.get(&format!("/v1/checkout/sessions/{}", ids[0])).await;
+    assert_eq!(r.body["status"], "open");
+    let after = t.emu.expiry_sessions_examined();
+    assert!(
+        after - before <= 2,
+        "one request examined {} sessions with {stored} stored",
+        after - before
+    );
+    let stats = t.ctl_get("/_emulator/stats").await;
+    assert_eq!(stats.body["expiry_sessions_examined"], json!(after));
+
+    // Passing every `expires_at` examines each session exactly once and expires it ...
+    t.emu.advance_clock(86_400 + 60);
+    assert_eq!(t.emu.expiry_sessions_examined(), stored as u64 + 1);
+    let last = t
+        .get(&format!("/v1/checkout/sessions/{}", ids[stored - 1]))
+        .await;
+    assert_eq!(last.body["status"], "expired");
+    let one_more = t
+        .get(&format!(
+            "/v1/checkout/sessions/{}",
+            one_more["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(one_more.body["status"], "expired");
+    // ... and later requests examine none again.
+    t.hosted_session(&customer).await;
+    t.get("/v1/checkout/sessions?limit=1").await;
+    assert_eq!(t.emu.expiry_sessions_examined(), stored as u64 + 1);
+}
