@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -176,8 +176,10 @@ pub struct State {
     pub keys: HashMap<String, String>,
     /// Seconds the emulated clock is ahead of real time.
     pub clock_offset: i64,
-    /// The request log.
-    pub log: Vec<RequestLogEntry>,
+    /// The request log: the latest `log_capacity` entries, oldest first (`seq` increasing).
+    pub log: VecDeque<RequestLogEntry>,
+    /// Most entries `log` keeps; older ones fall off.
+    pub log_capacity: usize,
     /// `seq` of the last logged request.
     pub log_seq: u64,
     pub faults: Vec<FaultRule>,
@@ -215,7 +217,8 @@ impl State {
             accounts: HashMap::new(),
             keys: HashMap::new(),
             clock_offset: 0,
-            log: Vec::new(),
+            log: VecDeque::new(),
+            log_capacity: 10_000,
             log_seq: 0,
             faults: Vec::new(),
             deliveries: Vec::new(),
@@ -354,6 +357,27 @@ impl State {
             }
         }
         Ok(event)
+    }
+
+    /// Appends to the request log (giving the entry the next `seq`), dropping the oldest entry
+    /// when the log is full.
+    pub fn log_request(&mut self, mut entry: RequestLogEntry) {
+        self.log_seq += 1;
+        entry.seq = self.log_seq;
+        entry.time = self.now();
+        if self.log_capacity == 0 {
+            return;
+        }
+        while self.log.len() >= self.log_capacity {
+            self.log.pop_front();
+        }
+        self.log.push_back(entry);
+    }
+
+    /// Logged requests with `seq > since`, oldest first (a binary search, not a scan).
+    pub fn log_since(&self, since: u64) -> impl Iterator<Item = &RequestLogEntry> {
+        let start = self.log.partition_point(|entry| entry.seq <= since);
+        self.log.range(start..)
     }
 
     /// Schedules the expiry of a new checkout session of `account`.

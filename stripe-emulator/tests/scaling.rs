@@ -86,3 +86,51 @@ async fn expiry_work_per_request_does_not_grow_with_stored_sessions() {
     t.get("/v1/checkout/sessions?limit=1").await;
     assert_eq!(t.emu.expiry_sessions_examined(), stored as u64 + 1);
 }
+
+#[tokio::test]
+async fn request_log_is_a_bounded_ring_and_seq_keeps_counting() {
+    let t = common::start_with(stripe_emulator::EmulatorConfig {
+        request_log_capacity: 5,
+        ..Default::default()
+    })
+    .await;
+    for _ in 0..12 {
+        assert_eq!(t.get("/v1/account").await.status, 200);
+    }
+    let all = t.emu.requests(0);
+    let seqs: Vec<u64> = all.iter().map(|entry| entry.seq).collect();
+    assert_eq!(seqs, vec![8, 9, 10, 11, 12]);
+    let since: Vec<u64> = t.emu.requests(10).iter().map(|entry| entry.seq).collect();
+    assert_eq!(since, vec![11, 12]);
+    let r = t.ctl_get("/_emulator/requests?since=9").await;
+    assert_eq!(r.body["last_seq"], 12);
+    assert_eq!(r.body["data"].as_array().unwrap().len(), 3);
+    assert_eq!(r.body["data"][0]["seq"], 10);
+    t.emu.clear_requests();
+    t.get("/v1/account").await;
+    let seqs: Vec<u64> = t.emu.requests(0).iter().map(|entry| entry.seq).collect();
+    assert_eq!(seqs, vec![13]);
+}
+
+#[tokio::test]
+async fn connections_accepted_counts_tcp_connections() {
+    let t = start().await;
+    assert_eq!(t.emu.connections_accepted(), 0);
+    // One keep-alive client: many requests, one connection.
+    for _ in 0..10 {
+        assert_eq!(t.get("/v1/account").await.status, 200);
+    }
+    assert_eq!(t.emu.connections_accepted(), 1);
+    let r = t.ctl_get("/_emulator/connections").await;
+    assert_eq!(r.body, json!({"accepted": 1}));
+    // A client without pooling opens one per request.
+    let fresh = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        let response = fresh.get(t.url("/_emulator/health")).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(t.emu.connections_accepted(), 4);
+}
