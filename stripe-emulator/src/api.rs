@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::Router;
@@ -54,6 +55,8 @@ pub(crate) fn router(shared: Ctx) -> Router {
         .route("/_emulator/events", get(ctl_events))
         .route("/_emulator/webhook_deliveries", get(ctl_deliveries))
         .route("/_emulator/objects/{id}", get(ctl_object))
+        .route("/_emulator/stats", get(ctl_stats))
+        .route("/_emulator/connections", get(ctl_connections))
         .merge(crate::hosted::routes())
         .fallback(stripe_api)
         .with_state(shared)
@@ -63,6 +66,7 @@ pub(crate) fn router(shared: Ctx) -> Router {
 pub(crate) async fn accept_loop(
     listener: TcpListener,
     app: Router,
+    shared: Ctx,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -76,6 +80,8 @@ pub(crate) async fn accept_loop(
                         continue;
                     }
                 };
+                shared.connections_accepted.fetch_add(1, Ordering::Relaxed);
+                let _ = stream.set_nodelay(true);
                 let app = app.clone();
                 let mut conn_shutdown = shutdown.clone();
                 tokio::spawn(async move {
@@ -220,12 +226,10 @@ async fn stripe_api(
         .and_then(|key| ctx.lock().keys.get(key).cloned());
 
     let log = |ctx: &Ctx, status: u16, replayed: bool, fault: Option<String>| {
-        let mut state = ctx.lock();
-        state.log_seq += 1;
         let entry = RequestLogEntry {
-            seq: state.log_seq,
+            seq: 0,
             request_id: request_id.clone(),
-            time: state.now(),
+            time: 0,
             method: method.to_string(),
             path: path.clone(),
             params: params_for_log.clone(),
@@ -236,7 +240,7 @@ async fn stripe_api(
             idempotent_replayed: replayed,
             fault,
         };
-        state.log.push(entry);
+        ctx.lock().log_request(entry);
     };
 
     if !path.starts_with("/v1/") {
@@ -525,19 +529,21 @@ struct SinceQuery {
 
 async fn ctl_requests(AxState(ctx): AxState<Ctx>, Query(query): Query<SinceQuery>) -> Response {
     let since = query.since.unwrap_or(0);
-    let state = ctx.lock();
-    let data: Vec<&RequestLogEntry> = state
-        .log
-        .iter()
-        .filter(|entry| {
-            entry.seq > since
-                && query
+    let (data, last_seq) = {
+        let state = ctx.lock();
+        let data: Vec<RequestLogEntry> = state
+            .log_since(since)
+            .filter(|entry| {
+                query
                     .account
                     .as_ref()
                     .is_none_or(|account| entry.account.as_ref() == Some(account))
-        })
-        .collect();
-    json_response(200, &json!({"data": data, "last_seq": state.log_seq}), &[])
+            })
+            .cloned()
+            .collect();
+        (data, state.log_seq)
+    };
+    json_response(200, &json!({"data": data, "last_seq": last_seq}), &[])
 }
 
 async fn ctl_clear_requests(AxState(ctx): AxState<Ctx>) -> Response {
@@ -700,4 +706,25 @@ async fn ctl_object(AxState(ctx): AxState<Ctx>, Path(id): Path<String>) -> Respo
         Some(object) => json_response(200, object, &[]),
         None => json_response(404, &ApiError::no_such("object", &id, None).body(), &[]),
     }
+}
+
+async fn ctl_stats(AxState(ctx): AxState<Ctx>) -> Response {
+    let stats = {
+        let state = ctx.lock();
+        json!({
+            "expiry_sessions_examined": state.expiry_examined,
+            "expiry_queue_len": state.expiry_queue.len(),
+            "request_log_len": state.log.len(),
+            "request_log_capacity": state.log_capacity,
+            "connections_accepted": ctx.connections_accepted.load(Ordering::Relaxed),
+            "last_seq": state.log_seq,
+            "objects": state.accounts.values().map(|account| account.objects.len()).sum::<usize>(),
+        })
+    };
+    json_response(200, &stats, &[])
+}
+
+async fn ctl_connections(AxState(ctx): AxState<Ctx>) -> Response {
+    let accepted = ctx.connections_accepted.load(Ordering::Relaxed);
+    json_response(200, &json!({"accepted": accepted}), &[])
 }

@@ -23,6 +23,7 @@ mod state;
 mod webhooks;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::Value;
@@ -48,6 +49,22 @@ pub struct EmulatorConfig {
     pub webhook_timeout_ms: u64,
     /// Fault rules active from the start (see [`FaultRule`]).
     pub faults: Vec<FaultRule>,
+    /// How many entries the request log keeps (a ring: the oldest fall off, `seq` keeps
+    /// counting). Default 10,000; environment `STRIPE_EMULATOR_REQUEST_LOG_CAPACITY` through
+    /// [`EmulatorConfig::with_env`].
+    pub request_log_capacity: usize,
+}
+
+impl EmulatorConfig {
+    /// Applies settings from the environment: `STRIPE_EMULATOR_REQUEST_LOG_CAPACITY`.
+    pub fn with_env(mut self) -> Result<Self, String> {
+        if let Ok(value) = std::env::var("STRIPE_EMULATOR_REQUEST_LOG_CAPACITY") {
+            self.request_log_capacity = value.trim().parse().map_err(|error| {
+                format!("STRIPE_EMULATOR_REQUEST_LOG_CAPACITY={value:?}: {error}")
+            })?;
+        }
+        Ok(self)
+    }
 }
 
 /// The API key seeded by [`EmulatorConfig::default`].
@@ -62,6 +79,7 @@ impl Default for EmulatorConfig {
             webhook_retry_base_ms: 200,
             webhook_timeout_ms: 5_000,
             faults: Vec::new(),
+            request_log_capacity: 10_000,
         }
     }
 }
@@ -69,6 +87,8 @@ impl Default for EmulatorConfig {
 pub(crate) struct Shared {
     state: Mutex<state::State>,
     config: EmulatorConfig,
+    /// TCP connections accepted since start.
+    connections_accepted: AtomicU64,
 }
 
 impl Shared {
@@ -109,9 +129,11 @@ impl Emulator {
             state.add_key(key);
         }
         state.faults = config.faults.clone();
+        state.log_capacity = config.request_log_capacity;
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
             config,
+            connections_accepted: AtomicU64::new(0),
         });
         let delivery_tx = webhooks::start(shared.clone());
         shared.lock().delivery_tx = Some(delivery_tx);
@@ -133,7 +155,7 @@ impl Emulator {
                 }
             }
         });
-        let task = tokio::spawn(api::accept_loop(listener, app, shutdown_rx));
+        let task = tokio::spawn(api::accept_loop(listener, app, shared.clone(), shutdown_rx));
         Ok(Emulator {
             shared,
             addr: local,
@@ -183,15 +205,16 @@ impl Emulator {
         self.shared.lock().keys.get(key).cloned()
     }
 
-    /// Stripe API requests received with `seq > since` (0 = all).
+    /// Stripe API requests received with `seq > since` (0 = all) that are still in the log
+    /// (it keeps the latest [`EmulatorConfig::request_log_capacity`] entries).
     pub fn requests(&self, since: u64) -> Vec<RequestLogEntry> {
-        self.shared
-            .lock()
-            .log
-            .iter()
-            .filter(|entry| entry.seq > since)
-            .cloned()
-            .collect()
+        self.shared.lock().log_since(since).cloned().collect()
+    }
+
+    /// TCP connections the emulator has accepted since it started (API, control and hosted
+    /// pages alike). Also `GET /_emulator/connections` → `{"accepted": N}`.
+    pub fn connections_accepted(&self) -> u64 {
+        self.shared.connections_accepted.load(Ordering::Relaxed)
     }
 
     pub fn clear_requests(&self) {
@@ -210,6 +233,13 @@ impl Emulator {
         state.current_request = None;
         state.sweep_expired();
         state.now()
+    }
+
+    /// How many checkout sessions the expiry step has examined since start (each stored session
+    /// at most once, when its `expires_at` passes): a work counter showing that requests do not
+    /// scan what is stored. Also `GET /_emulator/stats` (`expiry_sessions_examined`).
+    pub fn expiry_sessions_examined(&self) -> u64 {
+        self.shared.lock().expiry_examined
     }
 
     /// Replaces the fault rules.

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -176,8 +176,10 @@ pub struct State {
     pub keys: HashMap<String, String>,
     /// Seconds the emulated clock is ahead of real time.
     pub clock_offset: i64,
-    /// The request log.
-    pub log: Vec<RequestLogEntry>,
+    /// The request log: the latest `log_capacity` entries, oldest first (`seq` increasing).
+    pub log: VecDeque<RequestLogEntry>,
+    /// Most entries `log` keeps; older ones fall off.
+    pub log_capacity: usize,
     /// `seq` of the last logged request.
     pub log_seq: u64,
     pub faults: Vec<FaultRule>,
@@ -189,6 +191,16 @@ pub struct State {
     pub delivery_tx: Option<UnboundedSender<Delivery>>,
     /// Request id and idempotency key of the API request being handled (for events' `request`).
     pub current_request: Option<(String, Option<String>)>,
+    /// Checkout sessions that may still expire, ordered by `(expires_at, creation sequence)`,
+    /// with their account and id. The expiry step pops only the due entries, so its work does
+    /// not depend on how many sessions are stored. Sessions that were completed or expired by
+    /// API call stay here until their `expires_at` and are skipped then (each entry is examined
+    /// once).
+    pub expiry_queue: BTreeMap<(i64, u64), (String, String)>,
+    /// Creation sequence of the last session put in `expiry_queue`.
+    expiry_seq: u64,
+    /// Sessions the expiry step has examined so far (a work counter for tests).
+    pub expiry_examined: u64,
 }
 
 /// Real Unix time in seconds.
@@ -205,13 +217,17 @@ impl State {
             accounts: HashMap::new(),
             keys: HashMap::new(),
             clock_offset: 0,
-            log: Vec::new(),
+            log: VecDeque::new(),
+            log_capacity: 10_000,
             log_seq: 0,
             faults: Vec::new(),
             deliveries: Vec::new(),
             public_url,
             delivery_tx: None,
             current_request: None,
+            expiry_queue: BTreeMap::new(),
+            expiry_seq: 0,
+            expiry_examined: 0,
         }
     }
 
@@ -343,26 +359,60 @@ impl State {
         Ok(event)
     }
 
+    /// Appends to the request log (giving the entry the next `seq`), dropping the oldest entry
+    /// when the log is full.
+    pub fn log_request(&mut self, mut entry: RequestLogEntry) {
+        self.log_seq += 1;
+        entry.seq = self.log_seq;
+        entry.time = self.now();
+        if self.log_capacity == 0 {
+            return;
+        }
+        while self.log.len() >= self.log_capacity {
+            self.log.pop_front();
+        }
+        self.log.push_back(entry);
+    }
+
+    /// Logged requests with `seq > since`, oldest first (a binary search, not a scan).
+    pub fn log_since(&self, since: u64) -> impl Iterator<Item = &RequestLogEntry> {
+        let start = self.log.partition_point(|entry| entry.seq <= since);
+        self.log.range(start..)
+    }
+
+    /// Schedules the expiry of a new checkout session of `account`.
+    pub fn schedule_expiry(&mut self, account: &str, id: &str, expires_at: i64) {
+        self.expiry_seq += 1;
+        self.expiry_queue.insert(
+            (expires_at, self.expiry_seq),
+            (account.to_string(), id.to_string()),
+        );
+    }
+
     /// Expires open checkout sessions whose `expires_at` has passed (by the emulator's clock).
+    /// Only due entries of `expiry_queue` are looked at; they expire in creation order (as when
+    /// this was a scan of each account's sessions), each emitting `setup_intent.canceled` and
+    /// `checkout.session.expired`.
     pub fn sweep_expired(&mut self) {
         let now = self.now();
-        let mut due: Vec<(String, String)> = Vec::new();
-        for (account_id, account) in &self.accounts {
-            if let Some(ids) = account.lists.get("checkout.session") {
-                for id in ids {
-                    if let Some(session) = account.objects.get(id)
-                        && session["status"] == "open"
-                        && session["expires_at"]
-                            .as_i64()
-                            .is_some_and(|expires_at| expires_at <= now)
-                    {
-                        due.push((account_id.clone(), id.clone()));
-                    }
-                }
+        let mut due: Vec<(u64, String, String)> = Vec::new();
+        while let Some(entry) = self.expiry_queue.first_entry() {
+            if entry.key().0 > now {
+                break;
             }
+            let ((_, seq), (account, id)) = entry.remove_entry();
+            due.push((seq, account, id));
         }
-        for (account_id, id) in due {
-            if let Err(error) = checkout_sessions::expire(self, &account_id, &id) {
+        if due.is_empty() {
+            return;
+        }
+        self.expiry_examined += due.len() as u64;
+        due.sort_unstable_by_key(|(seq, _, _)| *seq);
+        for (_, account_id, id) in due {
+            let open = self
+                .object(&account_id, &id)
+                .is_some_and(|session| session["status"] == "open");
+            if open && let Err(error) = checkout_sessions::expire(self, &account_id, &id) {
                 tracing::warn!("expiring {id}: {}", error.message);
             }
         }

@@ -359,5 +359,6 @@ pub fn create(state: &mut State, account: &str, params: &Value) -> ApiResult<Val
         "wallet_options": null,
     });
     state.insert(account, "checkout.session", session.clone())?;
+    state.schedule_expiry(account, &id, expires_at);
     Ok(session)
 }

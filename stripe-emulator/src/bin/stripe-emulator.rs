@@ -1,0 +1,47 @@
+//! The standalone emulator binary (no dev-dependencies, unlike the `serve` example):
+//! `cargo run --release -p stripe-emulator -- [--request-log-capacity N] [ADDR] [API_KEY...]`
+//! (default `127.0.0.1:12111` and the key `sk_test_emulator`; meterpay's `emulate-stripe`
+//! command does the same through `stripe_emulator::serve`). The environment variable
+//! `STRIPE_EMULATOR_REQUEST_LOG_CAPACITY` sets the request log's capacity too (the flag wins).
+
+use stripe_emulator::{EmulatorConfig, serve};
+
+fn invalid(message: String) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidInput, message)
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let mut config = EmulatorConfig::default().with_env().map_err(invalid)?;
+    let mut positional = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        if let Some(value) = arg.strip_prefix("--request-log-capacity") {
+            let value = match value.strip_prefix('=') {
+                Some(value) => value.to_string(),
+                None => args.next().unwrap_or_default(),
+            };
+            config.request_log_capacity = value
+                .parse()
+                .map_err(|e| invalid(format!("bad --request-log-capacity {value:?}: {e}")))?;
+        } else if arg == "-h" || arg == "--help" {
+            println!(
+                "usage: stripe-emulator [--request-log-capacity N] [ADDR (127.0.0.1:12111)] [API_KEY...]"
+            );
+            return Ok(());
+        } else {
+            positional.push(arg);
+        }
+    }
+    let mut positional = positional.into_iter();
+    let addr = positional
+        .next()
+        .unwrap_or_else(|| "127.0.0.1:12111".to_string())
+        .parse()
+        .map_err(|e| invalid(format!("bad address: {e}")))?;
+    let keys: Vec<String> = positional.collect();
+    if !keys.is_empty() {
+        config.api_keys = keys;
+    }
+    serve(addr, config).await
+}
