@@ -82,6 +82,7 @@ pub const WEBHOOK_EVENTS: &[&str] = &[
     "checkout.session.expired",
     "setup_intent.succeeded",
     "setup_intent.setup_failed",
+    "setup_intent.requires_action",
 ];
 
 /// A capability of a catalog item.

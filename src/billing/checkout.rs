@@ -40,14 +40,18 @@ pub enum CheckoutSessionStatus {
     Complete,
     Expired,
     Failed,
+    /// The customer's bank asked them to authenticate (3-D Secure); the
+    /// session completes once they do.
+    RequiresAction,
 }
 
 impl CheckoutSessionStatus {
-    pub const ALL: [CheckoutSessionStatus; 4] = [
+    pub const ALL: [CheckoutSessionStatus; 5] = [
         CheckoutSessionStatus::Open,
         CheckoutSessionStatus::Complete,
         CheckoutSessionStatus::Expired,
         CheckoutSessionStatus::Failed,
+        CheckoutSessionStatus::RequiresAction,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -56,6 +60,7 @@ impl CheckoutSessionStatus {
             CheckoutSessionStatus::Complete => "complete",
             CheckoutSessionStatus::Expired => "expired",
             CheckoutSessionStatus::Failed => "failed",
+            CheckoutSessionStatus::RequiresAction => "requires_action",
         }
     }
 

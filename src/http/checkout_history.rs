@@ -23,13 +23,15 @@ use crate::error::{Error, Result, Rule};
 use crate::store::checkout_sessions::CheckoutSessionRecord;
 
 /// The statuses a recorded session can have: Stripe's three, plus `failed`
-/// after `setup_intent.setup_failed` (the session itself stays open in
-/// Stripe and may still complete or expire).
-pub const STATUSES: [&str; 4] = [
+/// after `setup_intent.setup_failed` and `requires_action` after
+/// `setup_intent.requires_action` (the session itself stays open in Stripe
+/// and may still complete or expire).
+pub const STATUSES: [&str; 5] = [
     CheckoutSessionStatus::ALL[0].as_str(),
     CheckoutSessionStatus::ALL[1].as_str(),
     CheckoutSessionStatus::ALL[2].as_str(),
     CheckoutSessionStatus::ALL[3].as_str(),
+    CheckoutSessionStatus::ALL[4].as_str(),
 ];
 
 pub fn router() -> Router<AppState> {
@@ -55,8 +57,10 @@ pub struct CheckoutSessionBody {
     pub stripe_customer_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub setup_intent_id: Option<String>,
-    /// `open`, `complete`, `expired`, or `failed` (the last attempt was declined).
-    #[schema(pattern = "^(open|complete|expired|failed)$")]
+    /// `open`, `complete`, `expired`, `failed` (the last attempt was
+    /// declined), or `requires_action` (the customer must authenticate the
+    /// card with their bank to finish).
+    #[schema(pattern = "^(open|complete|expired|failed|requires_action)$")]
     pub status: String,
     #[schema(value_type = String, pattern = "^setup$")]
     pub mode: &'static str,

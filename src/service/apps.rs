@@ -95,6 +95,7 @@ pub async fn install_stripe(ctx: &Context, ns: &str, req: InstallStripe) -> Resu
                 .encrypt(&endpoint.secret, &App::webhook_secret_context(id)),
         ),
         webhook_api_version: Some(stripe::api_version().to_owned()),
+        webhook_events: Some(WEBHOOK_EVENTS.join(",")),
     };
     let installed = match ctx.store.insert_app(ns, new).await {
         Ok(app) => app,
@@ -299,7 +300,9 @@ async fn register_endpoint(
 
 /// Run on start: every app whose webhook endpoint was created before
 /// meterpay pinned the API version (or with another version) gets a new
-/// endpoint of the pinned version, and then the old one is deleted. At
+/// endpoint of the pinned version, and then the old one is deleted; an
+/// endpoint of the pinned version subscribed to other events than meterpay
+/// handles now is resubscribed (Stripe can change that in place). At
 /// every moment the app has a working endpoint: the new one is created
 /// first, both signing secrets are accepted until the old endpoint is gone.
 /// Safe when several processes start at once: they create the new endpoint
@@ -308,7 +311,11 @@ async fn register_endpoint(
 /// already deleted succeeds. Failures are logged and retried on the next start.
 pub async fn pin_webhook_endpoints(ctx: &Context) -> usize {
     let pinned = stripe::api_version();
-    let apps = match ctx.store.unpinned_webhooks(pinned).await {
+    let apps = match ctx
+        .store
+        .unpinned_webhooks(pinned, &WEBHOOK_EVENTS.join(","))
+        .await
+    {
         Ok(apps) => apps,
         Err(err) => {
             tracing::error!(error = %err, "could not list apps whose webhook endpoints need the pinned API version");
@@ -331,7 +338,21 @@ async fn pin_webhook_endpoint(ctx: &Context, app: &UnpinnedWebhook) -> Result<()
     let pinned = stripe::api_version();
     let (ns, id) = (app.namespace.as_str(), app.id);
     let client = client_for(ctx, ns, id).await?;
+    let events = WEBHOOK_EVENTS.join(",");
     let mut previous = app.previous_endpoint_id.clone();
+    if app.api_version.as_deref() == Some(pinned) && app.events.as_deref() != Some(&events) {
+        if let Err(err) = client
+            .set_webhook_endpoint_events(&app.endpoint_id, WEBHOOK_EVENTS)
+            .await
+        {
+            note_key_rejected(ctx, ns, id, &err).await;
+            return Err(stripe_error(err));
+        }
+        ctx.store
+            .set_app_webhook_events(ns, id, &app.endpoint_id, &events)
+            .await?;
+        tracing::info!(app_id = %id, namespace = ns, endpoint = app.endpoint_id, events, "resubscribed the app's webhook endpoint");
+    }
     if app.api_version.as_deref() != Some(pinned) {
         let endpoint = register_endpoint(
             ctx,
@@ -356,7 +377,15 @@ async fn pin_webhook_endpoint(ctx: &Context, app: &UnpinnedWebhook) -> Result<()
             .encrypt(&endpoint.secret, &App::webhook_secret_context(id));
         let swapped = ctx
             .store
-            .replace_app_webhook(ns, id, &app.endpoint_id, &endpoint.id, &secret, pinned)
+            .replace_app_webhook(
+                ns,
+                id,
+                &app.endpoint_id,
+                &endpoint.id,
+                &secret,
+                pinned,
+                &events,
+            )
             .await?;
         if swapped {
             tracing::info!(app_id = %id, namespace = ns, endpoint = endpoint.id, old_endpoint = app.endpoint_id, api_version = pinned, "replaced the app's webhook endpoint with one of the pinned API version");
@@ -484,6 +513,7 @@ pub async fn bootstrap_emulated(ctx: &Context, ns: &str, key: &str) -> Result<Ap
             &ctx.secrets
                 .encrypt(&endpoint.secret, &App::webhook_secret_context(id)),
             stripe::api_version(),
+            &WEBHOOK_EVENTS.join(","),
         )
         .await?;
     Ok(existing)

@@ -101,6 +101,9 @@ async fn handle(ctx: &Context, app: &App, payload: &[u8]) -> Result<Outcome> {
             setup_intent_succeeded(ctx, app, event_id, intent).await
         }
         StripeEvent::SetupIntentSetupFailed(intent) => setup_intent_failed(ctx, app, intent).await,
+        StripeEvent::SetupIntentRequiresAction(intent) => {
+            setup_intent_requires_action(ctx, app, intent).await
+        }
         StripeEvent::CheckoutSessionCompleted(session) => {
             session_status(ctx, app, session, CheckoutSessionStatus::Complete).await
         }
@@ -236,6 +239,30 @@ async fn setup_intent_failed(
     Ok(Outcome::Processed(Some(customer_id)))
 }
 
+/// The customer must authenticate with their bank (3-D Secure) before the
+/// card is saved: the session's history says so until it completes or fails.
+async fn setup_intent_requires_action(
+    ctx: &Context,
+    app: &App,
+    intent: &SetupIntentEvent,
+) -> Result<Outcome> {
+    let customer_id = match our_customer(app, intent.ours.as_ref())? {
+        Ok(id) => id,
+        Err(ignored) => return Ok(ignored),
+    };
+    ctx.store
+        .update_session_status(
+            &app.namespace,
+            None,
+            intent.id.as_deref(),
+            CheckoutSessionStatus::RequiresAction,
+            None,
+            None,
+        )
+        .await?;
+    Ok(Outcome::Processed(Some(customer_id)))
+}
+
 async fn session_status(
     ctx: &Context,
     app: &App,
@@ -250,6 +277,12 @@ async fn session_status(
         .update_session_status(&app.namespace, Some(id), None, status, None, None)
         .await?;
     if updated > 0 {
+        if status == CheckoutSessionStatus::Complete
+            && let Some(record) = ctx.store.get_checkout_session(&app.namespace, id).await?
+        {
+            keep_collected_address(ctx, app, record.customer_id, session).await?;
+            return Ok(Outcome::Processed(Some(record.customer_id)));
+        }
         return Ok(Outcome::Processed(None));
     }
     if status == CheckoutSessionStatus::Complete {
@@ -293,8 +326,29 @@ async fn record_completed_session(
     ctx.store
         .record_session_from_event(&app.namespace, &record)
         .await?;
+    keep_collected_address(ctx, app, link.customer_id, session).await?;
     tracing::info!(app_id = %app.id, session = id, customer_id = %link.customer_id, "recorded a completed checkout session meterpay had no record of");
     Ok(Outcome::Processed(Some(link.customer_id)))
+}
+
+/// A session that collected a billing address gives it to a customer
+/// without one: meterpay is the system of record, and an address set
+/// through the API is never overwritten.
+async fn keep_collected_address(
+    ctx: &Context,
+    app: &App,
+    customer_id: Ulid,
+    session: &CheckoutSessionEvent,
+) -> Result<()> {
+    if let Some(address) = &session.collected_address
+        && ctx
+            .store
+            .fill_billing_address(&app.namespace, customer_id, address)
+            .await?
+    {
+        tracing::info!(app_id = %app.id, %customer_id, "kept the billing address collected at checkout");
+    }
+    Ok(())
 }
 
 fn session_from_event(

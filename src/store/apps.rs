@@ -28,6 +28,8 @@ pub struct NewApp {
     pub webhook_secret_encrypted: Option<String>,
     /// The Stripe API version the endpoint sends events in.
     pub webhook_api_version: Option<String>,
+    /// The events the endpoint is subscribed to, comma-separated.
+    pub webhook_events: Option<String>,
 }
 
 /// The encrypted secrets of an app.
@@ -47,6 +49,8 @@ pub struct UnpinnedWebhook {
     pub id: Ulid,
     pub endpoint_id: String,
     pub api_version: Option<String>,
+    /// The subscribed events, comma-separated, if known.
+    pub events: Option<String>,
     pub previous_endpoint_id: Option<String>,
 }
 
@@ -62,9 +66,10 @@ impl Store {
         let inserted = sqlx::query(
             "INSERT INTO apps (id, namespace, type, name, description, labels, status, \
              stripe_account_id, livemode, masked_api_key, api_key_encrypted, \
-             webhook_endpoint_id, webhook_secret_encrypted, webhook_api_version, created_at, \
-             updated_at) \
-             VALUES ($1, $2, 'stripe', $3, $4, $5, 'ready', $6, $7, $8, $9, $10, $11, $12, $13, $13)",
+             webhook_endpoint_id, webhook_secret_encrypted, webhook_api_version, webhook_events, \
+             created_at, updated_at) \
+             VALUES ($1, $2, 'stripe', $3, $4, $5, 'ready', $6, $7, $8, $9, $10, $11, $12, $13, \
+             $14, $14)",
         )
         .bind(app.id.to_string())
         .bind(namespace)
@@ -78,6 +83,7 @@ impl Store {
         .bind(app.webhook_endpoint_id.clone())
         .bind(app.webhook_secret_encrypted.clone())
         .bind(app.webhook_api_version.clone())
+        .bind(app.webhook_events.clone())
         .bind(timestamp::format(now))
         .execute(&self.pool)
         .await;
@@ -229,10 +235,11 @@ impl Store {
         endpoint_id: &str,
         secret_encrypted: &str,
         api_version: &str,
+        events: &str,
     ) -> Result<()> {
         let done = sqlx::query(
             "UPDATE apps SET webhook_endpoint_id = $3, webhook_secret_encrypted = $4, \
-             webhook_api_version = $5, updated_at = $6 \
+             webhook_api_version = $5, webhook_events = $6, updated_at = $7 \
              WHERE namespace = $1 AND id = $2 AND deleted_at IS NULL",
         )
         .bind(namespace)
@@ -240,6 +247,7 @@ impl Store {
         .bind(endpoint_id)
         .bind(secret_encrypted)
         .bind(api_version)
+        .bind(events)
         .bind(timestamp::format(timestamp::now()))
         .execute(&self.pool)
         .await?;
@@ -250,18 +258,24 @@ impl Store {
     }
 
     /// Live, working apps whose endpoint sends events in another API version
-    /// than `api_version` (or an unknown one), or whose replaced endpoint is
-    /// still to be deleted.
-    pub async fn unpinned_webhooks(&self, api_version: &str) -> Result<Vec<UnpinnedWebhook>> {
+    /// than `api_version` (or an unknown one) or is subscribed to other events
+    /// than `events`, or whose replaced endpoint is still to be deleted.
+    pub async fn unpinned_webhooks(
+        &self,
+        api_version: &str,
+        events: &str,
+    ) -> Result<Vec<UnpinnedWebhook>> {
         let rows = sqlx::query(
-            "SELECT namespace, id, webhook_endpoint_id, webhook_api_version, \
+            "SELECT namespace, id, webhook_endpoint_id, webhook_api_version, webhook_events, \
              previous_webhook_endpoint_id FROM apps \
              WHERE deleted_at IS NULL AND status = 'ready' AND webhook_endpoint_id IS NOT NULL \
              AND (webhook_api_version IS NULL OR webhook_api_version <> $1 \
+                  OR webhook_events IS NULL OR webhook_events <> $2 \
                   OR previous_webhook_endpoint_id IS NOT NULL) \
              ORDER BY id",
         )
         .bind(api_version)
+        .bind(events)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
@@ -273,6 +287,7 @@ impl Store {
                         id: Ulid::from_string(&id)?,
                         endpoint_id: row.try_get("webhook_endpoint_id")?,
                         api_version: row.try_get("webhook_api_version")?,
+                        events: row.try_get("webhook_events")?,
                         previous_endpoint_id: row.try_get("previous_webhook_endpoint_id")?,
                     })
                 };
@@ -293,12 +308,13 @@ impl Store {
         new_endpoint: &str,
         secret_encrypted: &str,
         api_version: &str,
+        events: &str,
     ) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE apps SET previous_webhook_endpoint_id = webhook_endpoint_id, \
              previous_webhook_secret_encrypted = webhook_secret_encrypted, \
              webhook_endpoint_id = $4, webhook_secret_encrypted = $5, \
-             webhook_api_version = $6, updated_at = $7 \
+             webhook_api_version = $6, webhook_events = $8, updated_at = $7 \
              WHERE namespace = $1 AND id = $2 AND deleted_at IS NULL \
              AND webhook_endpoint_id = $3",
         )
@@ -309,9 +325,31 @@ impl Store {
         .bind(secret_encrypted)
         .bind(api_version)
         .bind(timestamp::format(timestamp::now()))
+        .bind(events)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// Records the events endpoint `endpoint` (still the app's) now receives.
+    pub async fn set_app_webhook_events(
+        &self,
+        namespace: &str,
+        id: Ulid,
+        endpoint: &str,
+        events: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE apps SET webhook_events = $4 \
+             WHERE namespace = $1 AND id = $2 AND webhook_endpoint_id = $3",
+        )
+        .bind(namespace)
+        .bind(id.to_string())
+        .bind(endpoint)
+        .bind(events)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Forgets a replaced endpoint (deleted in Stripe) and its secret.

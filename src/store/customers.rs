@@ -6,7 +6,7 @@ use ulid::Ulid;
 
 use super::{Arg, Backend, Sql, Store, Unique, get_json, get_opt_ts, get_ts, to_json};
 use crate::billing::currency::CurrencyCode;
-use crate::billing::customer::{Customer, ValidCustomer};
+use crate::billing::customer::{Address, Customer, ValidCustomer};
 use crate::error::{Error, Result};
 use crate::timestamp;
 
@@ -247,6 +247,27 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Sets the billing address of a live customer that has none (never
+    /// overwrites one set through the API); `true` when it was set.
+    pub async fn fill_billing_address(
+        &self,
+        namespace: &str,
+        id: Ulid,
+        address: &Address,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE customers SET billing_address = $3, updated_at = $4 \
+             WHERE namespace = $1 AND id = $2 AND billing_address IS NULL AND deleted_at IS NULL",
+        )
+        .bind(namespace)
+        .bind(id.to_string())
+        .bind(to_json(address))
+        .bind(timestamp::format(timestamp::now()))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// The customer (deleted or not), or the 404 that names it.

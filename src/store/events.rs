@@ -164,7 +164,8 @@ impl Store {
                  OR ($6 IS NOT NULL AND COALESCE(failure_reason, '') <> $6) \
                  THEN $7 ELSE updated_at END \
              WHERE namespace = $1 AND (id = $2 OR setup_intent_id = $3) \
-             AND (status <> 'complete' OR $4 = 'complete')",
+             AND (status <> 'complete' OR $4 = 'complete') \
+             AND ($4 <> 'requires_action' OR status IN ('open', 'failed'))",
         )
         .bind(namespace)
         .bind(session_id.map(str::to_owned))

@@ -29,7 +29,9 @@ use stripe_core::customer::{
     CreateCustomer, RetrieveCustomer, RetrieveCustomerReturned, UpdateCustomer,
     UpdateCustomerInvoiceSettings,
 };
-use stripe_misc::webhook_endpoint::{CreateWebhookEndpoint, DeleteWebhookEndpoint};
+use stripe_misc::webhook_endpoint::{
+    CreateWebhookEndpoint, DeleteWebhookEndpoint, UpdateWebhookEndpoint,
+};
 use stripe_payment::payment_method::RetrievePaymentMethod;
 
 use super::transformers::{
@@ -365,6 +367,21 @@ impl StripeClient {
             id: endpoint.id.as_str().to_owned(),
             secret,
         })
+    }
+
+    /// `POST /v1/webhook_endpoints/{id}`: subscribes the endpoint to exactly `enabled_events`.
+    pub async fn set_webhook_endpoint_events(
+        &self,
+        id: &str,
+        enabled_events: &[&str],
+    ) -> Result<(), StripeError> {
+        let events: Vec<_> = enabled_events
+            .iter()
+            .map(|e| super::transformers::wire(e))
+            .collect();
+        let req = UpdateWebhookEndpoint::new(id).enabled_events(events);
+        self.send("update webhook endpoint", &req, None).await?;
+        Ok(())
     }
 
     /// `DELETE /v1/webhook_endpoints/{id}`; an endpoint already gone is success.

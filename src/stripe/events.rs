@@ -14,6 +14,7 @@ use super::transformers::{
     UPSTREAM_META_NAMESPACE,
 };
 use crate::billing::checkout::UiMode;
+use crate::billing::customer::Address;
 
 /// Where meterpay's customer id sits in an event, for errors about it.
 pub const CUSTOMER_ID_METADATA_FIELD: &str = "data.object.metadata.meterpay_customer_id";
@@ -31,6 +32,7 @@ pub struct Event {
 pub enum StripeEvent {
     SetupIntentSucceeded(SetupIntentEvent),
     SetupIntentSetupFailed(SetupIntentEvent),
+    SetupIntentRequiresAction(SetupIntentEvent),
     CheckoutSessionCompleted(CheckoutSessionEvent),
     CheckoutSessionExpired(CheckoutSessionEvent),
     Unknown { kind: String },
@@ -78,6 +80,8 @@ pub struct CheckoutSessionEvent {
     /// Unix seconds.
     pub expires_at: Option<i64>,
     pub created: Option<i64>,
+    /// The billing address the customer entered, when the session collected one.
+    pub collected_address: Option<Address>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -105,6 +109,9 @@ impl Event {
             "setup_intent.succeeded" => StripeEvent::SetupIntentSucceeded(setup_intent(object)),
             "setup_intent.setup_failed" => {
                 StripeEvent::SetupIntentSetupFailed(setup_intent(object))
+            }
+            "setup_intent.requires_action" => {
+                StripeEvent::SetupIntentRequiresAction(setup_intent(object))
             }
             "checkout.session.completed" => {
                 StripeEvent::CheckoutSessionCompleted(checkout_session(object))
@@ -218,6 +225,41 @@ struct CheckoutSessionObject {
 struct CustomerDetails {
     #[serde(default, deserialize_with = "lenient")]
     email: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    address: Option<StripeAddress>,
+}
+
+#[derive(Default, Deserialize)]
+struct StripeAddress {
+    #[serde(default, deserialize_with = "lenient")]
+    city: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    country: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    line1: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    line2: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    postal_code: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    state: Option<String>,
+}
+
+impl StripeAddress {
+    /// `None` when Stripe sent an address without any part filled in.
+    fn into_address(self) -> Option<Address> {
+        let part = |p: Option<String>| p.filter(|p| !p.trim().is_empty());
+        let address = Address {
+            country: part(self.country).map(|c| c.to_ascii_uppercase()),
+            postal_code: part(self.postal_code),
+            state: part(self.state),
+            city: part(self.city),
+            line1: part(self.line1),
+            line2: part(self.line2),
+            phone_number: None,
+        };
+        (address != Address::default()).then_some(address)
+    }
 }
 
 /// The string-valued entries of Stripe metadata.
@@ -260,7 +302,8 @@ fn setup_intent(object: Value) -> SetupIntentEvent {
 }
 
 fn checkout_session(object: Value) -> CheckoutSessionEvent {
-    let o: CheckoutSessionObject = serde_json::from_value(object).unwrap_or_default();
+    let mut o: CheckoutSessionObject = serde_json::from_value(object).unwrap_or_default();
+    let details = o.customer_details.take().unwrap_or_default();
     CheckoutSessionEvent {
         id: o.id,
         setup_mode: o.mode.as_deref() == Some("setup"),
@@ -277,12 +320,11 @@ fn checkout_session(object: Value) -> CheckoutSessionEvent {
         cancel_url: o.cancel_url,
         return_url: o.return_url,
         client_reference_id: o.client_reference_id,
-        customer_email: o
-            .customer_email
-            .or_else(|| o.customer_details.and_then(|d| d.email)),
+        customer_email: o.customer_email.or_else(|| details.email.clone()),
         metadata: strings(o.metadata),
         expires_at: o.expires_at,
         created: o.created,
+        collected_address: details.address.and_then(StripeAddress::into_address),
     }
 }
 
@@ -355,7 +397,9 @@ mod tests {
                 "id": "cs_1", "object": "checkout.session", "mode": "setup",
                 "customer": {"id": "cus_1", "object": "customer"}, "setup_intent": "seti_1",
                 "ui_mode": "embedded_page", "currency": "eur", "return_url": "https://r.example",
-                "customer_email": null, "customer_details": {"email": "a@b.example"},
+                "customer_email": null, "customer_details": {"email": "a@b.example", "address": {
+                    "city": "Berlin", "country": "de", "line1": "Unter den Linden 1",
+                    "line2": null, "postal_code": "10117", "state": ""}},
                 "metadata": {"k": "v", "n": 1}, "expires_at": 1_800_000_000, "created": 1_799_990_000,
                 "total_details": {"amount_discount": 0}
             }}
@@ -381,6 +425,13 @@ mod tests {
                 metadata: BTreeMap::from([("k".to_owned(), "v".to_owned())]),
                 expires_at: Some(1_800_000_000),
                 created: Some(1_799_990_000),
+                collected_address: Some(Address {
+                    country: Some("DE".into()),
+                    postal_code: Some("10117".into()),
+                    city: Some("Berlin".into()),
+                    line1: Some("Unter den Linden 1".into()),
+                    ..Address::default()
+                }),
             }
         );
         let expired = parse(json!({"id": "evt_4", "type": "checkout.session.expired",

@@ -129,7 +129,121 @@ crate::both_backends!(
     session_of_an_unlinked_stripe_customer_is_ignored,
     upstream_openmeter_metadata_is_read_as_meterpays,
     endpoints_move_to_the_pinned_api_version_on_start,
+    card_needing_authentication_shows_in_the_history,
+    address_collected_at_checkout_fills_an_empty_billing_address,
 );
+
+/// Posts a form to the emulator's hosted page without following redirects;
+/// returns the status and the page.
+async fn post_form(url: &str, form: &str) -> (u16, String) {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let resp = client
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form.to_owned())
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+/// A card whose bank asks for 3-D Secure: the session's history says
+/// `requires_action` until the customer authenticates, then `complete`.
+async fn card_needing_authentication_shows_in_the_history(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (id, url, result, _) = hosted_checkout(&app).await;
+    let session_id = result["session_id"].as_str().unwrap().to_owned();
+    let card = "card_number=4000002760003184&exp=12%20%2F%2034&cvc=123&name=Jane%20Doe";
+    let (status, page) = post_form(&url, card).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("three-d-secure"), "{page}");
+    let waiting = history_entry(&app, &id, &session_id, "requires_action").await;
+    let app_id = waiting["app_id"].as_str().unwrap().to_owned();
+    let mut expected = expected_entry(&result, &app_id, &waiting);
+    expected["status"] = json!("requires_action");
+    assert_eq!(waiting, expected);
+    assert!(
+        app.emu
+            .events()
+            .iter()
+            .any(|e| e["type"] == "setup_intent.requires_action"),
+        "Stripe announced the authentication step"
+    );
+
+    let (status, _) = post_form(
+        &format!("{url}/authenticate"),
+        &format!("{card}&exp_month=12&exp_year=2034&card_number=4000002760003184&action=complete"),
+    )
+    .await;
+    assert_eq!(status, 303);
+    let done = history_entry(&app, &id, &session_id, "complete").await;
+    assert!(
+        done["payment_method_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("pm_")
+    );
+}
+
+/// A session that collected a billing address gives it to a customer that
+/// has none; an address set through the API is never overwritten.
+async fn address_collected_at_checkout_fills_an_empty_billing_address(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    install_stripe_app(&app, true).await;
+    let address = "&address_line1=Unter%20den%20Linden%201&address_city=Berlin\
+        &address_postal_code=10117&address_country=DE";
+    let card = "card_number=4242424242424242&exp=12%20%2F%2034&cvc=123&name=Jane%20Doe";
+    let mut customers = Vec::new();
+    for (key, billing_address) in [
+        ("without", Value::Null),
+        (
+            "with",
+            json!({"country": "US", "city": "Portland", "line1": "1 Main St"}),
+        ),
+    ] {
+        let mut body = json!({"name": key, "key": key, "currency": "EUR"});
+        if !billing_address.is_null() {
+            body["billing_address"] = billing_address.clone();
+        }
+        let c = customer(&app, body).await;
+        let id = c["id"].as_str().unwrap().to_owned();
+        let resp = app
+            .post(
+                &format!("/api/v3/openmeter/customers/{id}/billing/stripe/checkout-sessions"),
+                json!({"stripe_options": {"success_url": "https://app.example/ok",
+                    "billing_address_collection": "required"}}),
+            )
+            .await;
+        assert_eq!(resp.status, 201, "{}", resp.body);
+        let url = resp.body["url"].as_str().unwrap().to_owned();
+        let session_id = resp.body["session_id"].as_str().unwrap().to_owned();
+        // The page asks for the address and refuses to go on without it.
+        let page = reqwest::get(&url).await.unwrap().text().await.unwrap();
+        assert!(page.contains("address_line1"), "{page}");
+        let (status, _) = post_form(&url, card).await;
+        assert_eq!(status, 400);
+        let (status, _) = post_form(&url, &format!("{card}{address}")).await;
+        assert_eq!(status, 303);
+        history_entry(&app, &id, &session_id, "complete").await;
+        customers.push((id, billing_address));
+    }
+    let (without, _) = &customers[0];
+    let got = app
+        .get(&format!("/api/v3/openmeter/customers/{without}"))
+        .await;
+    assert_eq!(
+        got.body["billing_address"],
+        json!({"country": "DE", "postal_code": "10117", "city": "Berlin", "line1": "Unter den Linden 1"})
+    );
+    let (with, kept) = &customers[1];
+    let got = app
+        .get(&format!("/api/v3/openmeter/customers/{with}"))
+        .await;
+    assert_eq!(&got.body["billing_address"], kept);
+}
 
 /// An app whose endpoint was created before meterpay pinned the API version
 /// gets a new endpoint of that version when meterpay starts, even when two
