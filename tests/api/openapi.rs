@@ -312,7 +312,17 @@ fn declared_routes() -> BTreeSet<(String, String)> {
         let body = &source[start..];
         let body = &body[..body.find("\n}\n").unwrap()];
         for call in body.split(".route(").skip(1) {
-            let path = call.split('"').nth(1).unwrap();
+            let first = call.split([',', ')']).next().unwrap().trim();
+            let path = match first.strip_prefix('"') {
+                Some(literal) => literal.trim_end_matches('"').to_owned(),
+                // A constant of the same module.
+                None => {
+                    let decl = format!("const {first}: &str = \"");
+                    let at = source.find(&decl).unwrap_or_else(|| panic!("{decl}"));
+                    let rest = &source[at + decl.len()..];
+                    rest[..rest.find('"').unwrap()].to_owned()
+                }
+            };
             let path = format!("{prefix}{path}");
             for method in ["get", "put", "post", "delete", "patch"] {
                 if call.contains(&format!("{method}(")) {
