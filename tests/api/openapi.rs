@@ -293,7 +293,7 @@ fn declared_routes() -> BTreeSet<(String, String)> {
             continue;
         }
         if let Some(call) = line.strip_prefix(".merge(") {
-            let call = call.trim_end_matches(|c| c == ')' || c == ',');
+            let call = call.trim_end_matches([')', ',']);
             if let Some((module, function)) = call.split_once("::") {
                 let function = function.trim_end_matches("()").trim_end_matches('(');
                 prefixes.insert((module.to_owned(), function.to_owned()), prefix.clone());
