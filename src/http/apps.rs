@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::AppState;
 use super::extract::{ApiJson, from_value, path_ulid};
+use super::openapi::UlidParam;
 use super::page::{PageExt, V3Page, V3PageQuery};
 use super::query::ApiQuery;
 use super::tenancy::Namespace;
@@ -31,7 +32,7 @@ pub fn router() -> Router<AppState> {
         .route("/apps/{appId}", get(fetch).put(update).delete(uninstall))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CapabilityBody {
     #[serde(rename = "type")]
     pub kind: &'static str,
@@ -41,7 +42,7 @@ pub struct CapabilityBody {
 }
 
 /// `BillingAppCatalogItem`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CatalogItemBody {
     #[serde(rename = "type")]
     pub kind: &'static str,
@@ -73,7 +74,7 @@ impl From<&CatalogItem> for CatalogItemBody {
 }
 
 /// `BillingAppStripe`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AppBody {
     pub id: String,
     pub name: String,
@@ -119,13 +120,13 @@ impl From<App> for AppBody {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct InstallResponse {
     pub app: AppBody,
     pub default_for_capability_types: Vec<&'static str>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct InstallStripeRequest {
     #[serde(rename = "type")]
@@ -135,7 +136,7 @@ struct InstallStripeRequest {
     api_key: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateStripeRequest {
     name: String,
@@ -187,6 +188,16 @@ pub fn discriminator(body: &Value, field: &str, known: &[&str]) -> Result<()> {
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v3/openmeter/app-catalog",
+    operation_id = "list-app-catalog",
+    summary = "List app catalog",
+    tag = "OpenMeter v3",
+    security(("bearer" = [])),
+    params(V3PageQuery),
+    responses((status = 200, body = V3Page<CatalogItemBody>), (status = 400))
+)]
 async fn list_catalog(
     ApiQuery(query): ApiQuery<V3PageQuery>,
 ) -> Result<Json<V3Page<CatalogItemBody>>> {
@@ -203,6 +214,16 @@ async fn list_catalog(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v3/openmeter/app-catalog/{appType}",
+    operation_id = "get-app-catalog-item",
+    summary = "Get app catalog item",
+    tag = "OpenMeter v3",
+    security(("bearer" = [])),
+    params(("appType" = String, Path, description = "The app type, e.g. stripe")),
+    responses((status = 200, body = CatalogItemBody), (status = 404))
+)]
 async fn get_catalog_item(Path(kind): Path<String>) -> Result<Json<CatalogItemBody>> {
     let item = app::catalog_item("appType", &kind, V3_TYPES).map_err(in_path)?;
     Ok(Json(item.into()))
@@ -221,6 +242,16 @@ fn in_path(err: Error) -> Error {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v3/openmeter/app-catalog/install",
+    operation_id = "install-app",
+    summary = "Install app",
+    tag = "OpenMeter v3",
+    security(("bearer" = [])),
+    request_body = InstallStripeRequest,
+    responses((status = 201, body = InstallResponse), (status = 400), (status = 409), (status = 503))
+)]
 async fn install(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -249,6 +280,16 @@ async fn install(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v3/openmeter/apps",
+    operation_id = "list-apps",
+    summary = "List apps",
+    tag = "OpenMeter v3",
+    security(("bearer" = [])),
+    params(V3PageQuery),
+    responses((status = 200, body = V3Page<AppBody>), (status = 400), (status = 503))
+)]
 async fn list(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -262,6 +303,16 @@ async fn list(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v3/openmeter/apps/{appId}",
+    operation_id = "get-app",
+    summary = "Get app",
+    tag = "OpenMeter v3",
+    security(("bearer" = [])),
+    params(("appId" = inline(UlidParam), Path)),
+    responses((status = 200, body = AppBody), (status = 400), (status = 404), (status = 503))
+)]
 async fn fetch(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -272,6 +323,17 @@ async fn fetch(
     Ok(Json(app.into()))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v3/openmeter/apps/{appId}",
+    operation_id = "update-app",
+    summary = "Update app",
+    tag = "OpenMeter v3",
+    security(("bearer" = [])),
+    params(("appId" = inline(UlidParam), Path)),
+    request_body = UpdateStripeRequest,
+    responses((status = 200, body = AppBody), (status = 400), (status = 404), (status = 409), (status = 503))
+)]
 async fn update(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -296,6 +358,16 @@ async fn update(
     Ok(Json(app.into()))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v3/openmeter/apps/{appId}",
+    operation_id = "uninstall-app",
+    summary = "Uninstall app",
+    tag = "OpenMeter v3",
+    security(("bearer" = [])),
+    params(("appId" = inline(UlidParam), Path)),
+    responses((status = 204), (status = 400), (status = 404), (status = 409), (status = 503))
+)]
 async fn uninstall(
     State(state): State<AppState>,
     Namespace(ns): Namespace,

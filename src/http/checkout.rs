@@ -13,6 +13,7 @@ use serde_json::Value;
 
 use super::AppState;
 use super::extract::{ApiJson, from_value, parse_ulid, path_ulid};
+use super::openapi::UlidParam;
 use super::problem::V1Error;
 use super::tenancy::Namespace;
 use super::v1_customers::{CustomerInputV1, create_customer_v1};
@@ -38,13 +39,13 @@ pub fn v1_router() -> Router<AppState> {
 
 // ---- v3 -------------------------------------------------------------------
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Message {
     message: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CustomTextV3 {
     after_submit: Option<Message>,
@@ -53,38 +54,47 @@ struct CustomTextV3 {
     terms_of_service_acceptance: Option<Message>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct CustomerUpdateV3 {
+    #[schema(value_type = Option<Value>)]
     address: Option<UpdateBehavior>,
+    #[schema(value_type = Option<Value>)]
     name: Option<UpdateBehavior>,
+    #[schema(value_type = Option<Value>)]
     shipping: Option<UpdateBehavior>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReuseAgreementV3 {
+    #[schema(value_type = Option<Value>)]
     position: Option<ReuseAgreementPosition>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ConsentV3 {
     payment_method_reuse_agreement: Option<ReuseAgreementV3>,
+    #[schema(value_type = Option<Value>)]
     promotions: Option<Promotions>,
+    #[schema(value_type = Option<Value>)]
     terms_of_service: Option<TermsOfService>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TaxIdV3 {
     enabled: Option<bool>,
+    #[schema(value_type = Option<Value>)]
     required: Option<TaxIdRequired>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = BillingAppStripeCreateCheckoutSessionRequestOptions)]
 #[serde(deny_unknown_fields)]
 struct OptionsV3 {
+    #[schema(value_type = Option<Value>)]
     billing_address_collection: Option<BillingAddressCollection>,
     cancel_url: Option<String>,
     client_reference_id: Option<String>,
@@ -97,13 +107,16 @@ struct OptionsV3 {
     metadata: Option<BTreeMap<String, String>>,
     return_url: Option<String>,
     success_url: Option<String>,
+    #[schema(value_type = Option<Value>)]
     ui_mode: Option<UiMode>,
     payment_method_types: Option<Vec<String>>,
+    #[schema(value_type = Option<Value>)]
     redirect_on_completion: Option<RedirectOnCompletion>,
     tax_id_collection: Option<TaxIdV3>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = BillingCustomerStripeCreateCheckoutSessionRequest)]
 #[serde(deny_unknown_fields)]
 struct CreateV3 {
     stripe_options: OptionsV3,
@@ -217,6 +230,17 @@ impl From<CheckoutResult> for ResultV3 {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v3/openmeter/customers/{customerId}/billing/stripe/checkout-sessions",
+    operation_id = "create-customer-stripe-checkout-session",
+    summary = "Create Stripe Checkout Session (setup mode)",
+    tag = "OpenMeter v3",
+    security(("bearer" = [])),
+    params(("customerId" = inline(UlidParam), Path)),
+    request_body = CreateV3,
+    responses((status = 201, body = ResultV3), (status = 400), (status = 404), (status = 409), (status = 410), (status = 503))
+)]
 async fn create_v3(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -241,7 +265,7 @@ async fn create_v3(
 
 // ---- v1 -------------------------------------------------------------------
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct CustomTextV1 {
     after_submit: Option<Message>,
@@ -250,23 +274,27 @@ struct CustomTextV1 {
     terms_of_service_acceptance: Option<Message>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ReuseAgreementV1 {
+    #[schema(value_type = Option<Value>)]
     position: Option<ReuseAgreementPosition>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ConsentV1 {
     payment_method_reuse_agreement: Option<ReuseAgreementV1>,
+    #[schema(value_type = Option<Value>)]
     promotions: Option<Promotions>,
+    #[schema(value_type = Option<Value>)]
     terms_of_service: Option<TermsOfService>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct OptionsV1 {
+    #[schema(value_type = Option<Value>)]
     billing_address_collection: Option<BillingAddressCollection>,
     #[serde(rename = "cancelURL")]
     cancel_url: Option<String>,
@@ -283,8 +311,10 @@ struct OptionsV1 {
     return_url: Option<String>,
     #[serde(rename = "successURL")]
     success_url: Option<String>,
+    #[schema(value_type = Option<Value>)]
     ui_mode: Option<UiMode>,
     payment_method_types: Option<Vec<String>>,
+    #[schema(value_type = Option<Value>)]
     redirect_on_completion: Option<RedirectOnCompletion>,
     tax_id_collection: Option<TaxIdV3>,
 }
@@ -326,7 +356,8 @@ impl From<OptionsV1> for CheckoutOptions {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = CreateStripeCheckoutSessionRequest)]
 #[serde(rename_all = "camelCase")]
 struct CreateV1 {
     app_id: Option<String>,
@@ -336,7 +367,8 @@ struct CreateV1 {
 }
 
 /// `CreateStripeCheckoutSessionResult`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = CreateStripeCheckoutSessionResult)]
 #[serde(rename_all = "camelCase")]
 pub struct ResultV1 {
     pub customer_id: String,
@@ -426,6 +458,16 @@ fn v1_errors(err: Error) -> V1Error {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/stripe/checkout/sessions",
+    operation_id = "createStripeCheckoutSession",
+    summary = "Create Stripe Checkout Session (setup mode)",
+    tag = "OpenMeter v1",
+    security(("bearer" = [])),
+    request_body = CreateV1,
+    responses((status = 201, body = ResultV1), (status = 400), (status = 404), (status = 409), (status = 410), (status = 503))
+)]
 async fn create_v1(
     State(state): State<AppState>,
     Namespace(ns): Namespace,

@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 
 use super::AppState;
 use super::extract::path_ulid;
+use super::openapi::UlidParam;
 use super::page::{Page, PageExt, PageNumber, PageSize, V3_DEFAULT_SIZE, V3Page};
 use super::query::{QueryParams, fault, from_query};
 use super::tenancy::Namespace;
@@ -126,6 +127,17 @@ impl From<CheckoutSessionRecord> for CheckoutSessionBody {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v3/openmeter/customers/{customerId}/billing/stripe/checkout-sessions",
+    operation_id = "list-customer-stripe-checkout-sessions",
+    summary = "List the customer's checkout sessions, newest first",
+    tag = "OpenMeter v3",
+    extensions(("x-meterpay-addition" = json!(true))),
+    security(("bearer" = [])),
+    params(("customerId" = inline(UlidParam), Path), HistoryQuery),
+    responses((status = 200, body = V3Page<CheckoutSessionBody>), (status = 400), (status = 404), (status = 503))
+)]
 async fn list(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -155,6 +167,17 @@ async fn list(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v3/openmeter/customers/{customerId}/billing/stripe/checkout-sessions/{sessionId}",
+    operation_id = "get-customer-stripe-checkout-session",
+    summary = "Get one of the customer's checkout sessions",
+    tag = "OpenMeter v3",
+    extensions(("x-meterpay-addition" = json!(true))),
+    security(("bearer" = [])),
+    params(("customerId" = inline(UlidParam), Path), ("sessionId" = String, Path, description = "The Stripe checkout session id")),
+    responses((status = 200, body = CheckoutSessionBody), (status = 400), (status = 404), (status = 503))
+)]
 async fn fetch(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -178,18 +201,24 @@ async fn fetch(
 
 /// `page[number]`, `page[size]`, `filter[status]` (also spelt
 /// `filter[status][eq]`) and `filter[status][oeq]` (comma-separated).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(default, deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct HistoryQuery {
     #[serde(rename = "page[number]")]
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 4294967295u64)]
     number: Option<PageNumber>,
     #[serde(rename = "page[size]")]
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 1000)]
     size: Option<PageSize>,
     #[serde(rename = "filter[status]")]
+    #[param(value_type = Option<String>, pattern = "^(open|complete|expired|failed)$")]
     status: Option<Statuses<false>>,
     #[serde(rename = "filter[status][eq]")]
+    #[param(value_type = Option<String>, pattern = "^(open|complete|expired|failed)$")]
     status_eq: Option<Statuses<false>>,
     #[serde(rename = "filter[status][oeq]")]
+    #[param(value_type = Option<String>, pattern = "^(open|complete|expired|failed)( *, *(open|complete|expired|failed))*$")]
     status_oeq: Option<Statuses<true>>,
 }
 

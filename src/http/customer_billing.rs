@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use super::extract::{ApiJson, path_ulid};
+use super::openapi::UlidParam;
 use super::problem::rename_fields;
 use super::tenancy::Namespace;
 use crate::billing::customer::Customer;
@@ -26,14 +27,14 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileReference {
     pub id: String,
 }
 
 /// `BillingAppCustomerDataStripe`.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StripeData {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -44,7 +45,7 @@ pub struct StripeData {
     pub labels: Option<BTreeMap<String, String>>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExternalInvoicingData {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -52,7 +53,7 @@ pub struct ExternalInvoicingData {
 }
 
 /// `BillingAppCustomerData` / `UpsertAppCustomerDataRequest`.
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppData {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -62,7 +63,7 @@ pub struct AppData {
 }
 
 /// `BillingCustomerData` / `UpsertCustomerBillingDataRequest`.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BillingData {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -111,6 +112,16 @@ async fn current(ctx: &Context, ns: &str, customer: &Customer) -> Result<Billing
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v3/openmeter/customers/{customerId}/billing",
+    operation_id = "get-customer-billing",
+    summary = "Get customer billing data",
+    tag = "OpenMeter v3",
+    security(("bearer" = [])),
+    params(("customerId" = inline(UlidParam), Path)),
+    responses((status = 200, body = BillingData), (status = 400), (status = 404), (status = 503))
+)]
 async fn fetch(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -160,6 +171,17 @@ async fn prepare_stripe(
 /// Sets the billing profile override (absent: the namespace default applies)
 /// and, when given, the Stripe data for the customer's resolved Stripe app.
 /// Absent `app_data` leaves the Stripe data as it is.
+#[utoipa::path(
+    put,
+    path = "/api/v3/openmeter/customers/{customerId}/billing",
+    operation_id = "update-customer-billing",
+    summary = "Update customer billing data",
+    tag = "OpenMeter v3",
+    security(("bearer" = [])),
+    params(("customerId" = inline(UlidParam), Path)),
+    request_body = BillingData,
+    responses((status = 200, body = BillingData), (status = 400), (status = 404), (status = 409), (status = 410), (status = 503))
+)]
 async fn upsert(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -201,6 +223,17 @@ async fn upsert(
     Ok(Json(current(&state.ctx, &ns, &customer).await?))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v3/openmeter/customers/{customerId}/billing/app-data",
+    operation_id = "update-customer-billing-app-data",
+    summary = "Update customer billing app data",
+    tag = "OpenMeter v3",
+    security(("bearer" = [])),
+    params(("customerId" = inline(UlidParam), Path)),
+    request_body = AppData,
+    responses((status = 200, body = AppData), (status = 400), (status = 404), (status = 409), (status = 410), (status = 503))
+)]
 async fn upsert_app_data(
     State(state): State<AppState>,
     Namespace(ns): Namespace,

@@ -9,8 +9,11 @@ use axum::{Json, Router};
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
+use utoipa::{IntoParams, ToSchema};
+
 use super::AppState;
 use super::extract::{ApiJson, parse_ulid, path_ulid, query_error};
+use super::openapi::{AddressBody, UlidParam};
 use super::page::PaginatedMeta;
 use super::page::{Page, PageExt, PageNumber, PageSize, V3_DEFAULT_SIZE};
 use super::query::{ApiQuery, QueryParams, fault, fault_at};
@@ -28,13 +31,13 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UsageAttribution {
     pub subject_keys: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCustomerRequest {
     pub name: String,
@@ -44,10 +47,11 @@ pub struct CreateCustomerRequest {
     pub usage_attribution: Option<UsageAttribution>,
     pub primary_email: Option<String>,
     pub currency: Option<String>,
+    #[schema(value_type = Option<AddressBody>)]
     pub billing_address: Option<Address>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpsertCustomerRequest {
     pub name: String,
@@ -56,16 +60,17 @@ pub struct UpsertCustomerRequest {
     pub usage_attribution: Option<UsageAttribution>,
     pub primary_email: Option<String>,
     pub currency: Option<String>,
+    #[schema(value_type = Option<AddressBody>)]
     pub billing_address: Option<Address>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UsageAttributionBody {
     pub subject_keys: Vec<String>,
 }
 
 /// `BillingCustomer`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct BillingCustomer {
     pub id: String,
     pub name: String,
@@ -89,6 +94,7 @@ pub struct BillingCustomer {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub currency: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<AddressBody>)]
     pub billing_address: Option<Address>,
 }
 
@@ -113,12 +119,22 @@ impl From<Customer> for BillingCustomer {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct CustomerPage {
     pub data: Vec<BillingCustomer>,
     pub meta: PaginatedMeta,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v3/openmeter/customers",
+    operation_id = "create-customer",
+    summary = "Create customer",
+    tag = "OpenMeter v3",
+    security(("bearer" = [])),
+    request_body = CreateCustomerRequest,
+    responses((status = 201, body = BillingCustomer), (status = 400), (status = 409), (status = 503))
+)]
 async fn create(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -138,6 +154,16 @@ async fn create(
     Ok((StatusCode::CREATED, Json(customer.into())))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v3/openmeter/customers/{customerId}",
+    operation_id = "get-customer",
+    summary = "Get customer",
+    tag = "OpenMeter v3",
+    security(("bearer" = [])),
+    params(("customerId" = inline(UlidParam), Path)),
+    responses((status = 200, body = BillingCustomer), (status = 400), (status = 404), (status = 503))
+)]
 async fn fetch(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -148,6 +174,17 @@ async fn fetch(
     Ok(Json(customer.into()))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v3/openmeter/customers/{customerId}",
+    operation_id = "upsert-customer",
+    summary = "Upsert customer",
+    tag = "OpenMeter v3",
+    security(("bearer" = [])),
+    params(("customerId" = inline(UlidParam), Path)),
+    request_body = UpsertCustomerRequest,
+    responses((status = 200, body = BillingCustomer), (status = 400), (status = 404), (status = 409), (status = 410), (status = 503))
+)]
 async fn upsert(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -169,6 +206,16 @@ async fn upsert(
     Ok(Json(customer.into()))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v3/openmeter/customers/{customerId}",
+    operation_id = "delete-customer",
+    summary = "Delete customer",
+    tag = "OpenMeter v3",
+    security(("bearer" = [])),
+    params(("customerId" = inline(UlidParam), Path)),
+    responses((status = 204), (status = 400), (status = 404), (status = 409), (status = 503))
+)]
 async fn remove(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -179,6 +226,22 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v3/openmeter/customers",
+    operation_id = "list-customers",
+    summary = "List customers",
+    tag = "OpenMeter v3",
+    security(("bearer" = [])),
+    params(
+        ListQuery,
+        ("filter[key]" = Option<String>, Query, description = "Customers whose key equals this (`filter[key][op]` for other operators)"),
+        ("filter[name]" = Option<String>, Query, description = "Customers whose name equals this"),
+        ("filter[primary_email]" = Option<String>, Query, description = "Customers whose primary email equals this"),
+        ("filter[usage_attribution_subject_key]" = Option<String>, Query, description = "Customers with this subject key"),
+    ),
+    responses((status = 200, body = CustomerPage), (status = 400), (status = 503))
+)]
 async fn list(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -203,14 +266,22 @@ async fn list(
 
 /// `page[size]`, `page[number]`, `sort=name desc,created_at`, and
 /// `filter[field]=v` / `filter[field][op]=v`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(default, deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// 1-based page number (default 1).
     #[serde(rename = "page[number]")]
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 4294967295u64)]
     number: Option<PageNumber>,
+    /// Items per page (default 20).
     #[serde(rename = "page[size]")]
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 1000)]
     size: Option<PageSize>,
+    /// `id`, `name` or `created_at`, each optionally followed by ` asc` or ` desc`, comma-separated.
+    #[param(value_type = Option<String>, pattern = "^(id|name|created_at)( (asc|desc))?(,(id|name|created_at)( (asc|desc))?)*$")]
     sort: Option<Sort>,
+    #[param(ignore)]
     filter: Filters,
 }
 

@@ -20,12 +20,15 @@ pub type PageSize = Bounded<1, MAX_SIZE>;
 pub use crate::store::Page;
 
 /// `page[number]` and `page[size]` only.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(default, deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct V3PageQuery {
     #[serde(rename = "page[number]")]
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 4294967295u64)]
     pub number: Option<PageNumber>,
     #[serde(rename = "page[size]")]
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 1000)]
     pub size: Option<PageSize>,
 }
 
@@ -40,11 +43,14 @@ impl V3PageQuery {
 }
 
 /// `page` and `pageSize` only.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(default, deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct V1PageQuery {
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 4294967295u64)]
     pub page: Option<PageNumber>,
     #[serde(rename = "pageSize")]
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 1000)]
     pub page_size: Option<PageSize>,
 }
 
@@ -97,14 +103,14 @@ pub struct PageMeta {
 }
 
 /// A v3 page-paginated response: `{data, meta}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct V3Page<T> {
     pub data: Vec<T>,
     pub meta: PaginatedMeta,
 }
 
 /// A v1 paginated response: `{totalCount, page, pageSize, items}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct V1Page<T> {
     pub total_count: u64,

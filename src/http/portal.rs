@@ -11,6 +11,7 @@ use time::OffsetDateTime;
 
 use super::AppState;
 use super::extract::{ApiJson, path_ulid};
+use super::openapi::UlidParam;
 use super::problem::V1Error;
 use super::tenancy::Namespace;
 use super::v1_customers::resolve;
@@ -82,6 +83,17 @@ impl From<PortalResult> for ResultV3 {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v3/openmeter/customers/{customerId}/billing/stripe/portal-sessions",
+    operation_id = "create-customer-stripe-portal-session",
+    summary = "Create Stripe customer portal session",
+    tag = "OpenMeter v3",
+    security(("bearer" = [])),
+    params(("customerId" = inline(UlidParam), Path)),
+    request_body = CreateV3,
+    responses((status = 201, body = ResultV3), (status = 400), (status = 404), (status = 409), (status = 410), (status = 503))
+)]
 async fn create_v3(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -141,6 +153,17 @@ impl From<PortalResult> for ResultV1 {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/customers/{customerIdOrKey}/stripe/portal",
+    operation_id = "createCustomerStripePortalSession",
+    summary = "Create Stripe customer portal session",
+    tag = "OpenMeter v1",
+    security(("bearer" = [])),
+    params(("customerIdOrKey" = String, Path, min_length = 1, description = "The customer's id or key")),
+    request_body = CreateV1,
+    responses((status = 201, body = ResultV1), (status = 400), (status = 404), (status = 409), (status = 410), (status = 503))
+)]
 async fn create_v1(
     State(state): State<AppState>,
     Namespace(ns): Namespace,

@@ -12,6 +12,7 @@ use ulid::Ulid;
 
 use super::AppState;
 use super::extract::{ApiJson, parse_ulid, path_ulid};
+use super::openapi::UlidParam;
 use super::page::{PageExt, V3Page, V3PageQuery};
 use super::query::ApiQuery;
 use super::tenancy::Namespace;
@@ -28,14 +29,14 @@ pub fn router() -> Router<AppState> {
 }
 
 /// `BillingAppReference` in a request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppReferenceInput {
     pub id: String,
 }
 
 /// `BillingProfileAppReferences` in a request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppReferencesInput {
     pub tax: AppReferenceInput,
@@ -43,43 +44,48 @@ pub struct AppReferencesInput {
     pub payment: AppReferenceInput,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBillingProfileRequest {
     pub name: String,
     pub description: Option<String>,
     pub labels: Option<BTreeMap<String, String>>,
+    #[schema(value_type = Value)]
     pub supplier: Party,
+    #[schema(value_type = Value)]
     pub workflow: WorkflowInput,
     pub apps: AppReferencesInput,
     #[serde(rename = "default")]
     pub is_default: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpsertBillingProfileRequest {
     pub name: String,
     pub description: Option<String>,
     pub labels: Option<BTreeMap<String, String>>,
+    #[schema(value_type = Value)]
     pub supplier: Party,
+    #[schema(value_type = Value)]
     pub workflow: WorkflowInput,
     #[serde(rename = "default")]
     pub is_default: bool,
     /// Not part of the upsert request: named in a clear refusal below
     /// rather than as just another unknown property.
+    #[schema(value_type = Option<Value>)]
     pub apps: Option<IgnoredAny>,
 }
 
 /// `BillingAppReference`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AppReference {
     pub id: String,
 }
 
 /// `BillingProfileAppReferences`: the contract's `apps` member holds
 /// references, not expanded apps.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AppReferences {
     pub tax: AppReference,
     pub invoicing: AppReference,
@@ -87,7 +93,7 @@ pub struct AppReferences {
 }
 
 /// `BillingProfile`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct BillingProfileBody {
     pub id: String,
     pub name: String,
@@ -104,7 +110,9 @@ pub struct BillingProfileBody {
         serialize_with = "crate::timestamp::serde::option::serialize"
     )]
     pub deleted_at: Option<time::OffsetDateTime>,
+    #[schema(value_type = Value)]
     pub supplier: Party,
+    #[schema(value_type = Value)]
     pub workflow: Workflow,
     pub apps: AppReferences,
     pub default: bool,
@@ -133,6 +141,16 @@ impl From<BillingProfile> for BillingProfileBody {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v3/openmeter/profiles",
+    operation_id = "create-billing-profile",
+    summary = "Create billing profile",
+    tag = "OpenMeter v3",
+    security(("bearer" = [])),
+    request_body = CreateBillingProfileRequest,
+    responses((status = 201, body = BillingProfileBody), (status = 400), (status = 404), (status = 409), (status = 503))
+)]
 async fn create(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -200,6 +218,16 @@ fn push(v: &mut Violations, e: FieldError) {
     v.push(e.field, e.rule, e.reason);
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v3/openmeter/profiles/{id}",
+    operation_id = "get-billing-profile",
+    summary = "Get billing profile",
+    tag = "OpenMeter v3",
+    security(("bearer" = [])),
+    params(("id" = inline(UlidParam), Path)),
+    responses((status = 200, body = BillingProfileBody), (status = 400), (status = 404), (status = 503))
+)]
 async fn fetch(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -210,6 +238,17 @@ async fn fetch(
     Ok(Json(profile.into()))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v3/openmeter/profiles/{id}",
+    operation_id = "update-billing-profile",
+    summary = "Update billing profile",
+    tag = "OpenMeter v3",
+    security(("bearer" = [])),
+    params(("id" = inline(UlidParam), Path)),
+    request_body = UpsertBillingProfileRequest,
+    responses((status = 200, body = BillingProfileBody), (status = 400), (status = 404), (status = 409), (status = 503))
+)]
 async fn upsert(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -244,6 +283,16 @@ async fn upsert(
     Ok(Json(profile.into()))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v3/openmeter/profiles/{id}",
+    operation_id = "delete-billing-profile",
+    summary = "Delete billing profile",
+    tag = "OpenMeter v3",
+    security(("bearer" = [])),
+    params(("id" = inline(UlidParam), Path)),
+    responses((status = 204), (status = 400), (status = 404), (status = 409), (status = 503))
+)]
 async fn remove(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -254,6 +303,16 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v3/openmeter/profiles",
+    operation_id = "list-billing-profiles",
+    summary = "List billing profiles",
+    tag = "OpenMeter v3",
+    security(("bearer" = [])),
+    params(V3PageQuery),
+    responses((status = 200, body = V3Page<BillingProfileBody>), (status = 400), (status = 503))
+)]
 async fn list(
     State(state): State<AppState>,
     Namespace(ns): Namespace,

@@ -13,6 +13,7 @@ use serde_json::Value;
 use super::AppState;
 use super::apps::{CapabilityBody, discriminator};
 use super::extract::{ApiJson, from_value, path_ulid};
+use super::openapi::UlidParam;
 use super::page::{V1Page, V1PageQuery};
 use super::problem::V1Error;
 use super::query::ApiQuery;
@@ -41,7 +42,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// `MarketplaceListing`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ListingBody {
     #[serde(rename = "type")]
@@ -86,7 +87,7 @@ pub fn v1_capability(kind: &'static str) -> &'static str {
 }
 
 /// `StripeApp`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StripeAppV1 {
     pub id: String,
@@ -134,14 +135,14 @@ impl From<App> for StripeAppV1 {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InstallResponseV1 {
     pub app: StripeAppV1,
     pub default_for_capability_types: Vec<&'static str>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct InstallRequest {
     name: Option<String>,
@@ -149,7 +150,7 @@ struct InstallRequest {
     api_key: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ReplaceStripeRequest {
     name: String,
@@ -161,7 +162,7 @@ struct ReplaceStripeRequest {
     secret_api_key: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct ApiKeyRequest {
     #[serde(rename = "secretAPIKey")]
     secret_api_key: String,
@@ -179,6 +180,16 @@ fn listing(kind: &str) -> std::result::Result<&'static CatalogItem, Error> {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/marketplace/listings",
+    operation_id = "listMarketplaceListings",
+    summary = "List marketplace listings",
+    tag = "OpenMeter v1",
+    security(("bearer" = [])),
+    params(V1PageQuery),
+    responses((status = 200, body = V1Page<ListingBody>), (status = 400))
+)]
 async fn list_listings(
     ApiQuery(query): ApiQuery<V1PageQuery>,
 ) -> Result<Json<V1Page<ListingBody>>> {
@@ -192,10 +203,31 @@ async fn list_listings(
     Ok(Json(V1Page::new(page, app::CATALOG.len() as u64, items)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/marketplace/listings/{type}",
+    operation_id = "getMarketplaceListing",
+    summary = "Get marketplace listing",
+    tag = "OpenMeter v1",
+    security(("bearer" = [])),
+    params(("type" = String, Path, description = "The app type, e.g. stripe")),
+    responses((status = 200, body = ListingBody), (status = 404))
+)]
 async fn get_listing(Path(kind): Path<String>) -> Result<Json<ListingBody>> {
     Ok(Json(listing(&kind)?.into()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/marketplace/listings/{type}/install/apikey",
+    operation_id = "marketplaceAppAPIKeyInstall",
+    summary = "Install an app with an API key",
+    tag = "OpenMeter v1",
+    security(("bearer" = [])),
+    params(("type" = String, Path, description = "The app type, e.g. stripe")),
+    request_body = InstallRequest,
+    responses((status = 201, body = InstallResponseV1), (status = 400), (status = 404), (status = 409), (status = 503))
+)]
 async fn install_with_api_key(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -225,6 +257,16 @@ async fn install_with_api_key(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps",
+    operation_id = "listApps",
+    summary = "List apps",
+    tag = "OpenMeter v1",
+    security(("bearer" = [])),
+    params(V1PageQuery),
+    responses((status = 200, body = V1Page<StripeAppV1>), (status = 400), (status = 503))
+)]
 async fn list(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -239,6 +281,16 @@ async fn list(
     )))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/apps/{id}",
+    operation_id = "getApp",
+    summary = "Get app",
+    tag = "OpenMeter v1",
+    security(("bearer" = [])),
+    params(("id" = inline(UlidParam), Path)),
+    responses((status = 200, body = StripeAppV1), (status = 400), (status = 404), (status = 503))
+)]
 async fn fetch(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -249,6 +301,17 @@ async fn fetch(
     Ok(Json(app.into()))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/apps/{id}",
+    operation_id = "updateApp",
+    summary = "Update app",
+    tag = "OpenMeter v1",
+    security(("bearer" = [])),
+    params(("id" = inline(UlidParam), Path)),
+    request_body = ReplaceStripeRequest,
+    responses((status = 200, body = StripeAppV1), (status = 400), (status = 404), (status = 409), (status = 503))
+)]
 async fn update(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -274,6 +337,17 @@ async fn update(
     Ok(Json(app.into()))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/apps/{id}/stripe/api-key",
+    operation_id = "updateStripeAPIKey",
+    summary = "Update the Stripe API key",
+    tag = "OpenMeter v1",
+    security(("bearer" = [])),
+    params(("id" = inline(UlidParam), Path)),
+    request_body = ApiKeyRequest,
+    responses((status = 204), (status = 400), (status = 404), (status = 409), (status = 503))
+)]
 async fn update_api_key(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -287,6 +361,16 @@ async fn update_api_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/apps/{id}",
+    operation_id = "uninstallApp",
+    summary = "Uninstall app",
+    tag = "OpenMeter v1",
+    security(("bearer" = [])),
+    params(("id" = inline(UlidParam), Path)),
+    responses((status = 204), (status = 400), (status = 404), (status = 409), (status = 503))
+)]
 async fn uninstall(
     State(state): State<AppState>,
     Namespace(ns): Namespace,

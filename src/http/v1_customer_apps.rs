@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::AppState;
 use super::extract::{ApiJson, from_value, parse_ulid, path_ulid};
+use super::openapi::UlidParam;
 use super::page::{Page, PageExt, PageNumber, PageSize, V1_DEFAULT_SIZE, V1Page};
 use super::problem::V1Error;
 use super::query::{ApiQuery, QueryParams, fault};
@@ -44,7 +45,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// `StripeCustomerAppData`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StripeCustomerAppData {
     pub id: String,
@@ -69,7 +70,7 @@ impl StripeCustomerAppData {
 }
 
 /// `StripeCustomerAppDataBase`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct StripeBase {
     stripe_customer_id: String,
@@ -77,7 +78,7 @@ struct StripeBase {
 }
 
 /// `StripeCustomerAppDataCreateOrUpdateItem`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct StripeItem {
     id: Option<String>,
@@ -93,6 +94,16 @@ async fn default_app(ctx: &Context, ns: &str, customer: &Customer) -> Result<App
         .ok_or_else(|| no_app_error("id", Rule::Invalid, false))?)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/customers/{customerIdOrKey}/stripe",
+    operation_id = "getCustomerStripeAppData",
+    summary = "Get customer Stripe app data",
+    tag = "OpenMeter v1",
+    security(("bearer" = [])),
+    params(("customerIdOrKey" = String, Path, min_length = 1, description = "The customer's id or key")),
+    responses((status = 200, body = StripeCustomerAppData), (status = 400), (status = 404), (status = 503))
+)]
 async fn get_stripe(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -114,6 +125,17 @@ async fn get_stripe(
     Ok(Json(StripeCustomerAppData::new(data, app)))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/customers/{customerIdOrKey}/stripe",
+    operation_id = "upsertCustomerStripeAppData",
+    summary = "Upsert customer Stripe app data",
+    tag = "OpenMeter v1",
+    security(("bearer" = [])),
+    params(("customerIdOrKey" = String, Path, min_length = 1, description = "The customer's id or key")),
+    request_body = StripeBase,
+    responses((status = 200, body = StripeCustomerAppData), (status = 400), (status = 404), (status = 409), (status = 410), (status = 503))
+)]
 async fn put_stripe(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -139,6 +161,16 @@ async fn put_stripe(
     Ok(Json(StripeCustomerAppData::new(data, app)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/customers/{customerIdOrKey}/apps",
+    operation_id = "listCustomerAppData",
+    summary = "List customer app data",
+    tag = "OpenMeter v1",
+    security(("bearer" = [])),
+    params(("customerIdOrKey" = String, Path, min_length = 1, description = "The customer's id or key"), AppDataQuery),
+    responses((status = 200, body = V1Page<StripeCustomerAppData>), (status = 400), (status = 404), (status = 503))
+)]
 async fn list_app_data(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -172,6 +204,17 @@ async fn list_app_data(
 
 /// Upserts each item: Stripe is checked for every item first, then the rows
 /// are written, so one bad item leaves everything unchanged.
+#[utoipa::path(
+    put,
+    path = "/api/v1/customers/{customerIdOrKey}/apps",
+    operation_id = "upsertCustomerAppData",
+    summary = "Upsert customer app data",
+    tag = "OpenMeter v1",
+    security(("bearer" = [])),
+    params(("customerIdOrKey" = String, Path, min_length = 1, description = "The customer's id or key")),
+    request_body = Vec<StripeItem>,
+    responses((status = 200, body = Vec<StripeCustomerAppData>), (status = 400), (status = 404), (status = 409), (status = 410), (status = 503))
+)]
 async fn put_app_data(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -247,6 +290,16 @@ fn prefix_fields(err: Error, prefix: &str) -> Error {
     }
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/customers/{customerIdOrKey}/apps/{appId}",
+    operation_id = "deleteCustomerAppData",
+    summary = "Delete customer app data",
+    tag = "OpenMeter v1",
+    security(("bearer" = [])),
+    params(("customerIdOrKey" = String, Path, min_length = 1, description = "The customer's id or key"), ("appId" = inline(UlidParam), Path)),
+    responses((status = 204), (status = 400), (status = 404), (status = 409), (status = 410), (status = 503))
+)]
 async fn delete_app_data(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -270,13 +323,17 @@ async fn delete_app_data(
 }
 
 /// `page`, `pageSize` and `type`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(default, deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct AppDataQuery {
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 4294967295u64)]
     page: Option<PageNumber>,
     #[serde(rename = "pageSize")]
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 1000)]
     page_size: Option<PageSize>,
     #[serde(rename = "type")]
+    #[param(value_type = Option<String>)]
     kind: Option<AppType>,
 }
 

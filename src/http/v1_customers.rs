@@ -32,7 +32,7 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AddressV1 {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -79,7 +79,7 @@ impl From<Address> for AddressV1 {
     }
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UsageAttributionV1 {
     pub subject_keys: Vec<String>,
@@ -88,7 +88,7 @@ pub struct UsageAttributionV1 {
 /// `CustomerCreate` and `CustomerReplaceUpdate` (the same fields). v1 does
 /// not forbid unknown members, so read-only fields a client echoes back
 /// (`id`, `createdAt`, …) are ignored rather than refused.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CustomerInputV1 {
     pub name: String,
@@ -119,7 +119,7 @@ impl CustomerInputV1 {
 }
 
 /// The v1 `Customer`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CustomerV1 {
     pub id: String,
@@ -172,7 +172,7 @@ impl From<Customer> for CustomerV1 {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CustomerPageV1 {
     pub total_count: u64,
@@ -194,6 +194,16 @@ pub async fn resolve(store: &Store, ns: &str, id_or_key: &str) -> Result<Custome
         .ok_or_else(|| Error::not_found("customer", id_or_key).into())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/customers",
+    operation_id = "createCustomer",
+    summary = "Create customer",
+    tag = "OpenMeter v1",
+    security(("bearer" = [])),
+    request_body = CustomerInputV1,
+    responses((status = 201, body = CustomerV1), (status = 400), (status = 409), (status = 503))
+)]
 async fn create(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -225,6 +235,16 @@ pub async fn create_customer_v1(
     Ok(ctx.store.insert_customer(ns, fields.validate(key)?).await?)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/customers/{customerIdOrKey}",
+    operation_id = "getCustomer",
+    summary = "Get customer",
+    tag = "OpenMeter v1",
+    security(("bearer" = [])),
+    params(("customerIdOrKey" = String, Path, min_length = 1, description = "The customer's id or key"), ExpandQuery),
+    responses((status = 200, body = CustomerV1), (status = 400), (status = 404), (status = 503))
+)]
 async fn fetch(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -239,6 +259,17 @@ async fn fetch(
     Ok(Json(customer))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/customers/{customerIdOrKey}",
+    operation_id = "updateCustomer",
+    summary = "Update customer",
+    tag = "OpenMeter v1",
+    security(("bearer" = [])),
+    params(("customerIdOrKey" = String, Path, min_length = 1, description = "The customer's id or key")),
+    request_body = CustomerInputV1,
+    responses((status = 200, body = CustomerV1), (status = 400), (status = 404), (status = 409), (status = 410), (status = 503))
+)]
 async fn replace(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -256,6 +287,16 @@ async fn replace(
     Ok(Json(customer.into()))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/customers/{customerIdOrKey}",
+    operation_id = "deleteCustomer",
+    summary = "Delete customer",
+    tag = "OpenMeter v1",
+    security(("bearer" = [])),
+    params(("customerIdOrKey" = String, Path, min_length = 1, description = "The customer's id or key")),
+    responses((status = 204), (status = 400), (status = 404), (status = 409), (status = 503))
+)]
 async fn remove(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -266,6 +307,16 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/customers",
+    operation_id = "listCustomers",
+    summary = "List customers",
+    tag = "OpenMeter v1",
+    security(("bearer" = [])),
+    params(ListQuery),
+    responses((status = 200, body = CustomerPageV1), (status = 400), (status = 503))
+)]
 async fn list(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -316,21 +367,28 @@ async fn list(
 }
 
 /// `expand=subscriptions` only.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(default, deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ExpandQuery {
+    #[param(value_type = Option<String>, pattern = "^subscriptions$")]
     expand: Option<Expand>,
 }
 
 impl QueryParams for ExpandQuery {}
 
 /// `listCustomers`' parameters.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 4294967295u64)]
     page: Option<PageNumber>,
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 1000)]
     page_size: Option<PageSize>,
+    #[param(value_type = Option<String>, pattern = "^(ASC|DESC)$")]
     order: Option<Order>,
+    #[param(value_type = Option<String>)]
     order_by: Option<OrderBy>,
     include_deleted: Option<bool>,
     key: Option<String>,
@@ -338,6 +396,7 @@ struct ListQuery {
     primary_email: Option<String>,
     subject: Option<String>,
     plan_key: Option<String>,
+    #[param(value_type = Option<String>, pattern = "^subscriptions$")]
     expand: Option<Expand>,
 }
 

@@ -24,6 +24,7 @@ use ulid::Ulid;
 
 use super::AppState;
 use super::extract::{ApiJson, parse_ulid, path_ulid, query_error};
+use super::openapi::UlidParam;
 use super::page::{MAX_SIZE, V1_DEFAULT_SIZE, V1Page};
 use super::problem::V1Error;
 use super::profiles::{AppReferenceInput, AppReferences, AppReferencesInput, check_app_refs};
@@ -72,7 +73,7 @@ fn v1(err: Error) -> V1Error {
 // Shapes
 
 /// `BillingParty` (v1: `taxId`, `addresses` as a list of at most one).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PartyV1 {
     /// Read-only: accepted and ignored.
@@ -83,6 +84,7 @@ pub struct PartyV1 {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Value>)]
     pub tax_id: Option<TaxIdentity>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub addresses: Option<Vec<AddressV1>>,
@@ -129,14 +131,17 @@ impl PartyV1 {
 }
 
 /// `TaxConfig` (v1: `customInvoicing`, `taxCodeId`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TaxConfigV1 {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Value>)]
     pub behavior: Option<TaxBehavior>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Value>)]
     pub stripe: Option<StripeTaxConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Value>)]
     pub custom_invoicing: Option<ExternalInvoicingTaxConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tax_code_id: Option<String>,
@@ -154,7 +159,7 @@ impl From<TaxConfig> for TaxConfigV1 {
 }
 
 /// `BillingWorkflow` as returned, every default filled in.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkflowV1 {
     pub collection: CollectionV1,
@@ -163,14 +168,14 @@ pub struct WorkflowV1 {
     pub tax: TaxV1,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CollectionV1 {
     pub alignment: AlignmentV1,
     pub interval: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum AlignmentV1 {
     Subscription,
@@ -180,32 +185,33 @@ pub enum AlignmentV1 {
     },
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RecurringPeriodV1 {
     pub interval: String,
     #[serde(with = "crate::timestamp::serde")]
     pub anchor: time::OffsetDateTime,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InvoicingV1 {
     pub auto_advance: bool,
     pub draft_period: String,
     pub due_after: String,
     pub progressive_billing: bool,
+    #[schema(value_type = Value)]
     pub subscription_end_proration_mode: ProrationMode,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_tax_config: Option<TaxConfigV1>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentV1 {
     pub collection_method: &'static str,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TaxV1 {
     pub enabled: bool,
     pub enforced: bool,
@@ -250,7 +256,7 @@ impl From<Workflow> for WorkflowV1 {
 }
 
 /// `BillingWorkflowCreate` / `BillingWorkflow` in a request: every member optional.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkflowInputV1 {
     pub collection: Option<CollectionInputV1>,
@@ -259,45 +265,48 @@ pub struct WorkflowInputV1 {
     pub tax: Option<TaxInputV1>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CollectionInputV1 {
     pub alignment: Option<AlignmentInputV1>,
     pub interval: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AlignmentInputV1 {
     #[serde(rename = "type")]
+    #[schema(value_type = Value)]
     pub kind: AlignmentKind,
     pub recurring_period: Option<RecurringPeriodInputV1>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct RecurringPeriodInputV1 {
     pub interval: String,
     pub anchor: String,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InvoicingInputV1 {
     pub auto_advance: Option<bool>,
     pub draft_period: Option<String>,
     pub due_after: Option<String>,
     pub progressive_billing: Option<bool>,
+    #[schema(value_type = Option<Value>)]
     pub subscription_end_proration_mode: Option<ProrationMode>,
     pub default_tax_config: Option<TaxConfigV1>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PaymentInputV1 {
+    #[schema(value_type = Option<Value>)]
     pub collection_method: Option<CollectionMethod>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct TaxInputV1 {
     pub enabled: Option<bool>,
     pub enforced: Option<bool>,
@@ -379,7 +388,7 @@ impl WorkflowInputV1 {
 }
 
 /// `BillingProfileAppsCreate`: app ids.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct AppsCreateV1 {
     pub tax: String,
     pub invoicing: String,
@@ -387,7 +396,7 @@ pub struct AppsCreateV1 {
 }
 
 /// `BillingProfileCreate`. Like every v1 request, unknown members are ignored.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateProfileV1 {
     pub name: String,
@@ -403,7 +412,7 @@ pub struct CreateProfileV1 {
 /// `BillingProfileReplaceUpdateWithWorkflow`. `apps` is not part of it; a
 /// client that echoes a profile back may send it, and is refused only if it
 /// names other apps than the profile's.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateProfileV1 {
     pub name: String,
@@ -417,7 +426,7 @@ pub struct UpdateProfileV1 {
 }
 
 /// `BillingProfileAppsOrReference`: references, or the apps with `expand=apps`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum AppsV1 {
     References(AppReferences),
@@ -429,7 +438,7 @@ pub enum AppsV1 {
 }
 
 /// `BillingProfile`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BillingProfileV1 {
     pub id: String,
@@ -454,7 +463,7 @@ pub struct BillingProfileV1 {
 }
 
 /// `BillingCustomerProfile`: the values a customer bills with.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CustomerProfileV1 {
     pub supplier: PartyV1,
     pub workflow: WorkflowV1,
@@ -462,7 +471,7 @@ pub struct CustomerProfileV1 {
 }
 
 /// `BillingProfileCustomerOverride`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OverrideV1 {
     #[serde(with = "crate::timestamp::serde")]
@@ -474,7 +483,7 @@ pub struct OverrideV1 {
 }
 
 /// `BillingProfileCustomerOverrideWithDetails`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OverrideWithDetailsV1 {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -486,7 +495,7 @@ pub struct OverrideWithDetailsV1 {
 }
 
 /// `BillingProfileCustomerOverrideCreate`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OverrideCreateV1 {
     pub billing_profile_id: Option<String>,
@@ -895,6 +904,16 @@ fn parse_override_list(raw: Option<&str>) -> std::result::Result<OverrideList, E
 // ---------------------------------------------------------------------------
 // Billing profiles
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/billing/profiles",
+    operation_id = "createBillingProfile",
+    summary = "Create billing profile",
+    tag = "OpenMeter v1",
+    security(("bearer" = [])),
+    request_body = CreateProfileV1,
+    responses((status = 201, body = BillingProfileV1), (status = 400), (status = 404), (status = 409), (status = 503))
+)]
 async fn create(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -929,6 +948,16 @@ async fn create(
     Ok((StatusCode::CREATED, Json(body)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/billing/profiles/{id}",
+    operation_id = "getBillingProfile",
+    summary = "Get billing profile",
+    tag = "OpenMeter v1",
+    security(("bearer" = [])),
+    params(("id" = inline(UlidParam), Path), ("expand" = Option<Vec<String>>, Query, description = "apps: fill in the profile's apps")),
+    responses((status = 200, body = BillingProfileV1), (status = 400), (status = 404), (status = 503))
+)]
 async fn fetch(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -955,6 +984,17 @@ fn echoed_app(apps: &serde_json::Value, role: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/billing/profiles/{id}",
+    operation_id = "updateBillingProfile",
+    summary = "Update billing profile",
+    tag = "OpenMeter v1",
+    security(("bearer" = [])),
+    params(("id" = inline(UlidParam), Path)),
+    request_body = UpdateProfileV1,
+    responses((status = 200, body = BillingProfileV1), (status = 400), (status = 404), (status = 409), (status = 503))
+)]
 async fn update(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -1005,6 +1045,16 @@ async fn update(
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/billing/profiles/{id}",
+    operation_id = "deleteBillingProfile",
+    summary = "Delete billing profile",
+    tag = "OpenMeter v1",
+    security(("bearer" = [])),
+    params(("id" = inline(UlidParam), Path)),
+    responses((status = 204), (status = 400), (status = 404), (status = 409), (status = 503))
+)]
 async fn remove(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -1015,6 +1065,16 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/billing/profiles",
+    operation_id = "listBillingProfiles",
+    summary = "List billing profiles",
+    tag = "OpenMeter v1",
+    security(("bearer" = [])),
+    params(("includeArchived" = Option<bool>, Query, description = "Include deleted profiles (default false)"), ("expand" = Option<Vec<String>>, Query, description = "apps: fill in the profile's apps"), ("page" = Option<u64>, Query, minimum = 1, maximum = 4294967295u64, description = "1-based page number (default 1)"), ("pageSize" = Option<u64>, Query, minimum = 1, maximum = 1000, description = "Items per page (default 100)"), ("order" = Option<String>, Query, description = "ASC or DESC"), ("orderBy" = Option<String>, Query, description = "createdAt, updatedAt, default or name")),
+    responses((status = 200, body = V1Page<BillingProfileV1>), (status = 400), (status = 503))
+)]
 async fn list(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -1046,6 +1106,16 @@ async fn default_profile_id(store: &Store, ns: &str) -> std::result::Result<Opti
     Ok(store.default_profile(ns).await?.map(|p| p.id))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/billing/customers/{customerId}",
+    operation_id = "getBillingProfileCustomerOverride",
+    summary = "Get a customer override",
+    tag = "OpenMeter v1",
+    security(("bearer" = [])),
+    params(("customerId" = inline(UlidParam), Path), ("expand" = Option<Vec<String>>, Query, description = "apps, customer")),
+    responses((status = 200, body = OverrideWithDetailsV1), (status = 400), (status = 404), (status = 503))
+)]
 async fn get_override(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -1062,6 +1132,17 @@ async fn get_override(
     Ok(Json(body))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/billing/customers/{customerId}",
+    operation_id = "upsertBillingProfileCustomerOverride",
+    summary = "Create or update a customer override",
+    tag = "OpenMeter v1",
+    security(("bearer" = [])),
+    params(("customerId" = inline(UlidParam), Path)),
+    request_body = OverrideCreateV1,
+    responses((status = 200, body = OverrideWithDetailsV1), (status = 400), (status = 404), (status = 409), (status = 410), (status = 503))
+)]
 async fn upsert_override(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -1106,6 +1187,16 @@ async fn upsert_override(
     Ok(Json(body))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/billing/customers/{customerId}",
+    operation_id = "deleteBillingProfileCustomerOverride",
+    summary = "Delete a customer override",
+    tag = "OpenMeter v1",
+    security(("bearer" = [])),
+    params(("customerId" = inline(UlidParam), Path)),
+    responses((status = 204), (status = 400), (status = 404), (status = 409), (status = 410), (status = 503))
+)]
 async fn delete_override(
     State(state): State<AppState>,
     Namespace(ns): Namespace,
@@ -1133,6 +1224,16 @@ async fn delete_override(
 
 /// Customers and the values they bill with. Without a default profile only
 /// customers with an override have such values, so only they are listed.
+#[utoipa::path(
+    get,
+    path = "/api/v1/billing/customers",
+    operation_id = "listBillingProfileCustomerOverrides",
+    summary = "List customer overrides",
+    tag = "OpenMeter v1",
+    security(("bearer" = [])),
+    params(("billingProfile" = Option<Vec<String>>, Query, description = "Only customers pinned to these profiles"), ("customersWithoutPinnedProfile" = Option<bool>, Query, description = "Include customers on the default profile"), ("includeAllCustomers" = Option<bool>, Query, description = "Include every customer"), ("customerId" = Option<Vec<String>>, Query, description = "Only these customers"), ("customerName" = Option<String>, Query, description = "Customer name contains"), ("customerKey" = Option<String>, Query, description = "Customer key equals"), ("customerPrimaryEmail" = Option<String>, Query, description = "Customer primary email contains"), ("expand" = Option<Vec<String>>, Query, description = "apps, customer"), ("order" = Option<String>, Query, description = "ASC or DESC"), ("orderBy" = Option<String>, Query, description = "customerId, customerName, customerKey, customerPrimaryEmail or customerCreatedAt"), ("page" = Option<u64>, Query, minimum = 1, maximum = 4294967295u64, description = "1-based page number (default 1)"), ("pageSize" = Option<u64>, Query, minimum = 1, maximum = 1000, description = "Items per page (default 100)")),
+    responses((status = 200, body = V1Page<OverrideWithDetailsV1>), (status = 400), (status = 503))
+)]
 async fn list_overrides(
     State(state): State<AppState>,
     Namespace(ns): Namespace,

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::AppState;
 use super::extract::{MAX_BODY_BYTES, path_ulid};
+use super::openapi::UlidParam;
 use super::problem::V1Error;
 use crate::error::Error;
 use crate::ids::namespace_ulid;
@@ -20,7 +21,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// `StripeWebhookResponse`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WebhookResponse {
     pub namespace_id: String,
@@ -31,6 +32,16 @@ pub struct WebhookResponse {
     pub message: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/apps/{id}/stripe/webhook",
+    operation_id = "appStripeWebhook",
+    summary = "Stripe webhook (verified by its Stripe-Signature, not by API token)",
+    tag = "OpenMeter v1",
+    params(("id" = inline(UlidParam), Path)),
+    request_body = Object,
+    responses((status = 200, body = WebhookResponse), (status = 400), (status = 404), (status = 413), (status = 503))
+)]
 async fn webhook(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -111,6 +111,8 @@ async fn openapi_document_matches_the_contract_and_the_routes() {
         ("GET", "/healthz"),
         ("GET", "/readyz"),
         ("GET", "/api/openapi.json"),
+        ("GET", "/api/v3/openapi.json"),
+        ("GET", "/api/v1/openapi.json"),
     ]
     .into_iter()
     .map(|(m, p)| (m.to_owned(), p.to_owned()))
@@ -129,8 +131,52 @@ async fn openapi_document_matches_the_contract_and_the_routes() {
     }
     // Token auth everywhere but the webhook and the operations endpoints.
     for ((method, path), op) in &ours {
-        let public = path == "/api/v1/apps/{id}/stripe/webhook" || !path.starts_with("/api/v");
+        let public = path == "/api/v1/apps/{id}/stripe/webhook"
+            || !path.starts_with("/api/v")
+            || path.ends_with("/openapi.json");
         assert_eq!(op.get("security").is_none(), public, "{method} {path}");
+        // The bearer token's 401 wherever the token is needed, and every
+        // error answer a problem.
+        assert_eq!(
+            op["responses"].get("401").is_some(),
+            !public,
+            "{method} {path}"
+        );
+        for (status, response) in op["responses"].as_object().unwrap() {
+            if status.as_str() >= "400" {
+                assert_eq!(
+                    response["content"]["application/problem+json"]["schema"]["$ref"],
+                    "#/components/schemas/Problem",
+                    "{method} {path} {status}"
+                );
+            }
+        }
+        // ULID path parameters carry the pattern the server enforces.
+        for param in op["parameters"].as_array().into_iter().flatten() {
+            let name = param["name"].as_str().unwrap();
+            if param["in"] == "path" && ["customerId", "appId", "id"].contains(&name) {
+                assert_eq!(
+                    param["schema"]["pattern"], "^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$",
+                    "{method} {path} {name}"
+                );
+            }
+        }
+    }
+
+    // Each API's own document holds exactly that API's operations.
+    for (url, prefix) in [
+        ("/api/v3/openapi.json", "/api/v3/openmeter/"),
+        ("/api/v1/openapi.json", "/api/v1/"),
+    ] {
+        let resp = app.get(url).await;
+        assert_eq!(resp.status, 200, "{url}: {}", resp.body);
+        let part: BTreeSet<_> = operations(&resp.body["paths"], "").into_keys().collect();
+        let want: BTreeSet<_> = ours
+            .keys()
+            .filter(|(_, p)| p.starts_with(prefix) && !p.ends_with("/openapi.json"))
+            .cloned()
+            .collect();
+        assert_eq!(part, want, "{url}");
     }
 
     // Every documented operation is routed (the router's fallback answers
@@ -226,4 +272,83 @@ async fn openapi_document_matches_the_contract_and_the_routes() {
     .map(str::to_owned)
     .into();
     assert_eq!(required, want_required);
+}
+
+/// (METHOD, path) of every route the router declares, read from the
+/// `.route(..)` calls of `src/http/` and the prefixes `src/http/mod.rs`
+/// nests them under (axum cannot list a router's routes).
+fn declared_routes() -> BTreeSet<(String, String)> {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/src/http");
+    let read = |name: &str| std::fs::read_to_string(format!("{root}/{name}.rs")).unwrap();
+    // (module, router function) → prefix.
+    let assembly = read("mod");
+    let mut prefixes: BTreeMap<(String, String), String> = BTreeMap::new();
+    let mut prefix = String::new();
+    for line in assembly.lines() {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix('"') {
+            prefix = rest.split('"').next().unwrap().to_owned();
+        }
+        if line.starts_with("Router::new()") && !line.contains("merge") {
+            continue;
+        }
+        if let Some(call) = line.strip_prefix(".merge(") {
+            let call = call.trim_end_matches([')', ',']);
+            if let Some((module, function)) = call.split_once("::") {
+                let function = function.trim_end_matches("()").trim_end_matches('(');
+                prefixes.insert((module.to_owned(), function.to_owned()), prefix.clone());
+            }
+        }
+        if line.starts_with(".layer(") {
+            prefix.clear();
+        }
+    }
+    let mut routes = BTreeSet::new();
+    for ((module, function), prefix) in &prefixes {
+        let source = read(module);
+        let start = source
+            .find(&format!("pub fn {function}() -> Router<AppState>"))
+            .unwrap_or_else(|| panic!("{module}::{function}"));
+        let body = &source[start..];
+        let body = &body[..body.find("\n}\n").unwrap()];
+        for call in body.split(".route(").skip(1) {
+            let first = call.split([',', ')']).next().unwrap().trim();
+            let path = match first.strip_prefix('"') {
+                Some(literal) => literal.trim_end_matches('"').to_owned(),
+                // A constant of the same module.
+                None => {
+                    let decl = format!("const {first}: &str = \"");
+                    let at = source.find(&decl).unwrap_or_else(|| panic!("{decl}"));
+                    let rest = &source[at + decl.len()..];
+                    rest[..rest.find('"').unwrap()].to_owned()
+                }
+            };
+            let path = format!("{prefix}{path}");
+            for method in ["get", "put", "post", "delete", "patch"] {
+                if call.contains(&format!("{method}(")) {
+                    routes.insert((method.to_uppercase(), path.clone()));
+                }
+            }
+        }
+    }
+    routes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_is_documented() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let doc = app.get("/api/openapi.json").await.body;
+    let documented: BTreeSet<_> = operations(&doc["paths"], "").into_keys().collect();
+    let routes = declared_routes();
+    assert!(routes.len() > 50, "{routes:?}");
+    let undocumented: Vec<_> = routes.difference(&documented).collect();
+    assert!(
+        undocumented.is_empty(),
+        "undocumented routes: {undocumented:?}"
+    );
+    let unrouted: Vec<_> = documented.difference(&routes).collect();
+    assert!(
+        unrouted.is_empty(),
+        "documented but not declared: {unrouted:?}"
+    );
 }
