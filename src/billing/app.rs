@@ -76,15 +76,6 @@ impl App {
     }
 }
 
-/// The events meterpay's webhook handles; registered with Stripe on install.
-pub const WEBHOOK_EVENTS: &[&str] = &[
-    "checkout.session.completed",
-    "checkout.session.expired",
-    "setup_intent.succeeded",
-    "setup_intent.setup_failed",
-    "setup_intent.requires_action",
-];
-
 /// A capability of a catalog item.
 #[derive(Debug, Clone, Copy)]
 pub struct Capability {

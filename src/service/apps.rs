@@ -8,10 +8,11 @@ use std::collections::BTreeMap;
 use ulid::Ulid;
 
 use super::Context;
-use crate::billing::app::{self, App, AppStatus, WEBHOOK_EVENTS};
+use crate::billing::app::{self, App, AppStatus};
 use crate::error::{Error, FieldError, Remedy, Result, Rule, Violations};
 use crate::secrets;
-use crate::store::apps::{NewApp, UnpinnedWebhook, duplicate_account};
+use crate::store::apps::{NewApp, NewWebhook, UnpinnedWebhook, duplicate_account};
+use crate::stripe::events::HANDLED as WEBHOOK_EVENTS;
 use crate::stripe::{
     self, CreatedWebhookEndpoint, META_APP_ID, META_NAMESPACE, StripeClient, StripeError,
 };
@@ -381,10 +382,12 @@ async fn pin_webhook_endpoint(ctx: &Context, app: &UnpinnedWebhook) -> Result<()
                 ns,
                 id,
                 &app.endpoint_id,
-                &endpoint.id,
-                &secret,
-                pinned,
-                &events,
+                &NewWebhook {
+                    endpoint_id: &endpoint.id,
+                    secret_encrypted: &secret,
+                    api_version: pinned,
+                    events: &events,
+                },
             )
             .await?;
         if swapped {

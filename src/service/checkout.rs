@@ -66,7 +66,7 @@ pub async fn create_checkout_session(
         .options
         .validate(now, customer.currency.as_ref(), &CheckoutRules);
     let given = match &req.stripe_customer_id {
-        Some(id) if !is_customer_id(id) => Err(Error::field(
+        Some(id) if !crate::stripe::ids::is_customer_id(id) => Err(Error::field(
             "stripe_customer_id",
             Rule::MatchesRegex,
             "must be a Stripe customer id (cus_…)",
@@ -276,12 +276,6 @@ fn checkout_stripe_error(err: StripeError, app: &App) -> Error {
         ),
         other => super::apps::stripe_error(other),
     }
-}
-
-fn is_customer_id(id: &str) -> bool {
-    id.strip_prefix("cus_").is_some_and(|rest| {
-        !rest.is_empty() && rest.len() <= 255 && rest.bytes().all(|b| b.is_ascii_alphanumeric())
-    })
 }
 
 /// Both results, or one 400 listing every field error of both.

@@ -11,7 +11,7 @@ use crate::billing::app::App;
 use crate::billing::customer::Customer;
 use crate::error::{Error, FieldError, Remedy, Result, Rule, Violations};
 use crate::store::customer_stripe::CustomerStripe;
-use crate::stripe::StripeError;
+use crate::stripe::{StripeError, ids};
 
 /// What a client may set on a customer's Stripe data.
 #[derive(Debug, Clone, Default)]
@@ -114,7 +114,7 @@ pub async fn prepare_stripe_data(
     customer.ensure_live()?;
     let mut v = Violations::default();
     if let Some(id) = &input.customer_id
-        && !is_stripe_id(id, "cus_")
+        && !ids::is_customer_id(id)
     {
         v.push(
             CUSTOMER_ID_FIELD,
@@ -123,7 +123,7 @@ pub async fn prepare_stripe_data(
         );
     }
     if let Some(pm) = &input.default_payment_method_id
-        && !(is_stripe_id(pm, "pm_") || is_stripe_id(pm, "card_") || is_stripe_id(pm, "src_"))
+        && !ids::is_payment_method_id(pm)
     {
         v.push(
             PAYMENT_METHOD_FIELD,
@@ -254,10 +254,4 @@ pub async fn check_profile(ctx: &Context, ns: &str, field: &str, id: Ulid) -> Re
             format!("billing profile [{id}] does not exist"),
         )),
     }
-}
-
-fn is_stripe_id(id: &str, prefix: &str) -> bool {
-    id.strip_prefix(prefix).is_some_and(|rest| {
-        !rest.is_empty() && rest.len() <= 255 && rest.bytes().all(|b| b.is_ascii_alphanumeric())
-    })
 }

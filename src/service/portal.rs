@@ -45,17 +45,14 @@ pub const CUSTOMER_ID: &str = "customerId";
 /// Everything about the options that can be checked without calling Stripe.
 pub fn validate(options: &PortalOptions) -> Result<()> {
     let mut v = Violations::default();
-    if let Some(id) = &options.configuration_id {
-        let ok = id.strip_prefix("bpc_").is_some_and(|rest| {
-            !rest.is_empty() && rest.len() <= 255 && rest.bytes().all(|b| b.is_ascii_alphanumeric())
-        });
-        if !ok {
-            v.push(
-                CONFIGURATION_ID,
-                Rule::MatchesRegex,
-                "must be the id of a Stripe customer portal configuration (bpc_…)",
-            );
-        }
+    if let Some(id) = &options.configuration_id
+        && !crate::stripe::ids::is_portal_configuration_id(id)
+    {
+        v.push(
+            CONFIGURATION_ID,
+            Rule::MatchesRegex,
+            "must be the id of a Stripe customer portal configuration (bpc_…)",
+        );
     }
     if let Some(locale) = &options.locale
         && !is_portal_locale(locale)

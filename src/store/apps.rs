@@ -41,6 +41,16 @@ pub struct AppSecrets {
     pub previous_webhook_secret_encrypted: Option<String>,
 }
 
+/// A webhook endpoint replacing an app's current one.
+#[derive(Debug, Clone, Copy)]
+pub struct NewWebhook<'a> {
+    pub endpoint_id: &'a str,
+    pub secret_encrypted: &'a str,
+    pub api_version: &'a str,
+    /// Comma-separated.
+    pub events: &'a str,
+}
+
 /// A live app whose webhook endpoint is not of the pinned API version, or
 /// whose replaced endpoint is still to be deleted.
 #[derive(Debug, Clone)]
@@ -296,7 +306,7 @@ impl Store {
             .collect()
     }
 
-    /// Makes `new_endpoint` the app's endpoint when `old_endpoint` still is,
+    /// Makes `new` the app's endpoint when `old_endpoint` still is,
     /// keeping the old endpoint and secret as the previous ones (still
     /// accepted) until [`Store::forget_previous_webhook`]. `false` when the
     /// app's endpoint is no longer `old_endpoint` (another process replaced it).
@@ -305,10 +315,7 @@ impl Store {
         namespace: &str,
         id: Ulid,
         old_endpoint: &str,
-        new_endpoint: &str,
-        secret_encrypted: &str,
-        api_version: &str,
-        events: &str,
+        new: &NewWebhook<'_>,
     ) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE apps SET previous_webhook_endpoint_id = webhook_endpoint_id, \
@@ -321,11 +328,11 @@ impl Store {
         .bind(namespace)
         .bind(id.to_string())
         .bind(old_endpoint)
-        .bind(new_endpoint)
-        .bind(secret_encrypted)
-        .bind(api_version)
+        .bind(new.endpoint_id)
+        .bind(new.secret_encrypted)
+        .bind(new.api_version)
         .bind(timestamp::format(timestamp::now()))
-        .bind(events)
+        .bind(new.events)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() > 0)

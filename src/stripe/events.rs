@@ -19,6 +19,16 @@ use crate::billing::customer::Address;
 /// Where meterpay's customer id sits in an event, for errors about it.
 pub const CUSTOMER_ID_METADATA_FIELD: &str = "data.object.metadata.meterpay_customer_id";
 
+/// The events meterpay's webhook handles (each a [`StripeEvent`] case);
+/// its endpoints are subscribed to exactly these.
+pub const HANDLED: &[&str] = &[
+    "checkout.session.completed",
+    "checkout.session.expired",
+    "setup_intent.succeeded",
+    "setup_intent.setup_failed",
+    "setup_intent.requires_action",
+];
+
 /// A delivered event: its id (deduplication), its type as Stripe names it
 /// (logs and the processed-events record), and what it says.
 #[derive(Debug, Clone, PartialEq, Eq)]

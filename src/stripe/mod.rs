@@ -5,6 +5,7 @@
 //! verification (`webhook`). Callers speak meterpay's vocabulary only.
 mod client;
 pub mod events;
+pub mod ids;
 mod transformers;
 pub mod webhook;
 

@@ -12,11 +12,12 @@ use crate::support::{
 
 const APPS: &str = "/api/v3/openmeter/apps";
 const INSTALL: &str = "/api/v3/openmeter/app-catalog/install";
-const WEBHOOK_EVENTS: [&str; 4] = [
+const WEBHOOK_EVENTS: [&str; 5] = [
     "checkout.session.completed",
     "checkout.session.expired",
     "setup_intent.succeeded",
     "setup_intent.setup_failed",
+    "setup_intent.requires_action",
 ];
 
 pub fn masked(key: &str) -> String {
