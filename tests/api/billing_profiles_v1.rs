@@ -764,6 +764,32 @@ async fn v1_customer_overrides(backend: Backend) {
         );
     }
 
+    // PUT without a profile clears the pin: meterpay keeps no override
+    // without one (the default profile applies, looked up when read).
+    let put = |body: Value| {
+        let app = &app;
+        let path = format!("{OVERRIDES}/{c1_id}");
+        async move {
+            call(
+                app,
+                Method::PUT,
+                &path,
+                Some(body),
+                "upsertBillingProfileCustomerOverride",
+            )
+            .await
+        }
+    };
+    let cleared = put(json!({})).await;
+    let unpinned_c1 =
+        json!({"baseBillingProfileId": main_id, "customerProfile": customer_profile(&main)});
+    assert_eq!((cleared.status, &cleared.body), (200, &unpinned_c1));
+    let v3 = app
+        .get(&format!("/api/v3/openmeter/customers/{c1_id}/billing"))
+        .await;
+    assert!(v3.body.get("billing_profile").is_none(), "{}", v3.body);
+    assert_eq!(put(json!({"billingProfileId": ent_id})).await.status, 200);
+
     // Deleting the override: the default applies again, and the profile can go.
     let deleted = call(
         &app,
