@@ -481,12 +481,8 @@ pub(crate) fn all_events(shared: &Shared, account: Option<&str>) -> Vec<Value> {
         }
         if let Some(ids) = stored.lists.get("event") {
             for (position, id) in ids.iter().enumerate() {
-                if let Some(event) = stored.objects.get(id) {
-                    events.push((
-                        event["created"].as_i64().unwrap_or(0),
-                        position,
-                        event.clone(),
-                    ));
+                if let Some(event) = stored.objects.get(id).map(|text| text.value()) {
+                    events.push((event["created"].as_i64().unwrap_or(0), position, event));
                 }
             }
         }
@@ -701,9 +697,9 @@ async fn ctl_object(AxState(ctx): AxState<Ctx>, Path(id): Path<String>) -> Respo
     match state
         .accounts
         .values()
-        .find_map(|account| account.objects.get(&id))
+        .find_map(|account| account.objects.get(&id).map(|text| text.value()))
     {
-        Some(object) => json_response(200, object, &[]),
+        Some(object) => json_response(200, &object, &[]),
         None => json_response(404, &ApiError::no_such("object", &id, None).body(), &[]),
     }
 }
@@ -719,6 +715,7 @@ async fn ctl_stats(AxState(ctx): AxState<Ctx>) -> Response {
             "connections_accepted": ctx.connections_accepted.load(Ordering::Relaxed),
             "last_seq": state.log_seq,
             "objects": state.accounts.values().map(|account| account.objects.len()).sum::<usize>(),
+            "object_bytes": state.accounts.values().flat_map(|account| account.objects.values()).map(|text| text.len()).sum::<usize>(),
         })
     };
     json_response(200, &stats, &[])

@@ -279,7 +279,7 @@ impl Emulator {
             .lock()
             .accounts
             .values()
-            .find_map(|account| account.objects.get(id).cloned())
+            .find_map(|account| account.objects.get(id).map(state::StoredObject::value))
     }
 
     /// Stops accepting connections, closes open ones and stops webhook delivery.

@@ -154,9 +154,18 @@ pub fn delete(state: &mut State, account: &str, id: &str, params: &Value) -> Api
     if let Some(customer_ids) = stored.lists.get_mut("customer") {
         customer_ids.retain(|listed| listed != id);
     }
-    for object in stored.objects.values_mut() {
-        if object["object"] == "payment_method" && object["customer"] == id {
-            object["customer"] = Value::Null;
+    let payment_method_ids = stored
+        .lists
+        .get("payment_method")
+        .cloned()
+        .unwrap_or_default();
+    for payment_method_id in payment_method_ids {
+        if let Some(text) = stored.objects.get_mut(&payment_method_id) {
+            let mut object = text.value();
+            if object["object"] == "payment_method" && object["customer"] == id {
+                object["customer"] = Value::Null;
+                *text = crate::state::StoredObject::new(&object);
+            }
         }
     }
     state.emit(account, "customer.deleted", &customer, None)?;
