@@ -89,6 +89,8 @@ pub(crate) struct Shared {
     config: EmulatorConfig,
     /// TCP connections accepted since start.
     connections_accepted: AtomicU64,
+    /// Base URL of hosted pages (a copy of the state's, readable without the lock).
+    public_url: String,
 }
 
 impl Shared {
@@ -124,7 +126,8 @@ impl Emulator {
             .public_url
             .clone()
             .unwrap_or_else(|| base_url.clone());
-        let mut state = state::State::new(public_url.trim_end_matches('/').to_string());
+        let public_url = public_url.trim_end_matches('/').to_string();
+        let mut state = state::State::new(public_url.clone());
         for key in &config.api_keys {
             state.add_key(key);
         }
@@ -134,6 +137,7 @@ impl Emulator {
             state: Mutex::new(state),
             config,
             connections_accepted: AtomicU64::new(0),
+            public_url,
         });
         let delivery_tx = webhooks::start(shared.clone());
         shared.lock().delivery_tx = Some(delivery_tx);

@@ -146,10 +146,12 @@ pub struct Delivery {
 
 /// The stored response to an idempotent request, replayed for the same key and parameters.
 pub struct StoredResponse {
-    /// Method, path and parameters of the first request.
-    pub fingerprint: Value,
+    /// Method, path and parameters of the first request, as compact JSON.
+    pub fingerprint: String,
     pub status: u16,
-    pub body: Value,
+    /// The response body, as compact JSON (a full `Value` copy of every idempotent
+    /// response would double the memory of each created object).
+    pub body: StoredObject,
 }
 
 /// A stored object: its compact JSON text.
