@@ -575,8 +575,8 @@ fn clock_json(state: &crate::state::State) -> Value {
 }
 
 async fn ctl_clock(AxState(ctx): AxState<Ctx>) -> Response {
-    let state = ctx.lock();
-    json_response(200, &clock_json(&state), &[])
+    let clock = clock_json(&ctx.lock());
+    json_response(200, &clock, &[])
 }
 
 #[derive(Deserialize)]
@@ -595,16 +595,19 @@ async fn ctl_advance(AxState(ctx): AxState<Ctx>, body: Bytes) -> Response {
             );
         }
     };
-    let mut state = ctx.lock();
-    state.clock_offset += advance.seconds;
-    state.current_request = None;
-    state.sweep_expired();
-    json_response(200, &clock_json(&state), &[])
+    let clock = {
+        let mut state = ctx.lock();
+        state.clock_offset += advance.seconds;
+        state.current_request = None;
+        state.sweep_expired();
+        clock_json(&state)
+    };
+    json_response(200, &clock, &[])
 }
 
 async fn ctl_faults(AxState(ctx): AxState<Ctx>) -> Response {
-    let state = ctx.lock();
-    json_response(200, &json!({"rules": state.faults}), &[])
+    let rules = json!({"rules": ctx.lock().faults});
+    json_response(200, &rules, &[])
 }
 
 #[derive(Deserialize)]
@@ -640,9 +643,12 @@ async fn ctl_add_faults(AxState(ctx): AxState<Ctx>, body: Bytes) -> Response {
             );
         }
     }
-    let mut state = ctx.lock();
-    state.faults.extend(rules);
-    json_response(200, &json!({"rules": state.faults}), &[])
+    let rules = {
+        let mut state = ctx.lock();
+        state.faults.extend(rules);
+        json!({"rules": state.faults})
+    };
+    json_response(200, &rules, &[])
 }
 
 async fn ctl_clear_faults(AxState(ctx): AxState<Ctx>) -> Response {
@@ -711,17 +717,17 @@ async fn ctl_events(AxState(ctx): AxState<Ctx>, Query(query): Query<SinceQuery>)
 }
 
 async fn ctl_deliveries(AxState(ctx): AxState<Ctx>) -> Response {
-    let state = ctx.lock();
-    json_response(200, &json!({"data": state.deliveries}), &[])
+    let deliveries = ctx.lock().deliveries.clone();
+    json_response(200, &json!({"data": deliveries}), &[])
 }
 
 async fn ctl_object(AxState(ctx): AxState<Ctx>, Path(id): Path<String>) -> Response {
-    let state = ctx.lock();
-    match state
+    let found = ctx
+        .lock()
         .accounts
         .values()
-        .find_map(|account| account.objects.get(&id).map(|text| text.value()))
-    {
+        .find_map(|account| account.objects.get(&id).cloned());
+    match found.map(|text| text.value()) {
         Some(object) => json_response(200, &object, &[]),
         None => json_response(404, &ApiError::no_such("object", &id, None).body(), &[]),
     }

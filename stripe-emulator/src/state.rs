@@ -290,11 +290,11 @@ impl State {
     }
 
     /// Stores a new object and appends it to its list.
-    pub fn insert(&mut self, account: &str, kind: &'static str, object: Value) -> ApiResult<()> {
+    pub fn insert(&mut self, account: &str, kind: &'static str, object: &Value) -> ApiResult<()> {
         let stored = self.account_mut(account)?;
         let id = object["id"].as_str().unwrap_or_default().to_string();
         stored.lists.entry(kind).or_default().push(id.clone());
-        stored.objects.insert(id, StoredObject::new(&object));
+        stored.objects.insert(id, StoredObject::new(object));
         Ok(())
     }
 
@@ -379,7 +379,7 @@ impl State {
             "request": {"id": request_id, "idempotency_key": idempotency_key},
             "type": event_type,
         });
-        self.insert(account, "event", event.clone())?;
+        self.insert(account, "event", &event)?;
         if let Some(delivery_tx) = &self.delivery_tx {
             for endpoint in &endpoints {
                 let _ = delivery_tx.send(Delivery {

@@ -89,7 +89,7 @@ pub fn create(state: &mut State, account: &str, params: &Value) -> ApiResult<Val
         "test_clock": null,
     });
     apply_params(&mut customer, params);
-    state.insert(account, "customer", customer.clone())?;
+    state.insert(account, "customer", &customer)?;
     state.emit(account, "customer.created", &customer, None)?;
     if let Some(payment_method_id) = params::non_empty(params, "payment_method") {
         payment_methods::attach(state, account, payment_method_id, &id)?;

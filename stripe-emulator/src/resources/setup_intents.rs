@@ -96,7 +96,7 @@ pub fn for_checkout(session: ForCheckout<'_>) -> Value {
 /// Stores the setup intent of a new Checkout Session and emits `setup_intent.created`.
 pub fn store_for_checkout(state: &mut State, account: &str, setup_intent: Value) -> ApiResult<()> {
     state.emit(account, "setup_intent.created", &setup_intent, None)?;
-    state.insert(account, "setup_intent", setup_intent)?;
+    state.insert(account, "setup_intent", &setup_intent)?;
     Ok(())
 }
 
@@ -110,7 +110,7 @@ pub fn fail(
     payment_method: &Value,
     error: ApiError,
 ) -> ApiResult<ApiError> {
-    state.insert(account, "payment_method", payment_method.clone())?;
+    state.insert(account, "payment_method", payment_method)?;
     let mut last_setup_error = Map::new();
     if let Some(code) = &error.code {
         last_setup_error.insert("code".into(), json!(code));

@@ -394,7 +394,7 @@ pub fn commit(state: &mut State, account: &str, prepared: Prepared) -> ApiResult
     session["created"] = now.into();
     session["expires_at"] = expires_at.into();
     let id = session["id"].as_str().unwrap_or_default().to_string();
-    state.insert(account, "checkout.session", session.clone())?;
+    state.insert(account, "checkout.session", &session)?;
     state.schedule_expiry(account, &id, expires_at);
     Ok(session)
 }
