@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -154,33 +155,90 @@ pub struct StoredResponse {
     pub body: StoredObject,
 }
 
-/// A stored object: its compact JSON text.
+/// A stored object: its compact JSON text without its top-level `null` fields, plus the
+/// (interned, shared) list of those fields' names.
 ///
 /// Objects used to be kept as `serde_json::Value` trees, where every field costs a `String`
 /// key, a 32-byte `Value` and a share of a half-full B-tree node (~28 KB per checkout session
 /// with its setup intent and `setup_intent.created` event). As compact text the same three
-/// objects take ~5 KB. Reads parse the text (a few microseconds for a session), which only
-/// retrieves, expansions and lists do; the checkout hot path reads none of the big objects.
+/// objects take ~4 KB, ~2.8 KB once the top-level nulls (half of a session's 70 fields) are left
+/// out. Reads parse the text (a few microseconds for a session), which only retrieves,
+/// expansions and lists do; the checkout hot path reads none of the big objects.
 #[derive(Debug, Clone)]
-pub struct StoredObject(Box<str>);
+pub struct StoredObject {
+    text: Box<str>,
+    /// Names of the top-level fields that are `null`, shared by all objects with the same set.
+    nulls: Option<NullNames>,
+}
+
+/// Serialises an object's fields except the `null` ones.
+struct WithoutNulls<'a>(&'a Map<String, Value>);
+
+impl Serialize for WithoutNulls<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        for (key, value) in self.0 {
+            if !value.is_null() {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// Names of an object's null top-level fields.
+type NullNames = Arc<[Box<str>]>;
+
+/// The distinct sets of null field names in use (a handful: one or two per object type).
+fn intern_nulls(names: Vec<Box<str>>) -> NullNames {
+    static SETS: OnceLock<Mutex<HashSet<NullNames>>> = OnceLock::new();
+    let mut sets = SETS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(known) = sets.get(names.as_slice()) {
+        return known.clone();
+    }
+    let set: NullNames = names.into();
+    sets.insert(set.clone());
+    set
+}
 
 impl StoredObject {
     pub fn new(object: &Value) -> Self {
-        StoredObject(
-            serde_json::to_string(object)
-                .unwrap_or_default()
-                .into_boxed_str(),
-        )
+        let (text, nulls) = match object.as_object() {
+            Some(map) => {
+                let names: Vec<Box<str>> = map
+                    .iter()
+                    .filter(|(_, value)| value.is_null())
+                    .map(|(key, _)| key.as_str().into())
+                    .collect();
+                let text = serde_json::to_string(&WithoutNulls(map)).unwrap_or_default();
+                (text, (!names.is_empty()).then(|| intern_nulls(names)))
+            }
+            None => (serde_json::to_string(object).unwrap_or_default(), None),
+        };
+        StoredObject {
+            text: text.into_boxed_str(),
+            nulls,
+        }
     }
 
-    /// The object, parsed.
+    /// The object, parsed (with its null fields back).
     pub fn value(&self) -> Value {
-        serde_json::from_str(&self.0).unwrap_or(Value::Null)
+        let mut value: Value = serde_json::from_str(&self.text).unwrap_or(Value::Null);
+        if let (Some(nulls), Some(map)) = (&self.nulls, value.as_object_mut()) {
+            for name in nulls.iter() {
+                map.insert(name.to_string(), Value::Null);
+            }
+        }
+        value
     }
 
     /// Bytes of its text.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.text.len()
     }
 }
 
@@ -464,4 +522,34 @@ pub fn previous_attributes(old: &Value, new: &Value) -> Value {
         }
     }
     Value::Object(changed)
+}
+
+#[cfg(test)]
+mod stored_object_tests {
+    use super::StoredObject;
+    use serde_json::json;
+
+    #[test]
+    fn round_trips_with_nulls_left_out_of_the_text() {
+        let object = json!({
+            "id": "cs_test_1", "url": null, "metadata": {"a": null, "b": "x"},
+            "custom_fields": [], "expires_at": 5, "customer": null,
+        });
+        let stored = StoredObject::new(&object);
+        assert_eq!(stored.value(), object);
+        assert!(!stored.text.contains("\"url\""));
+        assert!(
+            stored.text.contains("\"a\":null"),
+            "only top-level nulls are left out"
+        );
+        let other = StoredObject::new(&json!({"id": "cs_test_2", "url": null, "customer": null}));
+        assert!(std::sync::Arc::ptr_eq(
+            stored.nulls.as_ref().unwrap(),
+            other.nulls.as_ref().unwrap()
+        ));
+        assert_eq!(
+            StoredObject::new(&json!([1, null])).value(),
+            json!([1, null])
+        );
+    }
 }
