@@ -24,7 +24,7 @@ use crate::cards::CardInput;
 use crate::error::ApiError;
 use crate::ids::random_alphanumeric;
 use crate::resources::{self, checkout_sessions, checkout_sessions::Completion};
-use crate::state::{API_VERSION, FaultRule, RequestLogEntry, StoredResponse};
+use crate::state::{API_VERSION, FaultRule, RequestLogEntry, StoredObject, StoredResponse};
 use crate::{Killer, Shared};
 
 type Ctx = Arc<Shared>;
@@ -166,6 +166,27 @@ fn mask(key: &str) -> String {
     )
 }
 
+/// The first fault rule matching the request (counting it down), as (latency, error to inject).
+fn select_fault(
+    state: &mut crate::state::State,
+    method: &str,
+    path: &str,
+) -> Option<(Option<u64>, Option<String>)> {
+    let index = state
+        .faults
+        .iter()
+        .position(|rule| match_fault(rule, method, path))?;
+    let rule = state.faults[index].clone();
+    if let Some(count) = state.faults[index].count.as_mut() {
+        *count = count.saturating_sub(1);
+        if *count == 0 {
+            state.faults.remove(index);
+        }
+    }
+    let hit = rule.error.is_some() && rand::random_bool(rule.rate.unwrap_or(1.0).clamp(0.0, 1.0));
+    Some((rule.latency_ms, if hit { rule.error } else { None }))
+}
+
 fn match_fault(rule: &FaultRule, method: &str, path: &str) -> bool {
     rule.method
         .as_deref()
@@ -221,9 +242,17 @@ async fn stripe_api(
         .clone()
         .unwrap_or_else(|_| Value::Object(Default::default()));
     let key = api_key(&headers);
-    let account = key
-        .as_ref()
-        .and_then(|key| ctx.lock().keys.get(key).cloned());
+    // One short lock for the account of the key and the fault rule that applies.
+    let (account, fault) = {
+        let mut state = ctx.lock();
+        let account = key.as_ref().and_then(|key| state.keys.get(key).cloned());
+        let fault = if path.starts_with("/v1/") {
+            select_fault(&mut state, method.as_str(), &path)
+        } else {
+            None
+        };
+        (account, fault)
+    };
 
     let log = |ctx: &Ctx, status: u16, replayed: bool, fault: Option<String>| {
         let entry = RequestLogEntry {
@@ -248,29 +277,6 @@ async fn stripe_api(
         return json_response(404, &error.body(), &out_headers);
     }
 
-    // Fault injection.
-    let fault = {
-        let mut state = ctx.lock();
-        match state
-            .faults
-            .iter()
-            .position(|rule| match_fault(rule, method.as_str(), &path))
-        {
-            Some(index) => {
-                let rule = state.faults[index].clone();
-                if let Some(count) = state.faults[index].count.as_mut() {
-                    *count = count.saturating_sub(1);
-                    if *count == 0 {
-                        state.faults.remove(index);
-                    }
-                }
-                let hit = rule.error.is_some()
-                    && rand::random_bool(rule.rate.unwrap_or(1.0).clamp(0.0, 1.0));
-                Some((rule.latency_ms, if hit { rule.error } else { None }))
-            }
-            None => None,
-        }
-    };
     let mut drop_after = false;
     if let Some((latency, error)) = fault {
         drop_after = error.as_deref() == Some("drop_after");
@@ -357,13 +363,21 @@ async fn stripe_api(
         }
     };
 
+    // Everything that does not need the state happens before taking the lock: the
+    // idempotency fingerprint, and for checkout sessions the validation and the objects.
+    let use_idem = method == Method::POST && idem_key.is_some();
+    let fingerprint = use_idem.then(|| {
+        serde_json::to_string(&json!({"method": method.as_str(), "path": path, "params": params}))
+            .unwrap_or_default()
+    });
+    let prepared = (method == Method::POST
+        && path.trim_end_matches('/') == "/v1/checkout/sessions")
+        .then(|| checkout_sessions::prepare(&params, &ctx.public_url));
     let (status, body, replayed) = {
         let mut state = ctx.lock();
         state.sweep_expired();
-        let fingerprint = json!({"method": method.as_str(), "path": path, "params": params});
-        let use_idem = method == Method::POST && idem_key.is_some();
         let mut early: Option<(u16, Value, bool)> = None;
-        if use_idem && let Some(idempotency_key) = &idem_key {
+        if let (Some(idempotency_key), Some(fingerprint)) = (&idem_key, &fingerprint) {
             if idempotency_key.len() > 255 {
                 let error = ApiError::invalid(
                     "Idempotency-Key header must not be longer than 255 characters.",
@@ -375,8 +389,8 @@ async fn stripe_api(
                 .get(&account_id)
                 .and_then(|stored_account| stored_account.idempotent_responses.get(idempotency_key))
             {
-                early = Some(if stored.fingerprint == fingerprint {
-                    (stored.status, stored.body.clone(), true)
+                early = Some(if &stored.fingerprint == fingerprint {
+                    (stored.status, stored.body.value(), true)
                 } else {
                     let error = ApiError::new(
                         400,
@@ -396,24 +410,33 @@ async fn stripe_api(
                     request_id.clone(),
                     if use_idem { idem_key.clone() } else { None },
                 ));
-                let result =
-                    resources::route(&mut state, &account_id, method.as_str(), &path, &params);
+                let result = match prepared {
+                    Some(prepared) => prepared
+                        .and_then(|prepared| {
+                            checkout_sessions::commit(&mut state, &account_id, prepared)
+                        })
+                        .and_then(|session| {
+                            crate::expand::expand(&state, &account_id, session, &params)
+                        }),
+                    None => {
+                        resources::route(&mut state, &account_id, method.as_str(), &path, &params)
+                    }
+                };
                 state.current_request = None;
                 let (status, body) = match result {
                     Ok(response) => (200u16, response),
                     Err(error) => (error.status, error.body()),
                 };
-                if use_idem
-                    && (status < 400 || status == 402)
-                    && let (Some(idempotency_key), Some(stored_account)) =
-                        (&idem_key, state.accounts.get_mut(&account_id))
+                if (status < 400 || status == 402)
+                    && let (Some(idempotency_key), Some(fingerprint), Some(stored_account)) =
+                        (&idem_key, fingerprint, state.accounts.get_mut(&account_id))
                 {
                     stored_account.idempotent_responses.insert(
                         idempotency_key.clone(),
                         StoredResponse {
                             fingerprint,
                             status,
-                            body: body.clone(),
+                            body: StoredObject::new(&body),
                         },
                     );
                 }
@@ -481,12 +504,8 @@ pub(crate) fn all_events(shared: &Shared, account: Option<&str>) -> Vec<Value> {
         }
         if let Some(ids) = stored.lists.get("event") {
             for (position, id) in ids.iter().enumerate() {
-                if let Some(event) = stored.objects.get(id) {
-                    events.push((
-                        event["created"].as_i64().unwrap_or(0),
-                        position,
-                        event.clone(),
-                    ));
+                if let Some(event) = stored.objects.get(id).map(|text| text.value()) {
+                    events.push((event["created"].as_i64().unwrap_or(0), position, event));
                 }
             }
         }
@@ -556,8 +575,8 @@ fn clock_json(state: &crate::state::State) -> Value {
 }
 
 async fn ctl_clock(AxState(ctx): AxState<Ctx>) -> Response {
-    let state = ctx.lock();
-    json_response(200, &clock_json(&state), &[])
+    let clock = clock_json(&ctx.lock());
+    json_response(200, &clock, &[])
 }
 
 #[derive(Deserialize)]
@@ -576,16 +595,19 @@ async fn ctl_advance(AxState(ctx): AxState<Ctx>, body: Bytes) -> Response {
             );
         }
     };
-    let mut state = ctx.lock();
-    state.clock_offset += advance.seconds;
-    state.current_request = None;
-    state.sweep_expired();
-    json_response(200, &clock_json(&state), &[])
+    let clock = {
+        let mut state = ctx.lock();
+        state.clock_offset += advance.seconds;
+        state.current_request = None;
+        state.sweep_expired();
+        clock_json(&state)
+    };
+    json_response(200, &clock, &[])
 }
 
 async fn ctl_faults(AxState(ctx): AxState<Ctx>) -> Response {
-    let state = ctx.lock();
-    json_response(200, &json!({"rules": state.faults}), &[])
+    let rules = json!({"rules": ctx.lock().faults});
+    json_response(200, &rules, &[])
 }
 
 #[derive(Deserialize)]
@@ -621,9 +643,12 @@ async fn ctl_add_faults(AxState(ctx): AxState<Ctx>, body: Bytes) -> Response {
             );
         }
     }
-    let mut state = ctx.lock();
-    state.faults.extend(rules);
-    json_response(200, &json!({"rules": state.faults}), &[])
+    let rules = {
+        let mut state = ctx.lock();
+        state.faults.extend(rules);
+        json!({"rules": state.faults})
+    };
+    json_response(200, &rules, &[])
 }
 
 async fn ctl_clear_faults(AxState(ctx): AxState<Ctx>) -> Response {
@@ -692,18 +717,18 @@ async fn ctl_events(AxState(ctx): AxState<Ctx>, Query(query): Query<SinceQuery>)
 }
 
 async fn ctl_deliveries(AxState(ctx): AxState<Ctx>) -> Response {
-    let state = ctx.lock();
-    json_response(200, &json!({"data": state.deliveries}), &[])
+    let deliveries = ctx.lock().deliveries.clone();
+    json_response(200, &json!({"data": deliveries}), &[])
 }
 
 async fn ctl_object(AxState(ctx): AxState<Ctx>, Path(id): Path<String>) -> Response {
-    let state = ctx.lock();
-    match state
+    let found = ctx
+        .lock()
         .accounts
         .values()
-        .find_map(|account| account.objects.get(&id))
-    {
-        Some(object) => json_response(200, object, &[]),
+        .find_map(|account| account.objects.get(&id).cloned());
+    match found.map(|text| text.value()) {
+        Some(object) => json_response(200, &object, &[]),
         None => json_response(404, &ApiError::no_such("object", &id, None).body(), &[]),
     }
 }
@@ -719,6 +744,7 @@ async fn ctl_stats(AxState(ctx): AxState<Ctx>) -> Response {
             "connections_accepted": ctx.connections_accepted.load(Ordering::Relaxed),
             "last_seq": state.log_seq,
             "objects": state.accounts.values().map(|account| account.objects.len()).sum::<usize>(),
+            "object_bytes": state.accounts.values().flat_map(|account| account.objects.values()).map(|text| text.len()).sum::<usize>(),
         })
     };
     json_response(200, &stats, &[])

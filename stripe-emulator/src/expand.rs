@@ -60,7 +60,7 @@ fn expand_path(
     };
     if let Value::String(id) = field {
         match state.object(account, id) {
-            Some(found) => *field = found.clone(),
+            Some(found) => *field = found,
             None if id.contains('_') => {}
             None => return Err(cannot_expand()),
         }

@@ -303,9 +303,13 @@ async fn portal(AxState(ctx): AxState<Ctx>, Path(id): Path<String>) -> Response 
         .accounts
         .get(&account)
         .map(|stored| {
+            let no_ids = Vec::new();
             stored
-                .objects
-                .values()
+                .lists
+                .get("payment_method")
+                .unwrap_or(&no_ids)
+                .iter()
+                .filter_map(|id| stored.objects.get(id).map(|text| text.value()))
                 .filter(|object| {
                     object["object"] == "payment_method" && object["customer"] == customer
                 })

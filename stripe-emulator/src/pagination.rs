@@ -5,7 +5,8 @@ use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
 use crate::params;
-use crate::state::State;
+use crate::state::{State, StoredObject};
+use std::collections::VecDeque;
 
 /// One page of the account's objects of a list kind (`customer`, `checkout.session`, ...) that
 /// pass `filter`, as a list object whose `url` is `url`.
@@ -34,40 +35,54 @@ pub fn list(
     let ids = account
         .and_then(|account| account.lists.get(kind))
         .unwrap_or(&no_ids);
-    let newest_first: Vec<&Value> = ids
+    // Objects are parsed one by one, newest first, and only as far as the page needs.
+    let mut newest_first = ids
         .iter()
         .rev()
         .filter_map(|id| account.and_then(|account| account.objects.get(id)))
-        .filter(|object| filter(object))
-        .collect();
-    let position_of = |param: &str, id: &str| -> ApiResult<usize> {
-        newest_first
-            .iter()
-            .position(|object| object["id"] == id)
-            .ok_or_else(|| {
-                ApiError::invalid(format!("No such {kind}: '{id}'"), param).code("resource_missing")
-            })
+        .map(StoredObject::value)
+        .filter(|object| filter(object));
+    let missing = |param: &str, id: &str| {
+        ApiError::invalid(format!("No such {kind}: '{id}'"), param).code("resource_missing")
     };
-    let (page, has_more): (Vec<&Value>, bool) =
+    let (page, has_more): (Vec<Value>, bool) =
         if let Some(after) = params::non_empty(params, "starting_after") {
-            let older = &newest_first[position_of("starting_after", after)? + 1..];
-            (
-                older.iter().take(limit).copied().collect(),
-                older.len() > limit,
-            )
+            if !newest_first.any(|object| object["id"] == after) {
+                return Err(missing("starting_after", after));
+            }
+            let mut older: Vec<Value> = newest_first.take(limit + 1).collect();
+            let has_more = older.len() > limit;
+            older.truncate(limit);
+            (older, has_more)
         } else if let Some(before) = params::non_empty(params, "ending_before") {
-            let newer = &newest_first[..position_of("ending_before", before)?];
-            let start = newer.len().saturating_sub(limit);
-            (newer[start..].to_vec(), start > 0)
+            // The `limit` newer objects closest to the cursor.
+            let mut newer: VecDeque<Value> = VecDeque::with_capacity(limit + 1);
+            let mut dropped = false;
+            let mut found = false;
+            for object in newest_first.by_ref() {
+                if object["id"] == before {
+                    found = true;
+                    break;
+                }
+                if newer.len() == limit {
+                    newer.pop_front();
+                    dropped = true;
+                }
+                newer.push_back(object);
+            }
+            if !found {
+                return Err(missing("ending_before", before));
+            }
+            (newer.into(), dropped)
         } else {
-            (
-                newest_first.iter().take(limit).copied().collect(),
-                newest_first.len() > limit,
-            )
+            let mut first: Vec<Value> = newest_first.take(limit + 1).collect();
+            let has_more = first.len() > limit;
+            first.truncate(limit);
+            (first, has_more)
         };
     Ok(json!({
         "object": "list",
-        "data": page.into_iter().cloned().collect::<Vec<_>>(),
+        "data": page,
         "has_more": has_more,
         "url": url,
     }))

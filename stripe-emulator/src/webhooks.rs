@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use crate::Shared;
-use crate::state::{Delivery, DeliveryAttempt, real_now};
+use crate::state::{Delivery, DeliveryAttempt, StoredObject, real_now};
 
 /// `Stripe-Signature` header value: `t={t},v1={hex(HMAC-SHA256(secret, "{t}.{payload}"))}`,
 /// `t` being `timestamp` (Unix seconds).
@@ -105,7 +105,7 @@ async fn deliver(shared: &Shared, client: &reqwest::Client, delivery: Delivery) 
         let target = {
             let state = shared.lock();
             state.accounts.get(&delivery.account).and_then(|account| {
-                let endpoint = account.objects.get(&delivery.endpoint_id)?;
+                let endpoint = account.objects.get(&delivery.endpoint_id)?.value();
                 let secret = account.webhook_secrets.get(&delivery.endpoint_id)?;
                 Some((
                     endpoint["url"].as_str().unwrap_or_default().to_string(),
@@ -149,13 +149,15 @@ async fn deliver(shared: &Shared, client: &reqwest::Client, delivery: Delivery) 
                 succeeded,
             });
             if succeeded
-                && let Some(event) = state
+                && let Some(stored) = state
                     .accounts
                     .get_mut(&delivery.account)
                     .and_then(|account| account.objects.get_mut(&event_id))
             {
+                let mut event = stored.value();
                 let pending = event["pending_webhooks"].as_i64().unwrap_or(0);
                 event["pending_webhooks"] = (pending - 1).max(0).into();
+                *stored = StoredObject::new(&event);
             }
         }
         if succeeded {

@@ -6,6 +6,13 @@
 
 use stripe_emulator::{EmulatorConfig, serve};
 
+/// glibc's allocator slows down as the emulator's heap grows (every request allocates and
+/// frees a few hundred short-lived blocks between the long-lived stored objects: CPU per
+/// checkout session rose from ~0.09 to ~0.15 ms between 50,000 and 280,000 stored sessions,
+/// most of it in `_int_malloc`); mimalloc stays flat.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn invalid(message: String) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidInput, message)
 }

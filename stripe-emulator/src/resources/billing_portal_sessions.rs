@@ -48,7 +48,7 @@ pub fn create(state: &mut State, account: &str, params: &Value) -> ApiResult<Val
         "return_url": nullable_string(params, "return_url"),
         "url": format!("{}/p/session/{}", state.public_url, id),
     });
-    state.insert(account, "billing_portal.session", session.clone())?;
+    state.insert(account, "billing_portal.session", &session)?;
     Ok(session)
 }
 

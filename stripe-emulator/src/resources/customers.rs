@@ -89,7 +89,7 @@ pub fn create(state: &mut State, account: &str, params: &Value) -> ApiResult<Val
         "test_clock": null,
     });
     apply_params(&mut customer, params);
-    state.insert(account, "customer", customer.clone())?;
+    state.insert(account, "customer", &customer)?;
     state.emit(account, "customer.created", &customer, None)?;
     if let Some(payment_method_id) = params::non_empty(params, "payment_method") {
         payment_methods::attach(state, account, payment_method_id, &id)?;
@@ -154,9 +154,18 @@ pub fn delete(state: &mut State, account: &str, id: &str, params: &Value) -> Api
     if let Some(customer_ids) = stored.lists.get_mut("customer") {
         customer_ids.retain(|listed| listed != id);
     }
-    for object in stored.objects.values_mut() {
-        if object["object"] == "payment_method" && object["customer"] == id {
-            object["customer"] = Value::Null;
+    let payment_method_ids = stored
+        .lists
+        .get("payment_method")
+        .cloned()
+        .unwrap_or_default();
+    for payment_method_id in payment_method_ids {
+        if let Some(text) = stored.objects.get_mut(&payment_method_id) {
+            let mut object = text.value();
+            if object["object"] == "payment_method" && object["customer"] == id {
+                object["customer"] = Value::Null;
+                *text = crate::state::StoredObject::new(&object);
+            }
         }
     }
     state.emit(account, "customer.deleted", &customer, None)?;

@@ -53,13 +53,8 @@ pub struct ForCheckout<'a> {
     pub created: i64,
 }
 
-/// Creates the setup intent of a new Checkout Session (`requires_payment_method`) and emits
-/// `setup_intent.created`; returns its id.
-pub fn create_for_checkout(
-    state: &mut State,
-    account: &str,
-    session: ForCheckout<'_>,
-) -> ApiResult<String> {
+/// The setup intent of a new Checkout Session (`requires_payment_method`), not yet stored.
+pub fn for_checkout(session: ForCheckout<'_>) -> Value {
     let data = session.setup_intent_data;
     let metadata = data
         .get("metadata")
@@ -67,7 +62,7 @@ pub fn create_for_checkout(
         .cloned()
         .unwrap_or_else(|| json!({}));
     let id = new_id("seti");
-    let setup_intent = json!({
+    json!({
         "allowed_payment_method_types": session.allowed_payment_method_types,
         "application": null,
         "automatic_payment_methods": null,
@@ -95,10 +90,14 @@ pub fn create_for_checkout(
         "single_use_mandate": null,
         "status": "requires_payment_method",
         "usage": "off_session",
-    });
-    state.insert(account, "setup_intent", setup_intent.clone())?;
+    })
+}
+
+/// Stores the setup intent of a new Checkout Session and emits `setup_intent.created`.
+pub fn store_for_checkout(state: &mut State, account: &str, setup_intent: Value) -> ApiResult<()> {
     state.emit(account, "setup_intent.created", &setup_intent, None)?;
-    Ok(id)
+    state.insert(account, "setup_intent", &setup_intent)?;
+    Ok(())
 }
 
 /// Records a failed setup attempt with `payment_method` (stored unattached): the setup intent
@@ -111,7 +110,7 @@ pub fn fail(
     payment_method: &Value,
     error: ApiError,
 ) -> ApiResult<ApiError> {
-    state.insert(account, "payment_method", payment_method.clone())?;
+    state.insert(account, "payment_method", payment_method)?;
     let mut last_setup_error = Map::new();
     if let Some(code) = &error.code {
         last_setup_error.insert("code".into(), json!(code));

@@ -43,7 +43,7 @@ pub fn create(state: &mut State, account: &str, params: &Value) -> ApiResult<Val
         "status": "enabled",
         "url": url,
     });
-    state.insert(account, "webhook_endpoint", endpoint.clone())?;
+    state.insert(account, "webhook_endpoint", &endpoint)?;
     state
         .account_mut(account)?
         .webhook_secrets

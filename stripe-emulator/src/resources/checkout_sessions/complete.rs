@@ -74,7 +74,7 @@ pub fn submit_card(
         customer = created["id"].as_str().map(str::to_string);
         setup_intent["customer"] = created["id"].clone();
     }
-    state.insert(account, "payment_method", payment_method.clone())?;
+    state.insert(account, "payment_method", &payment_method)?;
     if let Some(customer) = &customer {
         payment_method = payment_methods::attach(
             state,

@@ -84,8 +84,30 @@ fn custom_text(params: &Value) -> Value {
     })
 }
 
+/// A checkout session request validated and built without the state: what is left to do
+/// under the lock is [`commit`].
+pub struct Prepared {
+    customer: Option<String>,
+    /// The first error Stripe reports after checking that `customer` exists.
+    after_customer_check: Option<ApiError>,
+    /// `expires_at` as given (its bounds depend on the emulator's clock).
+    expires_at: Option<i64>,
+    /// The session, without `created` and `expires_at`.
+    session: Value,
+    /// Its setup intent, without `created`.
+    setup_intent: Value,
+}
+
 /// `POST /v1/checkout/sessions`
 pub fn create(state: &mut State, account: &str, params: &Value) -> ApiResult<Value> {
+    let prepared = prepare(params, &state.public_url.clone())?;
+    commit(state, account, prepared)
+}
+
+/// Validates a `POST /v1/checkout/sessions` request and builds its objects, without the
+/// state (errors that need it are kept in order in [`Prepared`]). `public_url` is the base of
+/// hosted pages.
+pub fn prepare(params: &Value, public_url: &str) -> ApiResult<Prepared> {
     check(&spec::CHECKOUT_CREATE, params, "")?;
     let mode = non_empty(params, "mode").ok_or_else(|| ApiError::missing_param("mode"))?;
     if mode != "setup" {
@@ -213,55 +235,19 @@ pub fn create(state: &mut State, account: &str, params: &Value) -> ApiResult<Val
             "customer_email",
         ));
     }
-    if let Some(customer) = customer
-        && !customers::exists(state, account, customer)
-    {
-        return Err(customers::no_such_customer(customer));
-    }
-    if customer.is_some() && is_present(params, "customer_creation") {
-        return Err(ApiError::invalid(
-            "You may only specify one of these parameters: customer, customer_creation."
-                .to_string(),
-            "customer_creation",
-        ));
-    }
-    if is_present(params, "customer_update") && customer.is_none() {
-        return Err(ApiError::invalid(
-            "`customer_update` can only be used with `customer`.".to_string(),
-            "customer_update",
-        ));
-    }
-    if let Some(email) = non_empty(params, "customer_email")
-        && !(email.contains('@') && !email.starts_with('@') && !email.ends_with('@'))
-    {
-        return Err(
-            ApiError::invalid(format!("Invalid email address: {email}"), "customer_email")
-                .code("email_invalid"),
-        );
-    }
-
-    // Expiry: 30 minutes to 24 hours from creation.
-    let now = state.now();
+    // Errors Stripe reports only once the customer is known to exist.
+    let mut after_customer_check = after_customer_checks(params, customer);
     let expires_at = match non_empty(params, "expires_at") {
-        None => now + 86_400,
-        Some(text) => {
-            let timestamp: i64 = text
-                .parse()
-                .map_err(|_| ApiError::invalid(format!("Invalid integer: {text}"), "expires_at"))?;
-            if timestamp < now + 1800 {
-                return Err(ApiError::invalid(
-                    "The `expires_at` timestamp must be at least 30 minutes from Checkout Session creation.".to_string(),
-                    "expires_at",
-                ));
+        None => None,
+        Some(text) => match text.parse::<i64>() {
+            Ok(timestamp) => Some(timestamp),
+            Err(_) => {
+                after_customer_check.get_or_insert_with(|| {
+                    ApiError::invalid(format!("Invalid integer: {text}"), "expires_at")
+                });
+                None
             }
-            if timestamp > now + 86_400 {
-                return Err(ApiError::invalid(
-                    "The `expires_at` timestamp must be less than 24 hours from Checkout Session creation.".to_string(),
-                    "expires_at",
-                ));
-            }
-            timestamp
-        }
+        },
     };
 
     let metadata = params
@@ -274,20 +260,17 @@ pub fn create(state: &mut State, account: &str, params: &Value) -> ApiResult<Val
         .unwrap_or_else(|| vec!["card".to_string()]);
 
     // The setup intent the session confirms.
-    let setup_intent_id = setup_intents::create_for_checkout(
-        state,
-        account,
-        setup_intents::ForCheckout {
-            customer,
-            allowed_payment_method_types: &allowed_payment_method_types,
-            payment_method_types: &payment_method_types,
-            setup_intent_data: &params["setup_intent_data"],
-            created: now,
-        },
-    )?;
+    let setup_intent = setup_intents::for_checkout(setup_intents::ForCheckout {
+        customer,
+        allowed_payment_method_types: &allowed_payment_method_types,
+        payment_method_types: &payment_method_types,
+        setup_intent_data: &params["setup_intent_data"],
+        created: 0,
+    });
+    let setup_intent_id = setup_intent["id"].clone();
 
     let id = new_id("cs_test");
-    let url = hosted.then(|| format!("{}/c/pay/{}", state.public_url, id));
+    let url = hosted.then(|| format!("{public_url}/c/pay/{id}"));
     let client_secret = (!hosted).then(|| format!("{id}_secret_{}", random_alphanumeric(24)));
     let session = json!({
         "adaptive_pricing": null,
@@ -305,7 +288,7 @@ pub fn create(state: &mut State, account: &str, params: &Value) -> ApiResult<Val
         "collected_information": null,
         "consent": null,
         "consent_collection": null,
-        "created": now,
+        "created": 0,
         "currency": currency,
         "currency_conversion": null,
         "custom_fields": [],
@@ -317,7 +300,7 @@ pub fn create(state: &mut State, account: &str, params: &Value) -> ApiResult<Val
         "customer_email": non_empty(params, "customer_email"),
         "discounts": null,
         "excluded_payment_method_types": null,
-        "expires_at": expires_at,
+        "expires_at": 0,
         "id": id,
         "integration_identifier": non_empty(params, "integration_identifier"),
         "invoice": null,
@@ -358,7 +341,86 @@ pub fn create(state: &mut State, account: &str, params: &Value) -> ApiResult<Val
         "url": url,
         "wallet_options": null,
     });
-    state.insert(account, "checkout.session", session.clone())?;
+    Ok(Prepared {
+        customer: customer.map(str::to_string),
+        after_customer_check,
+        expires_at,
+        session,
+        setup_intent,
+    })
+}
+
+/// Creates a prepared session (the part of `POST /v1/checkout/sessions` that needs the state):
+/// checks the customer and `expires_at`'s bounds, stores the setup intent (emitting
+/// `setup_intent.created`) and the session, and schedules its expiry.
+pub fn commit(state: &mut State, account: &str, prepared: Prepared) -> ApiResult<Value> {
+    let Prepared {
+        customer,
+        after_customer_check,
+        expires_at,
+        mut session,
+        mut setup_intent,
+    } = prepared;
+    if let Some(customer) = &customer
+        && !customers::exists(state, account, customer)
+    {
+        return Err(customers::no_such_customer(customer));
+    }
+    if let Some(error) = after_customer_check {
+        return Err(error);
+    }
+    // Expiry: 30 minutes to 24 hours from creation.
+    let now = state.now();
+    let expires_at = match expires_at {
+        None => now + 86_400,
+        Some(timestamp) => {
+            if timestamp < now + 1800 {
+                return Err(ApiError::invalid(
+                    "The `expires_at` timestamp must be at least 30 minutes from Checkout Session creation.".to_string(),
+                    "expires_at",
+                ));
+            }
+            if timestamp > now + 86_400 {
+                return Err(ApiError::invalid(
+                    "The `expires_at` timestamp must be less than 24 hours from Checkout Session creation.".to_string(),
+                    "expires_at",
+                ));
+            }
+            timestamp
+        }
+    };
+    setup_intent["created"] = now.into();
+    setup_intents::store_for_checkout(state, account, setup_intent)?;
+    session["created"] = now.into();
+    session["expires_at"] = expires_at.into();
+    let id = session["id"].as_str().unwrap_or_default().to_string();
+    state.insert(account, "checkout.session", &session)?;
     state.schedule_expiry(account, &id, expires_at);
     Ok(session)
+}
+
+/// Checks of `POST /v1/checkout/sessions` that Stripe makes after finding the customer.
+fn after_customer_checks(params: &Value, customer: Option<&str>) -> Option<ApiError> {
+    if customer.is_some() && is_present(params, "customer_creation") {
+        return Some(ApiError::invalid(
+            "You may only specify one of these parameters: customer, customer_creation."
+                .to_string(),
+            "customer_creation",
+        ));
+    }
+    if is_present(params, "customer_update") && customer.is_none() {
+        return Some(ApiError::invalid(
+            "`customer_update` can only be used with `customer`.".to_string(),
+            "customer_update",
+        ));
+    }
+    if let Some(email) = non_empty(params, "customer_email")
+        && !(email.contains('@') && !email.starts_with('@') && !email.ends_with('@'))
+    {
+        return Some(
+            ApiError::invalid(format!("Invalid email address: {email}"), "customer_email")
+                .code("email_invalid"),
+        );
+    }
+    None
 }

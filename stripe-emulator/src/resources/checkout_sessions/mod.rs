@@ -6,7 +6,7 @@ mod complete;
 mod create;
 
 pub use complete::{Completion, submit_card};
-pub use create::create;
+pub use create::{commit, create, prepare};
 
 use serde_json::{Value, json};
 
