@@ -657,6 +657,16 @@ async fn ctl_clear_faults(AxState(ctx): AxState<Ctx>) -> Response {
 }
 
 #[derive(Deserialize, Default)]
+struct AddressBody {
+    line1: Option<String>,
+    line2: Option<String>,
+    city: Option<String>,
+    postal_code: Option<String>,
+    state: Option<String>,
+    country: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
 struct CompleteBody {
     #[serde(default)]
     card_number: Option<String>,
@@ -668,6 +678,9 @@ struct CompleteBody {
     name: Option<String>,
     #[serde(default)]
     email: Option<String>,
+    /// The billing address (Stripe's `address` fields), for sessions that collect one.
+    #[serde(default)]
+    address: Option<AddressBody>,
     /// Answer to the 3DS challenge for cards that require it (default: complete it).
     #[serde(default)]
     authenticate: Option<bool>,
@@ -697,6 +710,14 @@ async fn ctl_complete(AxState(ctx): AxState<Ctx>, Path(id): Path<String>, body: 
         exp_year: request.exp_year.unwrap_or(2034),
         name: request.name,
         email: request.email,
+        address: request.address.map(|a| crate::cards::BillingAddress {
+            line1: a.line1,
+            line2: a.line2,
+            city: a.city,
+            postal_code: a.postal_code,
+            state: a.state,
+            country: a.country.map(|c| c.to_ascii_uppercase()),
+        }),
     };
     match complete_session(&ctx, &id, &card, request.authenticate.unwrap_or(true)) {
         Ok(session) => {

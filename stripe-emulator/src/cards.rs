@@ -13,6 +13,40 @@ pub struct CardInput {
     pub exp_year: i64,
     pub name: Option<String>,
     pub email: Option<String>,
+    /// The billing address, when the page asked for one.
+    pub address: Option<BillingAddress>,
+}
+
+/// A billing address as entered on the hosted page (Stripe's `address` fields).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BillingAddress {
+    pub line1: Option<String>,
+    pub line2: Option<String>,
+    pub city: Option<String>,
+    pub postal_code: Option<String>,
+    pub state: Option<String>,
+    /// Two-letter ISO 3166-1 code.
+    pub country: Option<String>,
+}
+
+impl BillingAddress {
+    /// Stripe's `address` object.
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({
+            "city": self.city, "country": self.country, "line1": self.line1,
+            "line2": self.line2, "postal_code": self.postal_code, "state": self.state,
+        })
+    }
+
+    /// What Checkout insists on when it collects a billing address: a
+    /// street line and a two-letter country.
+    pub fn is_complete(&self) -> bool {
+        self.line1.is_some()
+            && self
+                .country
+                .as_deref()
+                .is_some_and(|c| c.len() == 2 && c.bytes().all(|b| b.is_ascii_alphabetic()))
+    }
 }
 
 /// What a card number does, by Stripe test card number.

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::Shared;
 use crate::api::{account_of, redirect_url};
-use crate::cards::CardInput;
+use crate::cards::{BillingAddress, CardInput};
 use crate::resources::checkout_sessions::{Completion, submit_card};
 
 type Ctx = Arc<Shared>;
@@ -113,6 +113,18 @@ fn form_page(session: &Value, error: Option<&str>) -> Response {
             )
         })
         .unwrap_or_default();
+    let address_fields = if session["billing_address_collection"] == "required" {
+        r#"<fieldset id="billing-address"><legend>Billing address</legend>
+<label for="addressLine1">Address</label><input id="addressLine1" name="address_line1" autocomplete="address-line1" required>
+<label for="addressLine2">Address line 2 (optional)</label><input id="addressLine2" name="address_line2" autocomplete="address-line2">
+<div class="row"><div><label for="addressPostalCode">Postal code</label><input id="addressPostalCode" name="address_postal_code" autocomplete="postal-code"></div>
+<div><label for="addressCity">City</label><input id="addressCity" name="address_city" autocomplete="address-level2"></div></div>
+<label for="addressState">State or region (optional)</label><input id="addressState" name="address_state" autocomplete="address-level1">
+<label for="addressCountry">Country (two letters, e.g. US)</label><input id="addressCountry" name="address_country" autocomplete="country" maxlength="2" required>
+</fieldset>"#
+    } else {
+        ""
+    };
     let error_box = error
         .map(|message| {
             format!(
@@ -130,6 +142,7 @@ fn form_page(session: &Value, error: Option<&str>) -> Response {
 <div class="row"><div><label for="cardExpiry">Expiration</label><input id="cardExpiry" name="exp" autocomplete="cc-exp" placeholder="MM / YY" required></div>
 <div><label for="cardCvc">CVC</label><input id="cardCvc" name="cvc" inputmode="numeric" autocomplete="cc-csc" placeholder="CVC" required></div></div>
 <label for="billingName">Cardholder name</label><input id="billingName" name="name" autocomplete="cc-name" required>
+{address_fields}
 {error_box}
 <button type="submit" id="submit">Save card</button>
 {}
@@ -195,6 +208,15 @@ fn card_from(form: &std::collections::HashMap<String, String>) -> CardInput {
         exp_year,
         name: field("name"),
         email: field("email"),
+        address: Some(BillingAddress {
+            line1: field("address_line1"),
+            line2: field("address_line2"),
+            city: field("address_city"),
+            postal_code: field("address_postal_code"),
+            state: field("address_state"),
+            country: field("address_country").map(|c| c.to_ascii_uppercase()),
+        })
+        .filter(|address| *address != BillingAddress::default()),
     }
 }
 
@@ -244,6 +266,20 @@ fn finish(
                 hidden("email", card.email.as_deref().unwrap_or_default()),
             ]
             .join("");
+            let address = card.address.clone().unwrap_or_default();
+            let fields = fields
+                + &[
+                    hidden("address_line1", address.line1.as_deref().unwrap_or_default()),
+                    hidden("address_line2", address.line2.as_deref().unwrap_or_default()),
+                    hidden("address_city", address.city.as_deref().unwrap_or_default()),
+                    hidden(
+                        "address_postal_code",
+                        address.postal_code.as_deref().unwrap_or_default(),
+                    ),
+                    hidden("address_state", address.state.as_deref().unwrap_or_default()),
+                    hidden("address_country", address.country.as_deref().unwrap_or_default()),
+                ]
+                .join("");
             let body = format!(
                 r#"<h1 id="three-d-secure">Authenticate your card</h1>
 <p>Your bank requires you to confirm this card (3D Secure test page).</p>

@@ -36,7 +36,7 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
-pub use cards::CardInput;
+pub use cards::{BillingAddress, CardInput};
 pub use state::{API_VERSION, DeliveryAttempt, FaultRule, RequestLogEntry};
 pub use webhooks::{signature_header, verify_signature};
 

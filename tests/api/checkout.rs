@@ -111,7 +111,43 @@ crate::both_backends!(
     stripe_failures_become_clear_errors,
     v1_checkout_by_id_key_and_inline_customer,
     warm_checkouts_reuse_stripe_connections,
+    embedded_return_url_is_left_to_stripe,
 );
+
+/// Whether an embedded session needs `return_url` depends on the payment
+/// methods it may offer: meterpay lets Stripe decide and reports Stripe's
+/// refusal on its own field.
+async fn embedded_return_url_is_left_to_stripe(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (_, _, id) = setup(&app).await;
+    let refused = |reason: &str| {
+        invalid_problem(json!([{"field": "stripe_options.return_url", "rule": "invalid",
+            "source": "body", "reason": format!("Stripe refused the request: {reason}")}]))
+    };
+    let needed = "`return_url` is required when `ui_mode` is `embedded_page` and \
+        `redirect_on_completion` is `always`, or `if_required` with redirect-based payment \
+        methods enabled.";
+    for options in [
+        json!({"ui_mode": "embedded"}),
+        json!({"ui_mode": "embedded", "redirect_on_completion": "always",
+            "payment_method_types": ["card"]}),
+        json!({"ui_mode": "embedded", "redirect_on_completion": "if_required"}),
+        json!({"ui_mode": "embedded", "redirect_on_completion": "if_required",
+            "payment_method_types": ["card", "ideal"]}),
+    ] {
+        let resp = checkout(&app, &id, options.clone()).await;
+        assert_problem(&resp, refused(needed));
+    }
+    for options in [
+        json!({"ui_mode": "embedded", "redirect_on_completion": "if_required",
+            "payment_method_types": ["card"]}),
+        json!({"ui_mode": "embedded", "redirect_on_completion": "never"}),
+    ] {
+        let resp = checkout(&app, &id, options.clone()).await;
+        assert_eq!(resp.status, 201, "{options}: {}", resp.body);
+        assert_eq!(resp.body.get("return_url"), None, "{}", resp.body);
+    }
+}
 
 /// Every Stripe call goes through one pooled HTTP client: a hundred warm
 /// checkouts one after another open a handful of connections, not a hundred.

@@ -46,6 +46,7 @@ pub async fn saved_card(app: &TestApp, key: &str, cus: &str) -> String {
         exp_year: 2034,
         name: None,
         email: None,
+        address: None,
     };
     let done = app
         .emu

@@ -326,6 +326,44 @@ async fn endpoints_move_to_the_pinned_api_version_on_start(backend: Backend) {
         "one idempotency key for one replacement: {creates:?}"
     );
 
+    // An endpoint of the pinned version subscribed to fewer events than
+    // meterpay handles now is resubscribed in place on the next start.
+    let resp = app
+        .client
+        .post(format!("{}/v1/webhook_endpoints/{endpoint_id}", app.emu.base_url()))
+        .bearer_auth(&key)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("enabled_events[0]=checkout.session.completed")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    sqlx::query("UPDATE apps SET webhook_events = 'checkout.session.completed'")
+        .execute(pool)
+        .await
+        .unwrap();
+    let _c = meterpay::Server::start(&args).await.unwrap();
+    let handled = new["enabled_events"].clone();
+    let mut resubscribed = false;
+    for _ in 0..200 {
+        let events: Option<String> = sqlx::query("SELECT webhook_events FROM apps")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+            .try_get("webhook_events")
+            .unwrap();
+        if events.as_deref().map(|e| json!(e.split(',').collect::<Vec<_>>())) == Some(handled.clone()) {
+            resubscribed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(resubscribed, "the endpoint was resubscribed");
+    let endpoints = crate::apps::stripe_get(&app, &key, "/v1/webhook_endpoints").await;
+    assert_eq!(endpoints["data"].as_array().unwrap().len(), 1);
+    assert_eq!(endpoints["data"][0]["id"], json!(endpoint_id));
+    assert_eq!(endpoints["data"][0]["enabled_events"], handled);
+
     // Events are signed with the new endpoint's secret and still verify.
     let status = pay(&url, "4242424242424242").await;
     assert!(

@@ -143,6 +143,24 @@ pub fn update(state: &mut State, account: &str, id: &str, params: &Value) -> Api
     Ok(customer)
 }
 
+/// Sets the customer's `address` (as Checkout does with `customer_update[address]=auto`),
+/// emitting `customer.updated` when it changed.
+pub fn set_address(state: &mut State, account: &str, id: &str, address: &Value) -> ApiResult<()> {
+    let before = get(state, account, id)?;
+    let mut customer = before.clone();
+    customer["address"] = address.clone();
+    if customer != before {
+        state.save(account, customer.clone())?;
+        state.emit(
+            account,
+            "customer.updated",
+            &customer,
+            Some(previous_attributes(&before, &customer)),
+        )?;
+    }
+    Ok(())
+}
+
 /// `DELETE /v1/customers/{id}`: also detaches the customer's payment methods (without
 /// `payment_method.detached` events).
 pub fn delete(state: &mut State, account: &str, id: &str, params: &Value) -> ApiResult<Value> {

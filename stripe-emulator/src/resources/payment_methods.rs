@@ -158,7 +158,7 @@ pub fn from_card(state: &State, card: &CardInput) -> Value {
     json!({
         "allow_redisplay": "always",
         "billing_details": {
-            "address": null_address(),
+            "address": card.address.as_ref().map_or_else(null_address, |a| a.to_json()),
             "email": card.email,
             "name": card.name,
             "phone": null,

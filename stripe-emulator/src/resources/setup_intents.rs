@@ -131,9 +131,31 @@ pub fn fail(
     setup_intent["last_setup_error"] = Value::Object(last_setup_error);
     setup_intent["status"] = "requires_payment_method".into();
     setup_intent["payment_method"] = Value::Null;
+    setup_intent["next_action"] = Value::Null;
     state.save(account, setup_intent.clone())?;
     state.emit(account, "setup_intent.setup_failed", &setup_intent, None)?;
     Ok(error.with("setup_intent", setup_intent))
+}
+
+/// The card needs 3D Secure: `payment_method` (stored, not attached) waits on the setup
+/// intent, which goes to `requires_action` with the next action Stripe.js performs, and
+/// `setup_intent.requires_action` is emitted.
+pub fn require_action(
+    state: &mut State,
+    account: &str,
+    mut setup_intent: Value,
+    payment_method: &Value,
+) -> ApiResult<()> {
+    state.insert(account, "payment_method", payment_method)?;
+    setup_intent["status"] = "requires_action".into();
+    setup_intent["payment_method"] = payment_method["id"].clone();
+    setup_intent["next_action"] = json!({
+        "type": "use_stripe_sdk",
+        "use_stripe_sdk": {"type": "three_d_secure_redirect", "stripe_js": null},
+    });
+    state.save(account, setup_intent.clone())?;
+    state.emit(account, "setup_intent.requires_action", &setup_intent, None)?;
+    Ok(())
 }
 
 /// Marks the setup intent `succeeded` with `payment_method_id` and emits
@@ -146,6 +168,7 @@ pub fn succeed(
 ) -> ApiResult<()> {
     setup_intent["status"] = "succeeded".into();
     setup_intent["payment_method"] = payment_method_id.clone();
+    setup_intent["next_action"] = Value::Null;
     setup_intent["last_setup_error"] = Value::Null;
     setup_intent["latest_attempt"] = json!(new_id("setatt"));
     state.save(account, setup_intent.clone())?;

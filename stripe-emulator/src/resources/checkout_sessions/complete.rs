@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::cards::{self, CardInput, Verdict};
+use crate::cards::{self, BillingAddress, CardInput, Verdict};
 use crate::error::{ApiError, ApiResult};
 use crate::resources::{customers, payment_methods, setup_intents};
 use crate::state::State;
@@ -45,12 +45,30 @@ pub fn submit_card(
         .to_string();
     let mut setup_intent = setup_intents::get(state, account, &setup_intent_id)?;
     let (outcome, exp_year) = cards::validate(card, state.now())?;
-    let verdict = cards::verdict(outcome, authenticated);
-    if let Verdict::NeedsAuthentication = verdict {
-        return Ok(Completion::NeedsAuthentication);
+    let collects_address = session["billing_address_collection"] == "required";
+    if collects_address && !card.address.as_ref().is_some_and(|a| a.is_complete()) {
+        return Err(ApiError::invalid(
+            "Your billing address is incomplete: enter the street address and the two-letter country code."
+                .to_string(),
+            "billing_details[address]",
+        )
+        .code("incomplete_address"));
     }
     let mut card = card.clone();
     card.exp_year = exp_year;
+    if !collects_address {
+        card.address = None;
+    }
+    let verdict = cards::verdict(outcome, authenticated);
+    if let Verdict::NeedsAuthentication = verdict {
+        // The bank's challenge is pending: the setup intent waits in
+        // `requires_action` (announced once) until it is answered.
+        if setup_intent["status"] != "requires_action" {
+            let payment_method = payment_methods::from_card(state, &card);
+            setup_intents::require_action(state, account, setup_intent, &payment_method)?;
+        }
+        return Ok(Completion::NeedsAuthentication);
+    }
     let mut payment_method = payment_methods::from_card(state, &card);
     if let Verdict::Refused(error) = verdict {
         let error = setup_intents::fail(state, account, setup_intent, &payment_method, error)?;
@@ -103,8 +121,15 @@ pub fn submit_card(
                 .as_ref()
                 .and_then(|customer| customer["email"].as_str().map(str::to_string))
         });
+    let address = card.address.as_ref().map(BillingAddress::to_json);
+    if let (Some(address), Some(customer)) = (&address, &customer)
+        && session["customer_update"]["address"] == "auto"
+    {
+        // `customer_update[address]=auto`: the Customer keeps the address entered.
+        customers::set_address(state, account, customer, address)?;
+    }
     completed["customer_details"] = json!({
-        "address": null,
+        "address": address,
         "business_name": null,
         "email": email,
         "individual_name": null,

@@ -215,10 +215,16 @@ pub fn prepare(params: &Value, public_url: &str) -> ApiResult<Prepared> {
                 ));
             }
             Some(url) => check_url(url, "return_url")?,
-            None if redirect != "never" => {
+            // Stripe's rule: `always` returns to `return_url` after every
+            // confirmation; `if_required` only after a redirect-based payment
+            // method, so the URL is needed only when one can be offered.
+            None if redirect == "always"
+                || (redirect == "if_required"
+                    && may_redirect(allowed_payment_method_types.as_deref())) =>
+            {
                 return Err(ApiError::invalid(
                     format!(
-                        "`return_url` is required when `ui_mode` is `{ui_mode}` unless `redirect_on_completion` is `never`."
+                        "`return_url` is required when `ui_mode` is `{ui_mode}` and `redirect_on_completion` is `always`, or `if_required` with redirect-based payment methods enabled."
                     ),
                     "return_url",
                 ));
@@ -423,4 +429,25 @@ fn after_customer_checks(params: &Value, customer: Option<&str>) -> Option<ApiEr
         );
     }
     None
+}
+
+/// Payment method types that confirm without leaving the page (no redirect
+/// to a bank or wallet); any other type, or a session whose types Stripe
+/// picks itself (none given), may redirect.
+const NON_REDIRECT_TYPES: &[&str] = &[
+    "card",
+    "acss_debit",
+    "au_becs_debit",
+    "bacs_debit",
+    "nz_bank_account",
+    "sepa_debit",
+    "us_bank_account",
+];
+
+fn may_redirect(allowed_payment_method_types: Option<&[String]>) -> bool {
+    allowed_payment_method_types.is_none_or(|types| {
+        types
+            .iter()
+            .any(|t| !NON_REDIRECT_TYPES.contains(&t.as_str()))
+    })
 }
