@@ -154,6 +154,11 @@ pub fn parse_stat_cpu_ticks(stat: &str) -> Option<u64> {
 
 /// A `Key:   123 kB` line of `/proc/PID/status`, in KiB.
 pub fn parse_status_kib(status: &str, key: &str) -> Option<u64> {
+    parse_status_count(status, key)
+}
+
+/// The number on a `Key:   123…` line of `/proc/PID/status`.
+pub fn parse_status_count(status: &str, key: &str) -> Option<u64> {
     status.lines().find_map(|line| {
         let value = line.strip_prefix(key)?.strip_prefix(':')?;
         value.split_whitespace().next()?.parse().ok()
@@ -189,5 +194,6 @@ mod tests {
         assert_eq!(parse_status_kib(status, "VmRSS"), Some(40960));
         assert_eq!(parse_status_kib(status, "VmSwap"), None);
         assert_eq!(parse_status_kib("VmRSSX:\t1 kB\n", "VmRSS"), None);
+        assert_eq!(parse_status_count("Threads:\t2\n", "Threads"), Some(2));
     }
 }

@@ -72,7 +72,21 @@ fn lua_request(name: &str, r: &Request) -> String {
     )
 }
 
-/// The Lua script for `load`. With `stops`, wrk stops when a thread has
+/// Reads a child's pipe to the end in a task.
+fn read_all<R>(pipe: Option<R>) -> tokio::task::JoinHandle<Vec<u8>>
+where
+    R: tokio::io::AsyncRead + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut buf = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = tokio::io::AsyncReadExt::read_to_end(&mut pipe, &mut buf).await;
+        }
+        buf
+    })
+}
+
+/// The Lua script for `load`. With `stops`, each thread stops once it has
 /// counted the responses given as wrk's second script argument (for a
 /// single request this adds a `response()`, which makes wrk hand every body to
 /// Lua, so runs measured for time leave it out).
@@ -139,18 +153,12 @@ local function build(r, customer)
   return wrk.format(r.method, fill(r.path, key, customer), h, body)
 end
 
--- At the quota, SIGINT to wrk (the shell's parent) ends the whole run early
--- (popen, not os.execute: system() ignores SIGINT while it waits),
--- and wrk still reports (thread:stop() alone would idle until -d is over).
-local signalled = false
+-- At the quota this thread stops; the bench sees wrk's workers gone and
+-- sends wrk SIGINT, which ends the run early with the usual report.
 local function count()
   units = units + 1
-  if quota > 0 and units >= quota and not signalled then
-    signalled = true
-    local p = io.popen("kill -INT $PPID")
-    if p then
-      p:close()
-    end
+  if quota > 0 and units >= quota then
+    wrk.thread:stop()
   end
 end
 
@@ -288,7 +296,8 @@ pub struct Run<'a> {
     pub duration: Duration,
     /// Unique per run: prefixes every `{{UNIQUE}}`.
     pub run_key: &'a str,
-    /// Stop when a thread has counted this many responses (0: run for `duration`).
+    /// Stop each thread after this many counted responses, and wrk when
+    /// they all have (0: run for `duration`).
     pub quota_per_thread: u64,
 }
 
@@ -314,7 +323,7 @@ impl Wrk {
     pub async fn run(&self, run: &Run<'_>) -> anyhow::Result<WrkResult> {
         let script_path = self.write_script(run.load, run.run_key, run.quota_per_thread > 0)?;
         let threads = self.threads.min(run.connections).max(1);
-        let output = tokio::process::Command::new(&self.bin)
+        let mut child = tokio::process::Command::new(&self.bin)
             .arg("-t")
             .arg(threads.to_string())
             .arg("-c")
@@ -327,17 +336,47 @@ impl Wrk {
             .arg("--")
             .arg(run.run_key)
             .arg(run.quota_per_thread.to_string())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .kill_on_drop(true)
-            .output()
-            .await
+            .spawn()
             .with_context(|| format!("running {}", self.bin.display()))?;
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        if !output.status.success() {
+        let stdout = read_all(child.stdout.take());
+        let stderr = read_all(child.stderr.take());
+        let status = if run.quota_per_thread > 0 {
+            // wrk's main thread sleeps for -d whatever its workers do; once
+            // every worker has stopped at its quota, SIGINT (then handled by
+            // the main thread, the only one left) ends the run.
+            let pid = child.id().unwrap_or_default();
+            let mut seen_workers = false;
+            loop {
+                if let Some(status) = child.try_wait()? {
+                    break status;
+                }
+                let threads = std::fs::read_to_string(format!("/proc/{pid}/status"))
+                    .ok()
+                    .and_then(|s| crate::procs::parse_status_count(&s, "Threads"));
+                match threads {
+                    Some(n) if n > 1 => seen_workers = true,
+                    Some(1) if seen_workers => {
+                        let _ = std::process::Command::new("kill")
+                            .args(["-INT", &pid.to_string()])
+                            .status();
+                        break child.wait().await?;
+                    }
+                    _ => {}
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        } else {
+            child.wait().await?
+        };
+        let stdout = String::from_utf8_lossy(&stdout.await.unwrap_or_default()).into_owned();
+        if !status.success() {
+            let stderr = stderr.await.unwrap_or_default();
             bail!(
-                "wrk failed ({}): {}{}",
-                output.status,
-                stdout,
-                String::from_utf8_lossy(&output.stderr)
+                "wrk failed ({status}): {stdout}{}",
+                String::from_utf8_lossy(&stderr)
             );
         }
         parse_output(&stdout)
