@@ -269,15 +269,27 @@ fn finish(
             let address = card.address.clone().unwrap_or_default();
             let fields = fields
                 + &[
-                    hidden("address_line1", address.line1.as_deref().unwrap_or_default()),
-                    hidden("address_line2", address.line2.as_deref().unwrap_or_default()),
+                    hidden(
+                        "address_line1",
+                        address.line1.as_deref().unwrap_or_default(),
+                    ),
+                    hidden(
+                        "address_line2",
+                        address.line2.as_deref().unwrap_or_default(),
+                    ),
                     hidden("address_city", address.city.as_deref().unwrap_or_default()),
                     hidden(
                         "address_postal_code",
                         address.postal_code.as_deref().unwrap_or_default(),
                     ),
-                    hidden("address_state", address.state.as_deref().unwrap_or_default()),
-                    hidden("address_country", address.country.as_deref().unwrap_or_default()),
+                    hidden(
+                        "address_state",
+                        address.state.as_deref().unwrap_or_default(),
+                    ),
+                    hidden(
+                        "address_country",
+                        address.country.as_deref().unwrap_or_default(),
+                    ),
                 ]
                 .join("");
             let body = format!(

@@ -121,8 +121,10 @@ async fn embedded_return_url_is_left_to_stripe(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (_, _, id) = setup(&app).await;
     let refused = |reason: &str| {
-        invalid_problem(json!([{"field": "stripe_options.return_url", "rule": "invalid",
-            "source": "body", "reason": format!("Stripe refused the request: {reason}")}]))
+        invalid_problem(
+            json!([{"field": "stripe_options.return_url", "rule": "invalid",
+            "source": "body", "reason": format!("Stripe refused the request: {reason}")}]),
+        )
     };
     let needed = "`return_url` is required when `ui_mode` is `embedded_page` and \
         `redirect_on_completion` is `always`, or `if_required` with redirect-based payment \

@@ -330,7 +330,10 @@ async fn endpoints_move_to_the_pinned_api_version_on_start(backend: Backend) {
     // meterpay handles now is resubscribed in place on the next start.
     let resp = app
         .client
-        .post(format!("{}/v1/webhook_endpoints/{endpoint_id}", app.emu.base_url()))
+        .post(format!(
+            "{}/v1/webhook_endpoints/{endpoint_id}",
+            app.emu.base_url()
+        ))
         .bearer_auth(&key)
         .header("content-type", "application/x-www-form-urlencoded")
         .body("enabled_events[0]=checkout.session.completed")
@@ -352,7 +355,11 @@ async fn endpoints_move_to_the_pinned_api_version_on_start(backend: Backend) {
             .unwrap()
             .try_get("webhook_events")
             .unwrap();
-        if events.as_deref().map(|e| json!(e.split(',').collect::<Vec<_>>())) == Some(handled.clone()) {
+        if events
+            .as_deref()
+            .map(|e| json!(e.split(',').collect::<Vec<_>>()))
+            == Some(handled.clone())
+        {
             resubscribed = true;
             break;
         }

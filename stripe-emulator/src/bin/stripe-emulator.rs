@@ -1,5 +1,6 @@
 //! The standalone emulator binary (no dev-dependencies, unlike the `serve` example):
 //! `cargo run --release -p stripe-emulator -- [--request-log-capacity N] [ADDR] [API_KEY...]`
+//! (or `--listen ADDR` and `--api-key KEY`, repeatable, as `meterpay emulate-stripe` takes them)
 //! (default `127.0.0.1:12111` and the key `sk_test_emulator`; meterpay's `emulate-stripe`
 //! command does the same through `stripe_emulator::serve`). The environment variable
 //! `STRIPE_EMULATOR_REQUEST_LOG_CAPACITY` sets the request log's capacity too (the flag wins).
@@ -21,6 +22,8 @@ fn invalid(message: String) -> std::io::Error {
 async fn main() -> std::io::Result<()> {
     let mut config = EmulatorConfig::default().with_env().map_err(invalid)?;
     let mut positional = Vec::new();
+    let mut listen = None;
+    let mut keys = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         if let Some(value) = arg.strip_prefix("--request-log-capacity") {
@@ -31,9 +34,18 @@ async fn main() -> std::io::Result<()> {
             config.request_log_capacity = value
                 .parse()
                 .map_err(|e| invalid(format!("bad --request-log-capacity {value:?}: {e}")))?;
+        } else if arg == "--listen" || arg == "--api-key" {
+            let value = args
+                .next()
+                .ok_or_else(|| invalid(format!("{arg} needs a value")))?;
+            if arg == "--listen" {
+                listen = Some(value);
+            } else {
+                keys.push(value);
+            }
         } else if arg == "-h" || arg == "--help" {
             println!(
-                "usage: stripe-emulator [--request-log-capacity N] [ADDR (127.0.0.1:12111)] [API_KEY...]"
+                "usage: stripe-emulator [--request-log-capacity N] [--listen ADDR | ADDR (127.0.0.1:12111)] [--api-key KEY... | API_KEY...]"
             );
             return Ok(());
         } else {
@@ -41,12 +53,12 @@ async fn main() -> std::io::Result<()> {
         }
     }
     let mut positional = positional.into_iter();
-    let addr = positional
-        .next()
+    let addr = listen
+        .or_else(|| positional.next())
         .unwrap_or_else(|| "127.0.0.1:12111".to_string())
         .parse()
         .map_err(|e| invalid(format!("bad address: {e}")))?;
-    let keys: Vec<String> = positional.collect();
+    keys.extend(positional);
     if !keys.is_empty() {
         config.api_keys = keys;
     }
