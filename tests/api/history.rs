@@ -137,7 +137,7 @@ async fn history_refuses_bad_queries_and_foreign_sessions(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (id, _, first, _) = hosted_checkout(&app).await;
     let sid = first["session_id"].as_str().unwrap().to_owned();
-    let reason = r#"[paid] is not a checkout session status; use one of ["open", "complete", "expired", "failed"]"#;
+    let reason = r#"[paid] is not a checkout session status; use one of ["open", "complete", "expired", "failed", "requires_action"]"#;
     let bad = app
         .get(&format!("{}?filter[status]=paid", history(&id)))
         .await;
@@ -146,7 +146,7 @@ async fn history_refuses_bad_queries_and_foreign_sessions(backend: Backend) {
         problem_400(
             &format!("Invalid query [filter[status]]: {reason}"),
             json!([{"field": "filter[status]", "source": "query", "rule": "enum",
-                "choices": ["open", "complete", "expired", "failed"], "reason": reason}]),
+                "choices": ["open", "complete", "expired", "failed", "requires_action"], "reason": reason}]),
         )
     );
     let unknown = app.get(&format!("{}?status=open", history(&id))).await;
