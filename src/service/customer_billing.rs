@@ -47,8 +47,7 @@ pub async fn resolve_stripe_app(
     if let Some(id) = explicit {
         return ctx.store.live_app(ns, id).await.map(Some);
     }
-    let profile_override = ctx.store.customer_billing_profile(ns, customer.id).await?;
-    resolve_with_profile(ctx, ns, profile_override).await
+    ctx.store.payment_app_for_customer(ns, customer.id).await
 }
 
 /// The Stripe app a customer with this billing profile override (None: the

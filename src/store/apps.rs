@@ -424,6 +424,37 @@ impl Store {
         Ok(())
     }
 
+    /// The live Stripe app customer `customer_id` pays through: the payment
+    /// app of the billing profile pinned to the customer while that profile
+    /// is live, else the namespace default's; `None` when there is no such
+    /// profile or its app was uninstalled. One query (the checkout path).
+    pub async fn payment_app_for_customer(
+        &self,
+        namespace: &str,
+        customer_id: Ulid,
+    ) -> Result<Option<App>> {
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+            let columns: Vec<String> = COLUMNS.split(", ").map(|c| format!("a.{c}")).collect();
+            format!(
+                "SELECT {} FROM billing_profiles p JOIN apps a ON a.id = p.payment_app_id \
+                 WHERE p.namespace = $1 AND a.deleted_at IS NULL AND p.id = COALESCE( \
+                   (SELECT pinned.id FROM customers c \
+                    JOIN billing_profiles pinned ON pinned.id = c.billing_profile_id \
+                    WHERE c.namespace = $1 AND c.id = $2 AND pinned.namespace = $1 \
+                    AND pinned.deleted_at IS NULL), \
+                   (SELECT d.id FROM billing_profiles d \
+                    WHERE d.namespace = $1 AND d.is_default = 1 AND d.deleted_at IS NULL))",
+                columns.join(", ")
+            )
+        });
+        let row = sqlx::query(sqlx::AssertSqlSafe(SQL.as_str()))
+            .bind(namespace)
+            .bind(customer_id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| app_from_row(&r)).transpose()
+    }
+
     /// The encrypted secrets of an app (uninstalled apps included).
     pub async fn app_secrets(&self, namespace: &str, id: Ulid) -> Result<Option<AppSecrets>> {
         let row = sqlx::query(
