@@ -173,7 +173,10 @@ mod tests {
         let ulid = Ulid::from_string("01G65Z755AFWAKHE12NY0CQ9FH").unwrap();
         let id = CustomerId::from(ulid);
         assert_eq!(id.to_string(), "01G65Z755AFWAKHE12NY0CQ9FH");
-        assert_eq!("01G65Z755AFWAKHE12NY0CQ9FH".parse::<CustomerId>().unwrap(), id);
+        assert_eq!(
+            "01G65Z755AFWAKHE12NY0CQ9FH".parse::<CustomerId>().unwrap(),
+            id
+        );
         assert_eq!(Ulid::from(id), ulid);
         assert!("nope".parse::<AppId>().is_err());
         let fresh = ProfileId::new();
@@ -193,7 +196,10 @@ mod tests {
         assert_eq!(stripe.to_string(), "cus_123");
         let json = serde_json::to_string(&stripe).unwrap();
         assert_eq!(json, r#""cus_123""#);
-        assert_eq!(serde_json::from_str::<StripeCustomerId>(&json).unwrap(), stripe);
+        assert_eq!(
+            serde_json::from_str::<StripeCustomerId>(&json).unwrap(),
+            stripe
+        );
     }
 
     #[test]
