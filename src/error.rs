@@ -24,9 +24,9 @@ pub enum Remedy {
     /// can name its app (`app_id`), that too.
     SetUpStripeApp { or_name_app: bool },
     /// Put a new API key on the app (`None`: the app is named elsewhere).
-    RotateApiKey { app_id: Option<ulid::Ulid> },
+    RotateApiKey { app_id: Option<crate::ids::AppId> },
     /// Link an existing Stripe customer through the customer's billing data.
-    LinkStripeCustomer { customer_id: ulid::Ulid },
+    LinkStripeCustomer { customer_id: crate::ids::CustomerId },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 
 use time::OffsetDateTime;
-use ulid::Ulid;
 
 use crate::error::{Error, Result, Rule, Violations};
+use crate::ids::AppId;
 
 /// The app types meterpay can install.
 pub const SUPPORTED_TYPES: &[&str] = &["stripe"];
@@ -38,7 +38,7 @@ impl AppStatus {
 /// An installed Stripe app, without its secrets.
 #[derive(Debug, Clone, PartialEq)]
 pub struct App {
-    pub id: Ulid,
+    pub id: AppId,
     pub namespace: String,
     pub name: String,
     pub description: Option<String>,
@@ -66,12 +66,12 @@ impl App {
     }
 
     /// Associated data binding the encrypted API key to this row.
-    pub fn api_key_context(id: Ulid) -> String {
+    pub fn api_key_context(id: AppId) -> String {
         format!("app:{id}:api_key")
     }
 
     /// Associated data binding the encrypted webhook secret to this row.
-    pub fn webhook_secret_context(id: Ulid) -> String {
+    pub fn webhook_secret_context(id: AppId) -> String {
         format!("app:{id}:webhook_secret")
     }
 }

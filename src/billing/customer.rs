@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use ulid::Ulid;
 
 use super::currency::{CurrencyCode, CurrencyError};
 use crate::error::{Error, Result, Rule, Violations};
+use crate::ids::CustomerId;
 
 /// Postal address as the contract spells it (v3 names; v1 has its own DTO).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,7 +33,7 @@ pub struct Address {
 /// A stored customer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Customer {
-    pub id: Ulid,
+    pub id: CustomerId,
     pub namespace: String,
     pub key: String,
     pub name: String,

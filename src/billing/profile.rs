@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use ulid::Ulid;
 
 use super::customer::{Address, validate_labels};
 use crate::error::{Error, FieldError, Result, Rule, Violations};
+use crate::ids::{AppId, ProfileId};
 
 /// `BillingParty`: a person or business entity. Every member is optional.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -262,14 +262,14 @@ pub struct TaxInput {
 /// The apps a profile uses, by role. Fixed at creation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppRefs {
-    pub tax: Ulid,
-    pub invoicing: Ulid,
-    pub payment: Ulid,
+    pub tax: AppId,
+    pub invoicing: AppId,
+    pub payment: AppId,
 }
 
 impl AppRefs {
     /// One app in every role.
-    pub fn single(app: Ulid) -> AppRefs {
+    pub fn single(app: AppId) -> AppRefs {
         AppRefs {
             tax: app,
             invoicing: app,
@@ -278,7 +278,7 @@ impl AppRefs {
     }
 
     /// (field, app) for each role, in the contract's order.
-    pub fn roles(&self) -> [(&'static str, Ulid); 3] {
+    pub fn roles(&self) -> [(&'static str, AppId); 3] {
         [
             ("apps.tax.id", self.tax),
             ("apps.invoicing.id", self.invoicing),
@@ -287,7 +287,7 @@ impl AppRefs {
     }
 
     /// The distinct apps referenced.
-    pub fn distinct(&self) -> Vec<Ulid> {
+    pub fn distinct(&self) -> Vec<AppId> {
         let mut ids = vec![self.tax, self.invoicing, self.payment];
         ids.sort();
         ids.dedup();
@@ -298,7 +298,7 @@ impl AppRefs {
 /// Why an app reference was refused: `None` for an app unknown in the
 /// namespace (another namespace's apps are unknown here), `Some(true)` for
 /// one that was uninstalled.
-pub fn app_ref_error(field: &str, app: Ulid, uninstalled: bool) -> FieldError {
+pub fn app_ref_error(field: &str, app: AppId, uninstalled: bool) -> FieldError {
     if uninstalled {
         FieldError::new(
             field,
@@ -317,16 +317,16 @@ pub fn app_ref_error(field: &str, app: Ulid, uninstalled: bool) -> FieldError {
 /// A stored billing profile.
 #[derive(Debug, Clone, PartialEq)]
 pub struct BillingProfile {
-    pub id: Ulid,
+    pub id: ProfileId,
     pub namespace: String,
     pub name: String,
     pub description: Option<String>,
     pub labels: Option<BTreeMap<String, String>>,
     pub supplier: Party,
     pub workflow: Workflow,
-    pub tax_app_id: Ulid,
-    pub invoicing_app_id: Ulid,
-    pub payment_app_id: Ulid,
+    pub tax_app_id: AppId,
+    pub invoicing_app_id: AppId,
+    pub payment_app_id: AppId,
     pub is_default: bool,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
@@ -355,7 +355,7 @@ impl BillingProfile {
 
     /// Why `default: false` on the default profile is refused (400): a
     /// namespace that has a default keeps one.
-    pub fn cannot_unset_default(id: Ulid) -> FieldError {
+    pub fn cannot_unset_default(id: ProfileId) -> FieldError {
         FieldError::new(
             "default",
             Rule::Invalid,
@@ -367,7 +367,7 @@ impl BillingProfile {
     }
 
     /// The 409 for deleting the default profile.
-    pub fn cannot_delete_default(id: Ulid) -> Error {
+    pub fn cannot_delete_default(id: ProfileId) -> Error {
         Error::Conflict {
             field: None,
             detail: format!(

@@ -318,7 +318,7 @@ async fn fetch(
     Namespace(ns): Namespace,
     Path(id): Path<String>,
 ) -> Result<Json<AppBody>> {
-    let id = path_ulid("appId", &id)?;
+    let id: crate::ids::AppId = path_ulid("appId", &id)?;
     let app = state.ctx.store.require_app(&ns, id).await?;
     Ok(Json(app.into()))
 }
@@ -340,7 +340,7 @@ async fn update(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Json<AppBody>> {
-    let id = path_ulid("appId", &id)?;
+    let id: crate::ids::AppId = path_ulid("appId", &id)?;
     discriminator(&body, "type", V3_TYPES)?;
     let req: UpdateStripeRequest = from_value(body)?;
     let app = service::update_stripe(
@@ -373,7 +373,7 @@ async fn uninstall(
     Namespace(ns): Namespace,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    let id = path_ulid("appId", &id)?;
+    let id: crate::ids::AppId = path_ulid("appId", &id)?;
     service::uninstall(&state.ctx, &ns, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -210,7 +210,7 @@ impl From<CheckoutResult> for ResultV3 {
     fn from(r: CheckoutResult) -> Self {
         ResultV3 {
             customer_id: r.customer_id.to_string(),
-            stripe_customer_id: r.stripe_customer_id,
+            stripe_customer_id: r.stripe_customer_id.into(),
             session_id: r.session_id,
             setup_intent_id: r.setup_intent_id,
             client_secret: r.client_secret,
@@ -247,7 +247,7 @@ async fn create_v3(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<CreateV3>,
 ) -> Result<(StatusCode, Json<ResultV3>)> {
-    let id = path_ulid("customerId", &id)?;
+    let id: crate::ids::CustomerId = path_ulid("customerId", &id)?;
     let customer = state.ctx.store.require_customer(&ns, id).await?;
     let result = create_checkout_session(
         &state.ctx,
@@ -474,7 +474,7 @@ async fn create_v1(
     ApiJson(body): ApiJson<CreateV1>,
 ) -> std::result::Result<(StatusCode, Json<ResultV1>), V1Error> {
     let app_id = match &body.app_id {
-        Some(id) => Some(parse_ulid(id).ok_or_else(|| {
+        Some(id) => Some(parse_ulid(id).map(crate::ids::AppId::from).ok_or_else(|| {
             Error::field("appId", Rule::MatchesRegex, format!("[{id}] is not a ULID"))
         })?),
         None => None,
@@ -491,7 +491,7 @@ async fn create_v1(
             let id = map["id"].as_str().and_then(parse_ulid).ok_or_else(|| {
                 Error::field("customer.id", Rule::MatchesRegex, "must be a customer ULID")
             })?;
-            state.ctx.store.require_customer(&ns, id).await?
+            state.ctx.store.require_customer(&ns, id.into()).await?
         }
         Value::Object(map) if map.len() == 1 && map.contains_key("key") => {
             let key = map["key"]

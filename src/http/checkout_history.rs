@@ -105,7 +105,7 @@ impl From<CheckoutSessionRecord> for CheckoutSessionBody {
             session_id: r.id,
             app_id: r.app_id.to_string(),
             customer_id: r.customer_id.to_string(),
-            stripe_customer_id: r.stripe_customer_id,
+            stripe_customer_id: r.stripe_customer_id.into(),
             setup_intent_id: r.setup_intent_id,
             status: r.status.as_str().to_owned(),
             mode: "setup",
@@ -144,7 +144,7 @@ async fn list(
     Path(customer_id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<V3Page<CheckoutSessionBody>>> {
-    let customer_id = path_ulid("customerId", &customer_id)?;
+    let customer_id: crate::ids::CustomerId = path_ulid("customerId", &customer_id)?;
     let query: HistoryQuery = from_query(raw.as_deref())?;
     let page = Page::of(query.number, query.size, V3_DEFAULT_SIZE);
     let mut statuses: Vec<CheckoutSessionStatus> = [query.status, query.status_eq]
@@ -183,7 +183,7 @@ async fn fetch(
     Namespace(ns): Namespace,
     Path((customer_id, session_id)): Path<(String, String)>,
 ) -> Result<Json<CheckoutSessionBody>> {
-    let customer_id = path_ulid("customerId", &customer_id)?;
+    let customer_id: crate::ids::CustomerId = path_ulid("customerId", &customer_id)?;
     state.ctx.store.require_customer(&ns, customer_id).await?;
     let session = state
         .ctx

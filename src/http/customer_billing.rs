@@ -75,7 +75,7 @@ pub struct BillingData {
 impl From<CustomerStripe> for StripeData {
     fn from(s: CustomerStripe) -> Self {
         StripeData {
-            customer_id: Some(s.stripe_customer_id),
+            customer_id: Some(s.stripe_customer_id.into()),
             default_payment_method_id: s.default_payment_method_id,
             labels: s.labels,
         }
@@ -83,7 +83,7 @@ impl From<CustomerStripe> for StripeData {
 }
 
 async fn load_customer(ctx: &Context, ns: &str, id: &str) -> Result<Customer> {
-    let id = path_ulid("customerId", id)?;
+    let id: crate::ids::CustomerId = path_ulid("customerId", id)?;
     ctx.store
         .get_customer(ns, id)
         .await?
@@ -148,7 +148,7 @@ async fn prepare_stripe(
     ctx: &Context,
     ns: &str,
     customer: &Customer,
-    profile_override: Option<ulid::Ulid>,
+    profile_override: Option<crate::ids::ProfileId>,
     stripe: StripeData,
 ) -> Result<CustomerStripe> {
     let app = service::resolve_with_profile(ctx, ns, profile_override)
@@ -203,6 +203,7 @@ async fn upsert(
                     format!("[{}] is not a ULID", reference.id),
                 )
             })?;
+            let id = crate::ids::ProfileId::from(id);
             service::check_profile(&state.ctx, &ns, field, id).await?;
             Some(id)
         }

@@ -169,7 +169,7 @@ async fn fetch(
     Namespace(ns): Namespace,
     Path(id): Path<String>,
 ) -> Result<Json<BillingCustomer>> {
-    let id = path_ulid("customerId", &id)?;
+    let id: crate::ids::CustomerId = path_ulid("customerId", &id)?;
     let customer = state.ctx.store.require_customer(&ns, id).await?;
     Ok(Json(customer.into()))
 }
@@ -191,7 +191,7 @@ async fn upsert(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpsertCustomerRequest>,
 ) -> Result<Json<BillingCustomer>> {
-    let id = path_ulid("customerId", &id)?;
+    let id: crate::ids::CustomerId = path_ulid("customerId", &id)?;
     let fields = CustomerFields {
         name: body.name,
         description: body.description,
@@ -221,7 +221,7 @@ async fn remove(
     Namespace(ns): Namespace,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    let id = path_ulid("customerId", &id)?;
+    let id: crate::ids::CustomerId = path_ulid("customerId", &id)?;
     state.ctx.store.delete_customer(&ns, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

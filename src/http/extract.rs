@@ -149,9 +149,9 @@ fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
 }
 
 /// Parses a path parameter that must be a ULID (upper-case canonical or
-/// lower-case, as the v1 contract allows).
-pub fn path_ulid(name: &str, value: &str) -> Result<Ulid, Error> {
-    parse_ulid(value).ok_or_else(|| {
+/// lower-case, as the v1 contract allows), as the id type `T` it names.
+pub fn path_ulid<T: From<Ulid>>(name: &str, value: &str) -> Result<T, Error> {
+    parse_ulid(value).map(T::from).ok_or_else(|| {
         Error::Invalid(vec![
             FieldError::new(
                 name,

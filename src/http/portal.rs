@@ -72,7 +72,7 @@ impl From<PortalResult> for ResultV3 {
     fn from(r: PortalResult) -> Self {
         ResultV3 {
             id: r.id,
-            stripe_customer_id: r.stripe_customer_id,
+            stripe_customer_id: r.stripe_customer_id.into(),
             configuration_id: r.configuration_id,
             livemode: r.livemode,
             created_at: r.created_at,
@@ -100,7 +100,7 @@ async fn create_v3(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<CreateV3>,
 ) -> Result<(StatusCode, Json<ResultV3>)> {
-    let id = path_ulid("customerId", &id)?;
+    let id: crate::ids::CustomerId = path_ulid("customerId", &id)?;
     let customer = state.ctx.store.require_customer(&ns, id).await?;
     let o = body.stripe_options;
     let options = PortalOptions {
@@ -142,7 +142,7 @@ impl From<PortalResult> for ResultV1 {
     fn from(r: PortalResult) -> Self {
         ResultV1 {
             id: r.id,
-            stripe_customer_id: r.stripe_customer_id,
+            stripe_customer_id: r.stripe_customer_id.into(),
             configuration_id: r.configuration_id,
             livemode: r.livemode,
             created_at: r.created_at,

@@ -8,7 +8,6 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
-use ulid::Ulid;
 
 use super::AppState;
 use super::extract::{ApiJson, parse_ulid, path_ulid};
@@ -20,6 +19,7 @@ use crate::billing::profile::{
     AppRefs, BillingProfile, Party, ProfileFields, Workflow, WorkflowInput, app_ref_error,
 };
 use crate::error::{Error, FieldError, Result, Rule, Violations};
+use crate::ids::{AppId, ProfileId};
 use crate::store::Store;
 
 pub fn router() -> Router<AppState> {
@@ -120,7 +120,7 @@ pub struct BillingProfileBody {
 
 impl From<BillingProfile> for BillingProfileBody {
     fn from(p: BillingProfile) -> Self {
-        let reference = |id: Ulid| AppReference { id: id.to_string() };
+        let reference = |id: AppId| AppReference { id: id.to_string() };
         Self {
             id: p.id.to_string(),
             name: p.name,
@@ -187,7 +187,7 @@ pub async fn check_app_refs(
         ("apps.invoicing.id", &refs.invoicing.id),
         ("apps.payment.id", &refs.payment.id),
     ] {
-        let Some(id) = parse_ulid(given) else {
+        let Some(id) = parse_ulid(given).map(AppId::from) else {
             v.push(
                 field,
                 Rule::MatchesRegex,
@@ -233,7 +233,7 @@ async fn fetch(
     Namespace(ns): Namespace,
     Path(id): Path<String>,
 ) -> Result<Json<BillingProfileBody>> {
-    let id = path_ulid("id", &id)?;
+    let id: ProfileId = path_ulid("id", &id)?;
     let profile = state.ctx.store.require_profile(&ns, id).await?;
     Ok(Json(profile.into()))
 }
@@ -255,7 +255,7 @@ async fn upsert(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpsertBillingProfileRequest>,
 ) -> Result<Json<BillingProfileBody>> {
-    let id = path_ulid("id", &id)?;
+    let id: ProfileId = path_ulid("id", &id)?;
     let current = state.ctx.store.require_profile(&ns, id).await?;
     current.ensure_live()?;
     let mut v = Violations::default();
@@ -298,7 +298,7 @@ async fn remove(
     Namespace(ns): Namespace,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    let id = path_ulid("id", &id)?;
+    let id: ProfileId = path_ulid("id", &id)?;
     state.ctx.store.delete_profile(&ns, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -296,7 +296,7 @@ async fn fetch(
     Namespace(ns): Namespace,
     Path(id): Path<String>,
 ) -> Result<Json<StripeAppV1>> {
-    let id = path_ulid("id", &id)?;
+    let id: crate::ids::AppId = path_ulid("id", &id)?;
     let app = state.ctx.store.require_app(&ns, id).await?;
     Ok(Json(app.into()))
 }
@@ -318,7 +318,7 @@ async fn update(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Json<StripeAppV1>> {
-    let id = path_ulid("id", &id)?;
+    let id: crate::ids::AppId = path_ulid("id", &id)?;
     discriminator(&body, "type", V1_TYPES)?;
     let req: ReplaceStripeRequest = from_value(body)?;
     let app = service::update_stripe(
@@ -354,7 +354,7 @@ async fn update_api_key(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ApiKeyRequest>,
 ) -> Result<StatusCode> {
-    let id = path_ulid("id", &id)?;
+    let id: crate::ids::AppId = path_ulid("id", &id)?;
     service::update_stripe(&state.ctx, &ns, id, None, Some(&body.secret_api_key))
         .await
         .map_err(|e| rename_fields(e, API_KEY_FIELDS))?;
@@ -376,7 +376,7 @@ async fn uninstall(
     Namespace(ns): Namespace,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    let id = path_ulid("id", &id)?;
+    let id: crate::ids::AppId = path_ulid("id", &id)?;
     service::uninstall(&state.ctx, &ns, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -62,7 +62,7 @@ impl StripeCustomerAppData {
         StripeCustomerAppData {
             id: app.id.to_string(),
             kind: app::STRIPE.kind,
-            stripe_customer_id: data.stripe_customer_id,
+            stripe_customer_id: data.stripe_customer_id.into(),
             stripe_default_payment_method_id: data.default_payment_method_id,
             app: app.into(),
         }
@@ -230,7 +230,7 @@ async fn put_app_data(
         let item: StripeItem = from_value(raw).map_err(at)?;
         let app = match &item.id {
             Some(id) => {
-                let app_id = parse_ulid(id).ok_or_else(|| {
+                let app_id = parse_ulid(id).map(crate::ids::AppId::from).ok_or_else(|| {
                     at(Error::field(
                         "id",
                         Rule::MatchesRegex,
@@ -307,7 +307,7 @@ async fn delete_app_data(
 ) -> Result<StatusCode> {
     let customer = resolve(&state.ctx.store, &ns, &id_or_key).await?;
     customer.ensure_live()?;
-    let app_id = path_ulid("appId", &app_id)?;
+    let app_id: crate::ids::AppId = path_ulid("appId", &app_id)?;
     if !state
         .ctx
         .store

@@ -183,7 +183,7 @@ pub struct CustomerPageV1 {
 
 /// Finds a customer by ULID or, failing that, by key (a key may look like a ULID).
 pub async fn resolve(store: &Store, ns: &str, id_or_key: &str) -> Result<Customer> {
-    if let Some(id) = parse_ulid(id_or_key)
+    if let Some(id) = parse_ulid(id_or_key).map(crate::ids::CustomerId::from)
         && let Some(customer) = store.get_customer(ns, id).await?
     {
         return Ok(customer);

@@ -20,7 +20,6 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
-use ulid::Ulid;
 
 use super::AppState;
 use super::extract::{ApiJson, parse_ulid, path_ulid, query_error};
@@ -40,6 +39,7 @@ use crate::billing::profile::{
     StripeTaxConfig, TaxBehavior, TaxConfig, TaxIdentity, TaxInput, Workflow, WorkflowInput,
 };
 use crate::error::{Error, FieldError, Rule, Violations};
+use crate::ids::{AppId, CustomerId, ProfileId};
 use crate::service::customer_billing::check_profile;
 use crate::store::Page;
 use crate::store::Store;
@@ -508,8 +508,8 @@ struct Renderer<'a> {
     store: &'a Store,
     ns: &'a str,
     expand_apps: bool,
-    apps: HashMap<Ulid, StripeAppV1Source>,
-    profiles: HashMap<Ulid, BillingProfile>,
+    apps: HashMap<AppId, StripeAppV1Source>,
+    profiles: HashMap<ProfileId, BillingProfile>,
 }
 
 type StripeAppV1Source = crate::billing::app::App;
@@ -525,7 +525,7 @@ impl<'a> Renderer<'a> {
         }
     }
 
-    async fn app(&mut self, id: Ulid) -> std::result::Result<StripeAppV1, Error> {
+    async fn app(&mut self, id: AppId) -> std::result::Result<StripeAppV1, Error> {
         if !self.apps.contains_key(&id) {
             let app = self.store.require_app(self.ns, id).await?;
             self.apps.insert(id, app);
@@ -535,7 +535,7 @@ impl<'a> Renderer<'a> {
 
     async fn apps(&mut self, p: &BillingProfile) -> std::result::Result<AppsV1, Error> {
         if !self.expand_apps {
-            let reference = |id: Ulid| super::profiles::AppReference { id: id.to_string() };
+            let reference = |id: AppId| super::profiles::AppReference { id: id.to_string() };
             return Ok(AppsV1::References(AppReferences {
                 tax: reference(p.tax_app_id),
                 invoicing: reference(p.invoicing_app_id),
@@ -566,7 +566,10 @@ impl<'a> Renderer<'a> {
         })
     }
 
-    async fn stored_profile(&mut self, id: Ulid) -> std::result::Result<BillingProfile, Error> {
+    async fn stored_profile(
+        &mut self,
+        id: ProfileId,
+    ) -> std::result::Result<BillingProfile, Error> {
         if !self.profiles.contains_key(&id) {
             let profile = self.store.require_profile(self.ns, id).await?;
             self.profiles.insert(id, profile);
@@ -579,7 +582,7 @@ impl<'a> Renderer<'a> {
     async fn customer_override(
         &mut self,
         customer: Customer,
-        default: Option<Ulid>,
+        default: Option<ProfileId>,
         expand_customer: bool,
     ) -> std::result::Result<OverrideWithDetailsV1, Error> {
         let pinned = self
@@ -964,7 +967,7 @@ async fn fetch(
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<BillingProfileV1>> {
-    let id = path_ulid("id", &id)?;
+    let id: ProfileId = path_ulid("id", &id)?;
     let expand = parse_expand(raw.as_deref(), &["apps"])?;
     let store = &state.ctx.store;
     let profile = store.require_profile(&ns, id).await?;
@@ -1001,7 +1004,7 @@ async fn update(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateProfileV1>,
 ) -> Result<Json<BillingProfileV1>> {
-    let id = path_ulid("id", &id)?;
+    let id: ProfileId = path_ulid("id", &id)?;
     let store = &state.ctx.store;
     let current = store.require_profile(&ns, id).await?;
     current.ensure_live()?;
@@ -1013,7 +1016,7 @@ async fn update(
             ("payment", current.payment_app_id),
         ] {
             let given = echoed_app(apps, role);
-            if given.as_deref().and_then(parse_ulid) != Some(app) {
+            if given.as_deref().and_then(parse_ulid).map(AppId::from) != Some(app) {
                 v.push(
                     format!("apps.{role}"),
                     Rule::Invalid,
@@ -1060,7 +1063,7 @@ async fn remove(
     Namespace(ns): Namespace,
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
-    let id = path_ulid("id", &id)?;
+    let id: ProfileId = path_ulid("id", &id)?;
     state.ctx.store.delete_profile(&ns, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -1095,14 +1098,17 @@ async fn list(
 // Customer overrides
 
 async fn load_customer(store: &Store, ns: &str, id: &str) -> Result<Customer> {
-    let id = path_ulid("customerId", id)?;
+    let id: CustomerId = path_ulid("customerId", id)?;
     Ok(store
         .get_customer(ns, id)
         .await?
         .ok_or_else(|| Error::not_found("customer", id))?)
 }
 
-async fn default_profile_id(store: &Store, ns: &str) -> std::result::Result<Option<Ulid>, Error> {
+async fn default_profile_id(
+    store: &Store,
+    ns: &str,
+) -> std::result::Result<Option<ProfileId>, Error> {
     Ok(store.default_profile(ns).await?.map(|p| p.id))
 }
 
@@ -1155,7 +1161,7 @@ async fn upsert_override(
     let field = "billingProfileId";
     let profile = match &body.billing_profile_id {
         Some(given) => {
-            let id = parse_ulid(given).ok_or_else(|| {
+            let id = parse_ulid(given).map(ProfileId::from).ok_or_else(|| {
                 Error::field(
                     field,
                     Rule::MatchesRegex,

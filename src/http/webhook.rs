@@ -48,7 +48,7 @@ async fn webhook(
     headers: HeaderMap,
     req: Request,
 ) -> Result<(StatusCode, Json<WebhookResponse>), V1Error> {
-    let app_id = path_ulid("id", &id)?;
+    let app_id: crate::ids::AppId = path_ulid("id", &id)?;
     let body = Bytes::from_request(req, &state)
         .await
         .map_err(|rejection| {

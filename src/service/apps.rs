@@ -5,11 +5,10 @@
 
 use std::collections::BTreeMap;
 
-use ulid::Ulid;
-
 use super::Context;
 use crate::billing::app::{self, App, AppStatus};
 use crate::error::{Error, FieldError, Remedy, Result, Rule, Violations};
+use crate::ids::AppId;
 use crate::secrets;
 use crate::store::apps::{NewApp, NewWebhook, UnpinnedWebhook, duplicate_account};
 use crate::stripe::events::HANDLED as WEBHOOK_EVENTS;
@@ -40,7 +39,7 @@ pub const DEFAULT_CAPABILITIES: &[&str] =
     &["calculate_tax", "invoice_customers", "collect_payments"];
 
 /// The path Stripe posts this app's events to.
-pub fn webhook_path(app_id: Ulid) -> String {
+pub fn webhook_path(app_id: AppId) -> String {
     format!("/api/v1/apps/{app_id}/stripe/webhook")
 }
 
@@ -70,7 +69,7 @@ pub async fn install_stripe(ctx: &Context, ns: &str, req: InstallStripe) -> Resu
         return Err(duplicate_account(&account.id, key_livemode));
     }
 
-    let id = crate::ids::new_ulid();
+    let id = AppId::new();
     let endpoint = register_endpoint(
         ctx,
         &client,
@@ -146,7 +145,7 @@ pub struct AppNaming<'a> {
 pub async fn update_stripe(
     ctx: &Context,
     ns: &str,
-    id: Ulid,
+    id: AppId,
     naming: Option<AppNaming<'_>>,
     new_api_key: Option<&str>,
 ) -> Result<App> {
@@ -218,7 +217,7 @@ pub async fn update_stripe(
 
 /// Uninstalls: refuses while a billing profile uses the app, deletes the
 /// webhook endpoint in Stripe, then soft-deletes the app.
-pub async fn uninstall(ctx: &Context, ns: &str, id: Ulid) -> Result<()> {
+pub async fn uninstall(ctx: &Context, ns: &str, id: AppId) -> Result<()> {
     let existing = ctx.store.live_app(ns, id).await?;
     if let Some((profile_id, profile_name)) = ctx
         .store
@@ -254,7 +253,7 @@ pub async fn uninstall(ctx: &Context, ns: &str, id: Ulid) -> Result<()> {
 }
 
 /// A Stripe client with the app's decrypted key.
-pub async fn client_for(ctx: &Context, ns: &str, id: Ulid) -> Result<StripeClient> {
+pub async fn client_for(ctx: &Context, ns: &str, id: AppId) -> Result<StripeClient> {
     let secrets = ctx
         .store
         .app_secrets(ns, id)
@@ -286,7 +285,7 @@ async fn register_endpoint(
     ctx: &Context,
     client: &StripeClient,
     ns: &str,
-    id: Ulid,
+    id: AppId,
     idempotency_key: &str,
 ) -> std::result::Result<CreatedWebhookEndpoint, StripeError> {
     let url = format!("{}{}", ctx.public_url, webhook_path(id));
@@ -460,7 +459,7 @@ pub fn stripe_error(err: StripeError) -> Error {
 }
 
 /// Marks an app unauthorized when Stripe rejected its stored key.
-pub async fn note_key_rejected(ctx: &Context, ns: &str, id: Ulid, err: &StripeError) {
+pub async fn note_key_rejected(ctx: &Context, ns: &str, id: AppId, err: &StripeError) {
     if matches!(err, StripeError::KeyRejected { .. })
         && let Err(e) = ctx
             .store

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
-use ulid::Ulid;
 
 use super::Context;
 use super::apps::{client_for, note_key_rejected};
@@ -16,6 +15,7 @@ use crate::billing::app::{App, AppStatus};
 use crate::billing::checkout::{CheckoutOptions, CheckoutSessionStatus, UiMode, ValidCheckout};
 use crate::billing::customer::Customer;
 use crate::error::{Error, FieldError, Remedy, Result, Rule};
+use crate::ids::{AppId, CustomerId, StripeCustomerId};
 use crate::store::checkout_sessions::CheckoutSessionRecord;
 use crate::stripe::{
     CheckoutRules, CheckoutSessionFor, CreatedCheckoutSession, StripeClient, StripeCustomerFor,
@@ -25,7 +25,7 @@ use crate::stripe::{
 #[derive(Debug, Clone, Default)]
 pub struct CheckoutRequest {
     /// v1 `appId`; v3 resolves the app from the customer's billing profile.
-    pub app_id: Option<Ulid>,
+    pub app_id: Option<AppId>,
     /// v1 `stripeCustomerId`.
     pub stripe_customer_id: Option<String>,
     pub options: CheckoutOptions,
@@ -34,8 +34,8 @@ pub struct CheckoutRequest {
 /// `BillingAppStripeCreateCheckoutSessionResult`, in domain form.
 #[derive(Debug, Clone)]
 pub struct CheckoutResult {
-    pub customer_id: Ulid,
-    pub stripe_customer_id: String,
+    pub customer_id: CustomerId,
+    pub stripe_customer_id: StripeCustomerId,
     pub session_id: String,
     pub setup_intent_id: String,
     pub client_secret: Option<String>,
@@ -71,7 +71,7 @@ pub async fn create_checkout_session(
             Rule::MatchesRegex,
             "must be a Stripe customer id (cus_…)",
         )),
-        other => Ok(other.clone()),
+        other => Ok(other.clone().map(StripeCustomerId::from)),
     };
     let (valid, given) = merge_invalid(valid, given)?;
 
@@ -157,7 +157,7 @@ async fn create_stripe_customer(
     app: &App,
     client: &StripeClient,
     customer: &Customer,
-) -> Result<String> {
+) -> Result<StripeCustomerId> {
     let digest = hex::encode(Sha256::digest(format!("{ns}\n{}\n{}", app.id, customer.id)));
     let created = client
         .create_customer(
@@ -184,8 +184,8 @@ async fn create_stripe_customer(
 }
 
 fn to_result(
-    customer_id: Ulid,
-    stripe_customer_id: &str,
+    customer_id: CustomerId,
+    stripe_customer_id: &StripeCustomerId,
     s: CreatedCheckoutSession,
     valid: &ValidCheckout,
 ) -> Result<CheckoutResult> {
@@ -201,7 +201,7 @@ fn to_result(
     })?;
     Ok(CheckoutResult {
         customer_id,
-        stripe_customer_id: stripe_customer_id.to_owned(),
+        stripe_customer_id: stripe_customer_id.clone(),
         session_id: s.id,
         setup_intent_id,
         client_secret: s.client_secret,

@@ -3,13 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use ulid::Ulid;
-
 use super::Context;
 use super::apps::{client_for, note_key_rejected, stripe_error};
 use crate::billing::app::App;
 use crate::billing::customer::Customer;
 use crate::error::{Error, FieldError, Remedy, Result, Rule, Violations};
+use crate::ids::{AppId, ProfileId, StripeCustomerId};
 use crate::store::customer_stripe::CustomerStripe;
 use crate::stripe::{StripeError, ids};
 
@@ -42,7 +41,7 @@ pub async fn resolve_stripe_app(
     ctx: &Context,
     ns: &str,
     customer: &Customer,
-    explicit: Option<Ulid>,
+    explicit: Option<AppId>,
 ) -> Result<Option<App>> {
     if let Some(id) = explicit {
         return ctx.store.live_app(ns, id).await.map(Some);
@@ -55,7 +54,7 @@ pub async fn resolve_stripe_app(
 pub async fn resolve_with_profile(
     ctx: &Context,
     ns: &str,
-    profile_override: Option<Ulid>,
+    profile_override: Option<ProfileId>,
 ) -> Result<Option<App>> {
     let profile = match profile_override {
         Some(profile_id) => ctx.store.get_profile(ns, profile_id).await?,
@@ -142,7 +141,7 @@ pub async fn prepare_stripe_data(
         .get_customer_stripe(ns, app.id, customer.id)
         .await?;
     let stripe_customer_id = match (&input.customer_id, &existing) {
-        (Some(id), _) => id.clone(),
+        (Some(id), _) => StripeCustomerId::from(id.clone()),
         (None, Some(existing)) => existing.stripe_customer_id.clone(),
         (None, None) => {
             return Err(Error::field(
@@ -216,12 +215,12 @@ pub async fn prepare_stripe_data(
 /// another customer, so storing it would only fail later, at invoice time.
 fn payment_method_belongs(
     pm: &str,
-    owner: Option<Option<String>>,
-    stripe_customer_id: &str,
+    owner: Option<Option<StripeCustomerId>>,
+    stripe_customer_id: &StripeCustomerId,
     app: &App,
 ) -> Result<()> {
     let detail = match owner {
-        Some(Some(owner)) if owner == stripe_customer_id => return Ok(()),
+        Some(Some(owner)) if owner == *stripe_customer_id => return Ok(()),
         None => format!(
             "payment method [{pm}] does not exist in Stripe account [{}]",
             app.stripe_account_id
@@ -239,7 +238,7 @@ fn payment_method_belongs(
 }
 
 /// Validates a billing profile override: it must be a live profile of the namespace.
-pub async fn check_profile(ctx: &Context, ns: &str, field: &str, id: Ulid) -> Result<()> {
+pub async fn check_profile(ctx: &Context, ns: &str, field: &str, id: ProfileId) -> Result<()> {
     match ctx.store.get_profile(ns, id).await? {
         Some(profile) if profile.deleted_at.is_none() => Ok(()),
         Some(_) => Err(Error::field(

@@ -11,8 +11,7 @@ pub mod webhooks;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use ulid::Ulid;
-
+use crate::ids::AppId;
 use crate::secrets::Secrets;
 use crate::store::Store;
 use crate::stripe::{Stripe, StripeClient};
@@ -36,12 +35,12 @@ pub struct Context {
 /// uninstalled app's key is gone from the store, so its entry is never asked for.
 #[derive(Clone, Default)]
 pub struct ClientCache {
-    clients: Arc<RwLock<HashMap<Ulid, (String, StripeClient)>>>,
+    clients: Arc<RwLock<HashMap<AppId, (String, StripeClient)>>>,
 }
 
 impl ClientCache {
     /// The client made from exactly this ciphertext of app `id`'s key, if any.
-    pub fn get(&self, id: Ulid, api_key_encrypted: &str) -> Option<StripeClient> {
+    pub fn get(&self, id: AppId, api_key_encrypted: &str) -> Option<StripeClient> {
         let clients = self.clients.read().unwrap_or_else(|e| e.into_inner());
         clients
             .get(&id)
@@ -49,12 +48,12 @@ impl ClientCache {
             .map(|(_, client)| client.clone())
     }
 
-    pub fn put(&self, id: Ulid, api_key_encrypted: &str, client: StripeClient) {
+    pub fn put(&self, id: AppId, api_key_encrypted: &str, client: StripeClient) {
         let mut clients = self.clients.write().unwrap_or_else(|e| e.into_inner());
         clients.insert(id, (api_key_encrypted.to_owned(), client));
     }
 
-    pub fn forget(&self, id: Ulid) {
+    pub fn forget(&self, id: AppId) {
         let mut clients = self.clients.write().unwrap_or_else(|e| e.into_inner());
         clients.remove(&id);
     }

@@ -4,7 +4,6 @@
 //! session creates that link; so does setting the Stripe customer id).
 
 use time::OffsetDateTime;
-use ulid::Ulid;
 
 use super::Context;
 use super::apps::{client_for, note_key_rejected, stripe_error};
@@ -15,6 +14,7 @@ use crate::billing::checkout::check_url;
 use crate::billing::customer::Customer;
 pub use crate::billing::portal::PortalOptions;
 use crate::error::{Error, FieldError, Remedy, Result, Rule, Source, Violations};
+use crate::ids::{CustomerId, StripeCustomerId};
 use crate::stripe::{
     CreatedPortalSession, PortalField, PortalSessionFor, StripeError, is_portal_locale,
     portal_field_for_param,
@@ -24,7 +24,7 @@ use crate::stripe::{
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PortalResult {
     pub id: String,
-    pub stripe_customer_id: String,
+    pub stripe_customer_id: StripeCustomerId,
     pub configuration_id: String,
     pub livemode: bool,
     pub created_at: OffsetDateTime,
@@ -117,7 +117,7 @@ fn to_result(s: CreatedPortalSession) -> Result<PortalResult> {
         .map_err(|e| Error::Internal(anyhow::anyhow!("Stripe timestamp {}: {e}", s.created)))?;
     Ok(PortalResult {
         id: s.id,
-        stripe_customer_id: s.customer,
+        stripe_customer_id: s.customer.into(),
         configuration_id: s.configuration,
         livemode: s.livemode,
         created_at,
@@ -128,7 +128,7 @@ fn to_result(s: CreatedPortalSession) -> Result<PortalResult> {
 }
 
 /// 400: the portal needs a Stripe customer and this customer has none yet.
-fn no_stripe_customer(customer_id: Ulid, app: &App) -> Error {
+fn no_stripe_customer(customer_id: CustomerId, app: &App) -> Error {
     let reason = format!(
         "customer [{customer_id}] has no Stripe customer in app [{}] yet: create a checkout \
          session for them first (it creates one)",

@@ -3,13 +3,13 @@
 //! trust only meterpay's own metadata naming this app and namespace.
 
 use time::OffsetDateTime;
-use ulid::Ulid;
 
 use super::Context;
 use super::apps::{client_for, note_key_rejected, stripe_error};
 use crate::billing::app::App;
 use crate::billing::checkout::CheckoutSessionStatus;
 use crate::error::{Error, FieldError, Result, Rule, Source};
+use crate::ids::{AppId, CustomerId, StripeCustomerId};
 use crate::store::checkout_sessions::CheckoutSessionRecord;
 use crate::store::events::Claim;
 use crate::stripe::events::{
@@ -22,14 +22,14 @@ use crate::stripe::webhook::{DEFAULT_TOLERANCE_SECS, verify_signature};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// Acted on; for the customer it concerns when known.
-    Processed(Option<Ulid>),
+    Processed(Option<CustomerId>),
     AlreadyProcessed,
     Ignored(String),
 }
 
 pub async fn receive(
     ctx: &Context,
-    app_id: Ulid,
+    app_id: AppId,
     signature: Option<&str>,
     payload: &[u8],
 ) -> Result<(App, Outcome)> {
@@ -135,7 +135,7 @@ async fn handle(ctx: &Context, app: &App, payload: &[u8]) -> Result<Outcome> {
 /// installed in several namespaces, each with its own endpoint receiving every
 /// event: another install's event is acknowledged and left alone (a 4xx would
 /// make Stripe retry it for days and then disable the endpoint).
-fn our_customer(app: &App, ours: Option<&OurMetadata>) -> Result<Result<Ulid, Outcome>> {
+fn our_customer(app: &App, ours: Option<&OurMetadata>) -> Result<Result<CustomerId, Outcome>> {
     let Some(ours) = ours else {
         return Ok(Err(Outcome::Ignored(
             "setup intent without meterpay metadata".into(),
@@ -148,7 +148,9 @@ fn our_customer(app: &App, ours: Option<&OurMetadata>) -> Result<Result<Ulid, Ou
             ours.app_id, ours.namespace
         ))));
     }
-    let id = Ulid::from_string(&ours.customer_id)
+    let id = ours
+        .customer_id
+        .parse::<CustomerId>()
         .map_err(|_| Error::field(CUSTOMER_ID_METADATA_FIELD, Rule::Invalid, "is not a ULID"))?;
     Ok(Ok(id))
 }
@@ -165,7 +167,7 @@ async fn setup_intent_succeeded(
     };
     let (Some(payment_method), Some(stripe_customer)) = (
         intent.payment_method_id.as_deref(),
-        intent.stripe_customer_id.as_deref(),
+        intent.stripe_customer_id.as_ref(),
     ) else {
         return Ok(Outcome::Ignored(
             "setup intent without payment method or customer".into(),
@@ -308,7 +310,7 @@ async fn record_completed_session(
             "session [{id}] is not a setup session"
         )));
     }
-    let Some(stripe_customer) = session.stripe_customer_id.as_deref() else {
+    let Some(stripe_customer) = session.stripe_customer_id.as_ref() else {
         return Ok(Outcome::Ignored(format!(
             "session [{id}] has no Stripe customer"
         )));
@@ -337,7 +339,7 @@ async fn record_completed_session(
 async fn keep_collected_address(
     ctx: &Context,
     app: &App,
-    customer_id: Ulid,
+    customer_id: CustomerId,
     session: &CheckoutSessionEvent,
 ) -> Result<()> {
     if let Some(address) = &session.collected_address
@@ -353,8 +355,8 @@ async fn keep_collected_address(
 
 fn session_from_event(
     app: &App,
-    customer_id: Ulid,
-    stripe_customer: &str,
+    customer_id: CustomerId,
+    stripe_customer: &StripeCustomerId,
     id: &str,
     s: &CheckoutSessionEvent,
 ) -> CheckoutSessionRecord {
@@ -365,7 +367,7 @@ fn session_from_event(
         id: id.to_owned(),
         app_id: app.id,
         customer_id,
-        stripe_customer_id: stripe_customer.to_owned(),
+        stripe_customer_id: stripe_customer.clone(),
         setup_intent_id: s.setup_intent_id.clone(),
         status: CheckoutSessionStatus::Complete,
         ui_mode: s.ui_mode.upstream().to_owned(),

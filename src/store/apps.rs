@@ -5,18 +5,18 @@ use std::collections::BTreeMap;
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use ulid::Ulid;
 
 use super::Page;
 use super::{OnUnique, Store, Unique, get_json, get_opt_ts, get_ts, to_json};
 use crate::billing::app::{App, AppStatus};
 use crate::error::{Error, Result};
+use crate::ids::AppId;
 use crate::timestamp;
 
 /// A Stripe app to insert, secrets encrypted.
 #[derive(Debug, Clone)]
 pub struct NewApp {
-    pub id: Ulid,
+    pub id: AppId,
     pub name: String,
     pub description: Option<String>,
     pub labels: Option<BTreeMap<String, String>>,
@@ -56,7 +56,7 @@ pub struct NewWebhook<'a> {
 #[derive(Debug, Clone)]
 pub struct UnpinnedWebhook {
     pub namespace: String,
-    pub id: Ulid,
+    pub id: AppId,
     pub endpoint_id: String,
     pub api_version: Option<String>,
     /// The subscribed events, comma-separated, if known.
@@ -118,7 +118,7 @@ impl Store {
     }
 
     /// An app by id, uninstalled or not.
-    pub async fn get_app(&self, namespace: &str, id: Ulid) -> Result<Option<App>> {
+    pub async fn get_app(&self, namespace: &str, id: AppId) -> Result<Option<App>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM apps WHERE namespace = $1 AND id = $2"
         )))
@@ -130,14 +130,14 @@ impl Store {
     }
 
     /// The app (uninstalled or not), or the 404 that names it.
-    pub async fn require_app(&self, namespace: &str, id: Ulid) -> Result<App> {
+    pub async fn require_app(&self, namespace: &str, id: AppId) -> Result<App> {
         self.get_app(namespace, id)
             .await?
             .ok_or_else(|| Error::not_found("app", id))
     }
 
     /// A live app by id, or 404 (unknown) / 410 (uninstalled).
-    pub async fn live_app(&self, namespace: &str, id: Ulid) -> Result<App> {
+    pub async fn live_app(&self, namespace: &str, id: AppId) -> Result<App> {
         let app = self.require_app(namespace, id).await?;
         app.ensure_live()?;
         Ok(app)
@@ -188,7 +188,7 @@ impl Store {
     pub async fn update_app(
         &self,
         namespace: &str,
-        id: Ulid,
+        id: AppId,
         name: &str,
         description: Option<&str>,
         labels: Option<&BTreeMap<String, String>>,
@@ -215,7 +215,7 @@ impl Store {
     pub async fn set_app_api_key(
         &self,
         namespace: &str,
-        id: Ulid,
+        id: AppId,
         masked: &str,
         encrypted: &str,
     ) -> Result<App> {
@@ -241,7 +241,7 @@ impl Store {
     pub async fn set_app_webhook(
         &self,
         namespace: &str,
-        id: Ulid,
+        id: AppId,
         endpoint_id: &str,
         secret_encrypted: &str,
         api_version: &str,
@@ -294,7 +294,7 @@ impl Store {
                     let id: String = row.try_get("id")?;
                     Ok(UnpinnedWebhook {
                         namespace: row.try_get("namespace")?,
-                        id: Ulid::from_string(&id)?,
+                        id: id.parse()?,
                         endpoint_id: row.try_get("webhook_endpoint_id")?,
                         api_version: row.try_get("webhook_api_version")?,
                         events: row.try_get("webhook_events")?,
@@ -313,7 +313,7 @@ impl Store {
     pub async fn replace_app_webhook(
         &self,
         namespace: &str,
-        id: Ulid,
+        id: AppId,
         old_endpoint: &str,
         new: &NewWebhook<'_>,
     ) -> Result<bool> {
@@ -342,7 +342,7 @@ impl Store {
     pub async fn set_app_webhook_events(
         &self,
         namespace: &str,
-        id: Ulid,
+        id: AppId,
         endpoint: &str,
         events: &str,
     ) -> Result<()> {
@@ -363,7 +363,7 @@ impl Store {
     pub async fn forget_previous_webhook(
         &self,
         namespace: &str,
-        id: Ulid,
+        id: AppId,
         previous_endpoint: &str,
     ) -> Result<()> {
         sqlx::query(
@@ -380,7 +380,12 @@ impl Store {
     }
 
     /// Marks an app whose key Stripe rejected (until the key is rotated).
-    pub async fn set_app_status(&self, namespace: &str, id: Ulid, status: AppStatus) -> Result<()> {
+    pub async fn set_app_status(
+        &self,
+        namespace: &str,
+        id: AppId,
+        status: AppStatus,
+    ) -> Result<()> {
         sqlx::query(
             "UPDATE apps SET status = $3, updated_at = $4 \
              WHERE namespace = $1 AND id = $2 AND deleted_at IS NULL AND status <> $3",
@@ -395,7 +400,7 @@ impl Store {
     }
 
     /// Soft-deletes (uninstalls) a live app.
-    pub async fn delete_app(&self, namespace: &str, id: Ulid) -> Result<()> {
+    pub async fn delete_app(&self, namespace: &str, id: AppId) -> Result<()> {
         let now = timestamp::format(timestamp::now());
         let mut tx = self.pool.begin().await?;
         // Uninstalling forgets the secrets (not only hides the row) and the
@@ -456,7 +461,7 @@ impl Store {
     }
 
     /// The encrypted secrets of an app (uninstalled apps included).
-    pub async fn app_secrets(&self, namespace: &str, id: Ulid) -> Result<Option<AppSecrets>> {
+    pub async fn app_secrets(&self, namespace: &str, id: AppId) -> Result<Option<AppSecrets>> {
         let row = sqlx::query(
             "SELECT api_key_encrypted, webhook_secret_encrypted, \
              previous_webhook_secret_encrypted FROM apps \
@@ -499,7 +504,7 @@ fn app_from_row(row: &AnyRow) -> Result<App> {
         let status: String = row.try_get("status")?;
         let livemode: i64 = row.try_get("livemode")?;
         Ok(App {
-            id: Ulid::from_string(&id)?,
+            id: id.parse()?,
             namespace: row.try_get("namespace")?,
             name: row.try_get("name")?,
             description: row.try_get("description")?,

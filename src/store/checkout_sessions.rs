@@ -5,19 +5,19 @@ use std::collections::BTreeMap;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
-use ulid::Ulid;
 
 use super::{Store, get_json, get_opt_ts, get_ts, to_json};
 use crate::billing::checkout::CheckoutSessionStatus;
 use crate::error::{Error, Result};
+use crate::ids::{AppId, CustomerId, StripeCustomerId};
 use crate::timestamp;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckoutSessionRecord {
     pub id: String,
-    pub app_id: Ulid,
-    pub customer_id: Ulid,
-    pub stripe_customer_id: String,
+    pub app_id: AppId,
+    pub customer_id: CustomerId,
+    pub stripe_customer_id: StripeCustomerId,
     pub setup_intent_id: Option<String>,
     pub status: CheckoutSessionStatus,
     /// Upstream name: `hosted` | `embedded`.
@@ -91,7 +91,7 @@ impl Store {
         .bind(namespace)
         .bind(s.app_id.to_string())
         .bind(s.customer_id.to_string())
-        .bind(&s.stripe_customer_id)
+        .bind(s.stripe_customer_id.as_str())
         .bind(s.setup_intent_id.clone())
         .bind(s.status.as_str())
         .bind(&s.ui_mode)
@@ -134,7 +134,7 @@ impl Store {
     pub async fn list_checkout_sessions(
         &self,
         namespace: &str,
-        customer_id: Ulid,
+        customer_id: CustomerId,
         statuses: &[CheckoutSessionStatus],
         limit: u64,
         offset: u64,
@@ -178,7 +178,11 @@ impl Store {
 
     /// How many sessions a customer has (tests count them; the history's
     /// total comes from `list_checkout_sessions`).
-    pub async fn count_checkout_sessions(&self, namespace: &str, customer_id: Ulid) -> Result<u64> {
+    pub async fn count_checkout_sessions(
+        &self,
+        namespace: &str,
+        customer_id: CustomerId,
+    ) -> Result<u64> {
         let n: i64 = sqlx::query(
             "SELECT COUNT(*) AS n FROM checkout_sessions WHERE namespace = $1 AND customer_id = $2",
         )
@@ -198,9 +202,9 @@ fn from_row(row: &AnyRow) -> Result<CheckoutSessionRecord> {
         let status: String = row.try_get("status")?;
         Ok(CheckoutSessionRecord {
             id: row.try_get("id")?,
-            app_id: Ulid::from_string(&app_id)?,
-            customer_id: Ulid::from_string(&customer_id)?,
-            stripe_customer_id: row.try_get("stripe_customer_id")?,
+            app_id: app_id.parse()?,
+            customer_id: customer_id.parse()?,
+            stripe_customer_id: row.try_get::<String, _>("stripe_customer_id")?.into(),
             setup_intent_id: row.try_get("setup_intent_id")?,
             status: CheckoutSessionStatus::parse(&status)
                 .ok_or_else(|| anyhow::anyhow!("unknown checkout session status [{status}]"))?,

@@ -5,17 +5,17 @@ use std::collections::BTreeMap;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
-use ulid::Ulid;
 
 use super::{OnUnique, Store, Unique, get_json, get_ts, to_json};
 use crate::error::{Error, Result};
+use crate::ids::{AppId, CustomerId, ProfileId, StripeCustomerId};
 use crate::timestamp;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct CustomerStripe {
-    pub app_id: Ulid,
-    pub customer_id: Ulid,
-    pub stripe_customer_id: String,
+    pub app_id: AppId,
+    pub customer_id: CustomerId,
+    pub stripe_customer_id: StripeCustomerId,
     pub default_payment_method_id: Option<String>,
     pub labels: Option<BTreeMap<String, String>>,
     pub created_at: OffsetDateTime,
@@ -37,8 +37,8 @@ const SET_PROFILE: &str = "UPDATE customers SET billing_profile_id = $3, updated
 /// last changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProfileOverride {
-    pub customer_id: Ulid,
-    pub profile_id: Ulid,
+    pub customer_id: CustomerId,
+    pub profile_id: ProfileId,
     pub created_at: time::OffsetDateTime,
     pub updated_at: time::OffsetDateTime,
 }
@@ -48,7 +48,7 @@ impl Store {
     pub async fn customer_profile_override(
         &self,
         namespace: &str,
-        customer_id: Ulid,
+        customer_id: CustomerId,
     ) -> Result<Option<ProfileOverride>> {
         let row = sqlx::query(
             "SELECT billing_profile_id, billing_profile_set_at, billing_profile_changed_at, \
@@ -66,7 +66,7 @@ impl Store {
             let changed = super::get_ts(&row, "updated_at")?;
             Ok(Some(ProfileOverride {
                 customer_id,
-                profile_id: Ulid::from_string(&profile)?,
+                profile_id: profile.parse()?,
                 created_at: super::get_opt_ts(&row, "billing_profile_set_at")?.unwrap_or(changed),
                 updated_at: super::get_opt_ts(&row, "billing_profile_changed_at")?
                     .unwrap_or(changed),
@@ -80,8 +80,8 @@ impl Store {
     pub async fn get_customer_stripe(
         &self,
         namespace: &str,
-        app_id: Ulid,
-        customer_id: Ulid,
+        app_id: AppId,
+        customer_id: CustomerId,
     ) -> Result<Option<CustomerStripe>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM customer_stripe \
@@ -99,8 +99,8 @@ impl Store {
     pub async fn customer_by_stripe_id(
         &self,
         namespace: &str,
-        app_id: Ulid,
-        stripe_customer_id: &str,
+        app_id: AppId,
+        stripe_customer_id: &StripeCustomerId,
     ) -> Result<Option<CustomerStripe>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM customer_stripe \
@@ -108,7 +108,7 @@ impl Store {
         )))
         .bind(namespace)
         .bind(app_id.to_string())
-        .bind(stripe_customer_id)
+        .bind(stripe_customer_id.as_str())
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| from_row(&r)).transpose()
@@ -118,7 +118,7 @@ impl Store {
     pub async fn list_customer_stripe(
         &self,
         namespace: &str,
-        customer_id: Ulid,
+        customer_id: CustomerId,
     ) -> Result<Vec<CustomerStripe>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM customer_stripe cs \
@@ -152,8 +152,8 @@ impl Store {
     pub async fn set_customer_billing(
         &self,
         namespace: &str,
-        customer_id: Ulid,
-        profile_id: Option<Ulid>,
+        customer_id: CustomerId,
+        profile_id: Option<ProfileId>,
         stripe: Option<&CustomerStripe>,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
@@ -187,9 +187,9 @@ impl Store {
     pub async fn ensure_customer_stripe(
         &self,
         namespace: &str,
-        app_id: Ulid,
-        customer_id: Ulid,
-        stripe_customer_id: &str,
+        app_id: AppId,
+        customer_id: CustomerId,
+        stripe_customer_id: &StripeCustomerId,
     ) -> Result<CustomerStripe> {
         let now = timestamp::format(timestamp::now());
         let inserted = sqlx::query(
@@ -200,7 +200,7 @@ impl Store {
         .bind(namespace)
         .bind(app_id.to_string())
         .bind(customer_id.to_string())
-        .bind(stripe_customer_id)
+        .bind(stripe_customer_id.as_str())
         .bind(&now)
         .execute(&self.pool)
         .await;
@@ -216,8 +216,8 @@ impl Store {
     pub async fn delete_customer_stripe(
         &self,
         namespace: &str,
-        app_id: Ulid,
-        customer_id: Ulid,
+        app_id: AppId,
+        customer_id: CustomerId,
     ) -> Result<bool> {
         let done = sqlx::query(
             "DELETE FROM customer_stripe WHERE namespace = $1 AND app_id = $2 AND customer_id = $3",
@@ -234,8 +234,8 @@ impl Store {
     pub async fn set_customer_billing_profile(
         &self,
         namespace: &str,
-        customer_id: Ulid,
-        profile_id: Option<Ulid>,
+        customer_id: CustomerId,
+        profile_id: Option<ProfileId>,
     ) -> Result<()> {
         let done = sqlx::query(SET_PROFILE)
             .bind(namespace)
@@ -258,8 +258,8 @@ impl Store {
     pub async fn customer_billing_profile(
         &self,
         namespace: &str,
-        customer_id: Ulid,
-    ) -> Result<Option<Ulid>> {
+        customer_id: CustomerId,
+    ) -> Result<Option<ProfileId>> {
         let row = sqlx::query(
             "SELECT billing_profile_id FROM customers WHERE namespace = $1 AND id = $2",
         )
@@ -269,8 +269,11 @@ impl Store {
         .await?;
         let Some(row) = row else { return Ok(None) };
         let id: Option<String> = row.try_get("billing_profile_id")?;
-        id.map(|id| Ulid::from_string(&id).map_err(|e| Error::Internal(e.into())))
-            .transpose()
+        id.map(|id| {
+            id.parse()
+                .map_err(|e: ulid::DecodeError| Error::Internal(e.into()))
+        })
+        .transpose()
     }
 }
 
@@ -292,7 +295,7 @@ async fn upsert(
     .bind(namespace)
     .bind(data.app_id.to_string())
     .bind(data.customer_id.to_string())
-    .bind(&data.stripe_customer_id)
+    .bind(data.stripe_customer_id.as_str())
     .bind(data.default_payment_method_id.clone())
     .bind(data.labels.as_ref().map(to_json))
     .bind(&now)
@@ -305,7 +308,7 @@ async fn upsert(
 }
 
 /// The 409 when a Stripe customer is already linked to another customer.
-fn taken(stripe_customer_id: &str, app_id: Ulid) -> Error {
+fn taken(stripe_customer_id: &StripeCustomerId, app_id: AppId) -> Error {
     Error::conflict(
         "stripe_customer_id",
         format!(
@@ -319,9 +322,9 @@ fn from_row(row: &AnyRow) -> Result<CustomerStripe> {
         let app_id: String = row.try_get("app_id")?;
         let customer_id: String = row.try_get("customer_id")?;
         Ok(CustomerStripe {
-            app_id: Ulid::from_string(&app_id)?,
-            customer_id: Ulid::from_string(&customer_id)?,
-            stripe_customer_id: row.try_get("stripe_customer_id")?,
+            app_id: app_id.parse()?,
+            customer_id: customer_id.parse()?,
+            stripe_customer_id: row.try_get::<String, _>("stripe_customer_id")?.into(),
             default_payment_method_id: row.try_get("default_payment_method_id")?,
             labels: get_json(row, "labels")?,
             created_at: get_ts(row, "created_at")?,

@@ -2,12 +2,12 @@
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use ulid::Ulid;
 
 use super::{Arg, Backend, Sql, Store, Unique, get_json, get_opt_ts, get_ts, to_json};
 use crate::billing::currency::CurrencyCode;
 use crate::billing::customer::{Address, Customer, ValidCustomer};
 use crate::error::{Error, Result};
+use crate::ids::CustomerId;
 use crate::timestamp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +92,7 @@ macro_rules! columns {
 impl Store {
     pub async fn insert_customer(&self, namespace: &str, input: ValidCustomer) -> Result<Customer> {
         let now = timestamp::now();
-        let id = crate::ids::new_ulid();
+        let id = CustomerId::new();
         let customer = Customer {
             id,
             namespace: namespace.to_owned(),
@@ -145,7 +145,7 @@ impl Store {
     pub async fn update_customer(
         &self,
         namespace: &str,
-        id: Ulid,
+        id: CustomerId,
         input: ValidCustomer,
     ) -> Result<Customer> {
         let now = timestamp::now();
@@ -218,7 +218,7 @@ impl Store {
     }
 
     /// Soft delete: the row stays readable by id; key and subject keys are freed.
-    pub async fn delete_customer(&self, namespace: &str, id: Ulid) -> Result<()> {
+    pub async fn delete_customer(&self, namespace: &str, id: CustomerId) -> Result<()> {
         let now = timestamp::format(timestamp::now());
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
@@ -254,7 +254,7 @@ impl Store {
     pub async fn fill_billing_address(
         &self,
         namespace: &str,
-        id: Ulid,
+        id: CustomerId,
         address: &Address,
     ) -> Result<bool> {
         let done = sqlx::query(
@@ -271,14 +271,14 @@ impl Store {
     }
 
     /// The customer (deleted or not), or the 404 that names it.
-    pub async fn require_customer(&self, namespace: &str, id: Ulid) -> Result<Customer> {
+    pub async fn require_customer(&self, namespace: &str, id: CustomerId) -> Result<Customer> {
         self.get_customer(namespace, id)
             .await?
             .ok_or_else(|| Error::not_found("customer", id))
     }
 
     /// A customer by id, deleted or not.
-    pub async fn get_customer(&self, namespace: &str, id: Ulid) -> Result<Option<Customer>> {
+    pub async fn get_customer(&self, namespace: &str, id: CustomerId) -> Result<Option<Customer>> {
         let row = sqlx::query(concat!(
             "SELECT ",
             columns!(),
@@ -408,7 +408,7 @@ impl Store {
 async fn insert_subject_keys(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     namespace: &str,
-    id: Ulid,
+    id: CustomerId,
     subject_keys: &[String],
 ) -> std::result::Result<(), sqlx::Error> {
     for subject in subject_keys {
@@ -521,7 +521,7 @@ fn customer_from_row(row: &AnyRow) -> Result<Customer> {
         let id: String = row.try_get("id")?;
         let currency: Option<String> = row.try_get("currency")?;
         Ok(Customer {
-            id: Ulid::from_string(&id)?,
+            id: id.parse()?,
             namespace: row.try_get("namespace")?,
             key: row.try_get("key")?,
             name: row.try_get("name")?,

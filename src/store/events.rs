@@ -2,12 +2,12 @@
 
 use sqlx::Row;
 use time::Duration;
-use ulid::Ulid;
 
 use super::Store;
 use crate::billing::app::App;
 use crate::billing::checkout::CheckoutSessionStatus;
 use crate::error::{Error, Result};
+use crate::ids::{AppId, CustomerId, StripeCustomerId};
 use crate::timestamp;
 
 /// What a delivery of an event may do.
@@ -26,7 +26,7 @@ const STALE_CLAIM: Duration = Duration::minutes(2);
 
 impl Store {
     /// An app by id in any namespace (the webhook route knows only the id).
-    pub async fn app_by_id(&self, id: Ulid) -> Result<Option<App>> {
+    pub async fn app_by_id(&self, id: AppId) -> Result<Option<App>> {
         let row = sqlx::query("SELECT namespace FROM apps WHERE id = $1")
             .bind(id.to_string())
             .fetch_optional(&self.pool)
@@ -36,7 +36,7 @@ impl Store {
         self.get_app(&namespace, id).await
     }
 
-    pub async fn claim_event(&self, app_id: Ulid, event_id: &str, kind: &str) -> Result<Claim> {
+    pub async fn claim_event(&self, app_id: AppId, event_id: &str, kind: &str) -> Result<Claim> {
         let now = timestamp::now();
         let inserted = sqlx::query(
             "INSERT INTO stripe_events (app_id, event_id, type, state, claimed_at) \
@@ -79,7 +79,7 @@ impl Store {
         })
     }
 
-    pub async fn finish_event(&self, app_id: Ulid, event_id: &str) -> Result<()> {
+    pub async fn finish_event(&self, app_id: AppId, event_id: &str) -> Result<()> {
         sqlx::query(
             "UPDATE stripe_events SET state = 'processed', processed_at = $3 \
              WHERE app_id = $1 AND event_id = $2",
@@ -93,7 +93,7 @@ impl Store {
     }
 
     /// Gives a claim up so Stripe's next delivery processes the event.
-    pub async fn release_event(&self, app_id: Ulid, event_id: &str) -> Result<()> {
+    pub async fn release_event(&self, app_id: AppId, event_id: &str) -> Result<()> {
         sqlx::query(
             "DELETE FROM stripe_events WHERE app_id = $1 AND event_id = $2 AND state = 'processing'",
         )
@@ -108,15 +108,15 @@ impl Store {
     pub async fn set_default_payment_method(
         &self,
         namespace: &str,
-        app_id: Ulid,
-        customer_id: Ulid,
-        stripe_customer_id: &str,
+        app_id: AppId,
+        customer_id: CustomerId,
+        stripe_customer_id: &StripeCustomerId,
         payment_method_id: &str,
     ) -> Result<()> {
         let mapping = self
             .ensure_customer_stripe(namespace, app_id, customer_id, stripe_customer_id)
             .await?;
-        if mapping.stripe_customer_id != stripe_customer_id {
+        if mapping.stripe_customer_id != *stripe_customer_id {
             return Err(Error::Conflict {
                 field: None,
                 detail: format!(

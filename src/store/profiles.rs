@@ -14,7 +14,6 @@
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use ulid::Ulid;
 
 use super::Page;
 use super::{Store, Unique, get_json, get_opt_ts, get_ts, to_json};
@@ -22,6 +21,7 @@ use crate::billing::profile::{
     AppRefs, BillingProfile, Party, ValidProfile, Workflow, app_ref_error,
 };
 use crate::error::{Error, FieldError, Result, Violations};
+use crate::ids::{AppId, ProfileId};
 use crate::timestamp;
 
 type Tx = sqlx::Transaction<'static, sqlx::Any>;
@@ -59,7 +59,7 @@ impl Store {
     ) -> Result<BillingProfile> {
         let now = timestamp::now();
         let profile = BillingProfile {
-            id: crate::ids::new_ulid(),
+            id: ProfileId::new(),
             namespace: namespace.to_owned(),
             name: input.name,
             description: input.description,
@@ -94,7 +94,7 @@ impl Store {
     pub async fn update_profile(
         &self,
         namespace: &str,
-        id: Ulid,
+        id: ProfileId,
         input: ValidProfile,
     ) -> Result<BillingProfile> {
         let now = timestamp::now();
@@ -144,7 +144,7 @@ impl Store {
 
     /// Soft delete. The default profile and profiles a live customer is
     /// pinned to are refused (409).
-    pub async fn delete_profile(&self, namespace: &str, id: Ulid) -> Result<()> {
+    pub async fn delete_profile(&self, namespace: &str, id: ProfileId) -> Result<()> {
         let now = timestamp::format(timestamp::now());
         let mut tx = self.begin_profiles(namespace).await?;
         // Deleting first takes the profile's row lock, so a customer pinned
@@ -215,13 +215,17 @@ impl Store {
 
     /// A profile by id, deleted or not.
     /// The billing profile (deleted or not), or the 404 that names it.
-    pub async fn require_profile(&self, namespace: &str, id: Ulid) -> Result<BillingProfile> {
+    pub async fn require_profile(&self, namespace: &str, id: ProfileId) -> Result<BillingProfile> {
         self.get_profile(namespace, id)
             .await?
             .ok_or_else(|| Error::not_found("billing profile", id))
     }
 
-    pub async fn get_profile(&self, namespace: &str, id: Ulid) -> Result<Option<BillingProfile>> {
+    pub async fn get_profile(
+        &self,
+        namespace: &str,
+        id: ProfileId,
+    ) -> Result<Option<BillingProfile>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM billing_profiles WHERE namespace = $1 AND id = $2"
         )))
@@ -327,8 +331,8 @@ impl Store {
     pub async fn profiles_using_app(
         &self,
         namespace: &str,
-        app_id: Ulid,
-    ) -> Result<Vec<(Ulid, String)>> {
+        app_id: AppId,
+    ) -> Result<Vec<(ProfileId, String)>> {
         let rows = sqlx::query(
             "SELECT id, name FROM billing_profiles \
              WHERE namespace = $1 AND deleted_at IS NULL \
@@ -340,9 +344,10 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| -> Result<(Ulid, String)> {
+            .map(|r| -> Result<(ProfileId, String)> {
                 let id: String = r.try_get("id")?;
-                let id = Ulid::from_string(&id)
+                let id = id
+                    .parse::<ProfileId>()
                     .map_err(|e| Error::Internal(anyhow::anyhow!("bad profile id {id}: {e}")))?;
                 Ok((id, r.try_get("name")?))
             })
@@ -357,7 +362,7 @@ impl Store {
     pub async fn create_default_profile_for_app(
         &self,
         namespace: &str,
-        app_id: Ulid,
+        app_id: AppId,
         name: &str,
     ) -> Result<Option<BillingProfile>> {
         let mut v = Violations::default();
@@ -385,7 +390,7 @@ impl Store {
             )));
         }
         let profile = BillingProfile {
-            id: crate::ids::new_ulid(),
+            id: ProfileId::new(),
             namespace: namespace.to_owned(),
             name: name.to_owned(),
             description: None,
@@ -424,7 +429,7 @@ impl Store {
     }
 
     /// Field errors for the apps in `unusable` (unknown or uninstalled).
-    async fn app_ref_errors(&self, namespace: &str, apps: AppRefs, unusable: &[Ulid]) -> Error {
+    async fn app_ref_errors(&self, namespace: &str, apps: AppRefs, unusable: &[AppId]) -> Error {
         let mut errors: Vec<FieldError> = Vec::new();
         for (field, app) in apps.roles() {
             if !unusable.contains(&app) {
@@ -442,7 +447,7 @@ impl Store {
 
 /// Takes a row lock on each referenced app that is live in the namespace
 /// (a no-op write) and returns the apps that are not.
-async fn lock_live_apps(tx: &mut Tx, namespace: &str, apps: AppRefs) -> Result<Vec<Ulid>> {
+async fn lock_live_apps(tx: &mut Tx, namespace: &str, apps: AppRefs) -> Result<Vec<AppId>> {
     let mut unusable = Vec::new();
     for app in apps.distinct() {
         let done = sqlx::query(
@@ -464,7 +469,7 @@ async fn lock_live_apps(tx: &mut Tx, namespace: &str, apps: AppRefs) -> Result<V
 async fn demote_default(
     tx: &mut Tx,
     namespace: &str,
-    keep: Option<Ulid>,
+    keep: Option<ProfileId>,
     now: time::OffsetDateTime,
 ) -> Result<()> {
     sqlx::query(
@@ -521,13 +526,13 @@ fn clamp(n: u64) -> i64 {
 
 fn profile_from_row(row: &AnyRow) -> Result<BillingProfile> {
     let parse = || -> anyhow::Result<BillingProfile> {
-        let ulid = |column: &str| -> anyhow::Result<Ulid> {
+        let ulid = |column: &str| -> anyhow::Result<ulid::Ulid> {
             let text: String = row.try_get(column)?;
-            Ok(Ulid::from_string(&text)?)
+            Ok(ulid::Ulid::from_string(&text)?)
         };
         let is_default: i64 = row.try_get("is_default")?;
         Ok(BillingProfile {
-            id: ulid("id")?,
+            id: ulid("id")?.into(),
             namespace: row.try_get("namespace")?,
             name: row.try_get("name")?,
             description: row.try_get("description")?,
@@ -535,9 +540,9 @@ fn profile_from_row(row: &AnyRow) -> Result<BillingProfile> {
             supplier: get_json(row, "supplier")?.unwrap_or_default(),
             workflow: get_json(row, "workflow")?
                 .ok_or_else(|| anyhow::anyhow!("billing profile without workflow"))?,
-            tax_app_id: ulid("tax_app_id")?,
-            invoicing_app_id: ulid("invoicing_app_id")?,
-            payment_app_id: ulid("payment_app_id")?,
+            tax_app_id: ulid("tax_app_id")?.into(),
+            invoicing_app_id: ulid("invoicing_app_id")?.into(),
+            payment_app_id: ulid("payment_app_id")?.into(),
             is_default: is_default != 0,
             created_at: get_ts(row, "created_at")?,
             updated_at: get_ts(row, "updated_at")?,

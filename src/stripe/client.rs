@@ -41,6 +41,7 @@ use super::{
     CreatedCheckoutSession, CreatedPortalSession, CreatedWebhookEndpoint, StripeAccount,
     StripeConfig, StripeError,
 };
+use crate::ids::StripeCustomerId;
 
 /// `base * 2^(attempt-1)` (the doubling stops after ten), scaled by `jitter`
 /// (drawn from [0.5, 1.5) so concurrent retries spread out).
@@ -401,9 +402,13 @@ impl StripeClient {
     }
 
     /// Whether `cus_…` exists (and is not deleted) in this account.
-    pub async fn customer_exists(&self, id: &str) -> Result<bool, StripeError> {
+    pub async fn customer_exists(&self, id: &StripeCustomerId) -> Result<bool, StripeError> {
         match self
-            .send("retrieve customer", &RetrieveCustomer::new(id), None)
+            .send(
+                "retrieve customer",
+                &RetrieveCustomer::new(id.as_str()),
+                None,
+            )
             .await
         {
             Ok(RetrieveCustomerReturned::Customer(_)) => Ok(true),
@@ -418,7 +423,7 @@ impl StripeClient {
     pub async fn payment_method_owner(
         &self,
         id: &str,
-    ) -> Result<Option<Option<String>>, StripeError> {
+    ) -> Result<Option<Option<StripeCustomerId>>, StripeError> {
         match self
             .send(
                 "retrieve payment method",
@@ -427,7 +432,9 @@ impl StripeClient {
             )
             .await
         {
-            Ok(pm) => Ok(Some(pm.customer.map(|c| c.id().as_str().to_owned()))),
+            Ok(pm) => Ok(Some(
+                pm.customer.map(|c| StripeCustomerId::from(c.id().as_str())),
+            )),
             Err(StripeError::Rejected { status: 404, .. }) => Ok(None),
             Err(e) => Err(e),
         }
@@ -438,24 +445,24 @@ impl StripeClient {
         &self,
         customer: StripeCustomerFor<'_>,
         idempotency_key: &str,
-    ) -> Result<String, StripeError> {
+    ) -> Result<StripeCustomerId, StripeError> {
         let req = CreateCustomer::from(customer);
         let created = self
             .send("create customer", &req, Some(idempotency_key))
             .await?;
-        Ok(created.id.as_str().to_owned())
+        Ok(StripeCustomerId::from(created.id.as_str()))
     }
 
     /// `POST /v1/customers/{id}` with `invoice_settings[default_payment_method]`.
     pub async fn set_default_payment_method(
         &self,
-        customer_id: &str,
+        customer_id: &StripeCustomerId,
         payment_method_id: &str,
         idempotency_key: &str,
     ) -> Result<(), StripeError> {
         let mut settings = UpdateCustomerInvoiceSettings::new();
         settings.default_payment_method = Some(payment_method_id.to_owned());
-        let req = UpdateCustomer::new(customer_id).invoice_settings(settings);
+        let req = UpdateCustomer::new(customer_id.as_str()).invoice_settings(settings);
         self.send("update customer", &req, Some(idempotency_key))
             .await?;
         Ok(())

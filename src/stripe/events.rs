@@ -15,6 +15,7 @@ use super::transformers::{
 };
 use crate::billing::checkout::UiMode;
 use crate::billing::customer::Address;
+use crate::ids::StripeCustomerId;
 
 /// Where meterpay's customer id sits in an event, for errors about it.
 pub const CUSTOMER_ID_METADATA_FIELD: &str = "data.object.metadata.meterpay_customer_id";
@@ -63,7 +64,7 @@ pub struct SetupIntentEvent {
     /// `None` when the setup intent is not meterpay's.
     pub ours: Option<OurMetadata>,
     pub payment_method_id: Option<String>,
-    pub stripe_customer_id: Option<String>,
+    pub stripe_customer_id: Option<StripeCustomerId>,
     /// Why the last attempt failed: Stripe's message, else its code.
     pub failure_reason: Option<String>,
 }
@@ -73,7 +74,7 @@ pub struct CheckoutSessionEvent {
     pub id: Option<String>,
     /// Whether the session was created in setup mode.
     pub setup_mode: bool,
-    pub stripe_customer_id: Option<String>,
+    pub stripe_customer_id: Option<StripeCustomerId>,
     pub setup_intent_id: Option<String>,
     pub ui_mode: UiMode,
     /// Upper-case ISO 4217.
@@ -306,7 +307,10 @@ fn setup_intent(object: Value) -> SetupIntentEvent {
         id: o.id,
         ours,
         payment_method_id: o.payment_method.map(Expandable::into_id),
-        stripe_customer_id: o.customer.map(Expandable::into_id),
+        stripe_customer_id: o
+            .customer
+            .map(Expandable::into_id)
+            .map(StripeCustomerId::from),
         failure_reason: error.message.or(error.code),
     }
 }
@@ -317,7 +321,10 @@ fn checkout_session(object: Value) -> CheckoutSessionEvent {
     CheckoutSessionEvent {
         id: o.id,
         setup_mode: o.mode.as_deref() == Some("setup"),
-        stripe_customer_id: o.customer.map(Expandable::into_id),
+        stripe_customer_id: o
+            .customer
+            .map(Expandable::into_id)
+            .map(StripeCustomerId::from),
         setup_intent_id: o.setup_intent.map(Expandable::into_id),
         // `embedded_page` (and the older `embedded`); everything else is a page of Stripe's.
         ui_mode: match o.ui_mode.as_deref() {
@@ -374,7 +381,7 @@ mod tests {
                     customer_id: "cust".into()
                 }),
                 payment_method_id: Some("pm_1".into()),
-                stripe_customer_id: Some("cus_1".into()),
+                stripe_customer_id: Some(StripeCustomerId::from("cus_1")),
                 failure_reason: None,
             })
         );
@@ -422,7 +429,7 @@ mod tests {
             CheckoutSessionEvent {
                 id: Some("cs_1".into()),
                 setup_mode: true,
-                stripe_customer_id: Some("cus_1".into()),
+                stripe_customer_id: Some(StripeCustomerId::from("cus_1")),
                 setup_intent_id: Some("seti_1".into()),
                 ui_mode: UiMode::Embedded,
                 currency: Some("EUR".into()),

@@ -31,7 +31,6 @@ use stripe_checkout::{
     CheckoutSessionRedirectOnCompletion, CheckoutSessionUiMode,
 };
 use stripe_core::customer::CreateCustomer;
-use ulid::Ulid;
 
 use super::{CreatedCheckoutSession, CreatedPortalSession, StripeError};
 use crate::billing::checkout::{
@@ -42,6 +41,7 @@ use crate::billing::checkout::{
 use crate::billing::customer::Customer;
 use crate::billing::portal::PortalOptions;
 use crate::error::{Rule, Violations};
+use crate::ids::{AppId, CustomerId, StripeCustomerId};
 
 // ---- metadata ------------------------------------------------------------
 
@@ -71,7 +71,11 @@ const MAX_METADATA_VALUE_CHARS: usize = 500;
 
 /// The metadata meterpay puts on what it creates for an app's customer, so
 /// that webhooks can find their way back.
-fn our_metadata(namespace: &str, app_id: Ulid, customer_id: Ulid) -> HashMap<String, String> {
+fn our_metadata(
+    namespace: &str,
+    app_id: AppId,
+    customer_id: CustomerId,
+) -> HashMap<String, String> {
     HashMap::from([
         (META_NAMESPACE.to_owned(), namespace.to_owned()),
         (META_APP_ID.to_owned(), app_id.to_string()),
@@ -223,9 +227,9 @@ pub fn is_portal_locale(locale: &str) -> bool {
 #[derive(Debug, Clone, Copy)]
 pub struct CheckoutSessionFor<'a> {
     pub namespace: &'a str,
-    pub app_id: Ulid,
-    pub customer_id: Ulid,
-    pub stripe_customer_id: &'a str,
+    pub app_id: AppId,
+    pub customer_id: CustomerId,
+    pub stripe_customer_id: &'a StripeCustomerId,
     pub checkout: &'a ValidCheckout,
 }
 
@@ -318,7 +322,7 @@ impl From<CheckoutSessionFor<'_>> for CreateCheckoutSession {
         let c = s.checkout;
         let mut req = CreateCheckoutSession::new()
             .mode(CheckoutSessionMode::Setup)
-            .customer(s.stripe_customer_id.to_owned());
+            .customer(s.stripe_customer_id.as_str().to_owned());
         req = match &c.ui {
             CheckoutUi::Hosted {
                 success_url,
@@ -417,7 +421,7 @@ impl From<CheckoutSessionFor<'_>> for CreateCheckoutSession {
 #[derive(Debug, Clone, Copy)]
 pub struct StripeCustomerFor<'a> {
     pub namespace: &'a str,
-    pub app_id: Ulid,
+    pub app_id: AppId,
     pub customer: &'a Customer,
 }
 
@@ -438,13 +442,14 @@ impl From<StripeCustomerFor<'_>> for CreateCustomer {
 /// A customer portal session for a linked Stripe customer.
 #[derive(Debug, Clone, Copy)]
 pub struct PortalSessionFor<'a> {
-    pub stripe_customer_id: &'a str,
+    pub stripe_customer_id: &'a StripeCustomerId,
     pub options: &'a PortalOptions,
 }
 
 impl From<PortalSessionFor<'_>> for CreateBillingPortalSession {
     fn from(p: PortalSessionFor<'_>) -> Self {
-        let mut req = CreateBillingPortalSession::new().customer(p.stripe_customer_id.to_owned());
+        let mut req =
+            CreateBillingPortalSession::new().customer(p.stripe_customer_id.as_str().to_owned());
         if let Some(configuration) = &p.options.configuration_id {
             req = req.configuration(configuration.clone());
         }
@@ -587,11 +592,8 @@ mod tests {
     const APP: &str = "01J0000000000000000000APP0";
     const CUSTOMER: &str = "01J00000000000000000000CST";
 
-    fn ids() -> (Ulid, Ulid) {
-        (
-            Ulid::from_string(APP).unwrap(),
-            Ulid::from_string(CUSTOMER).unwrap(),
-        )
+    fn ids() -> (AppId, CustomerId) {
+        (APP.parse().unwrap(), CUSTOMER.parse().unwrap())
     }
 
     /// The form async-stripe would send, as JSON.
@@ -654,7 +656,7 @@ mod tests {
             namespace: "default",
             app_id,
             customer_id,
-            stripe_customer_id: "cus_123",
+            stripe_customer_id: &StripeCustomerId::from("cus_123"),
             checkout: &valid,
         });
         assert_eq!(
@@ -700,7 +702,7 @@ mod tests {
             namespace: "ns",
             app_id,
             customer_id,
-            stripe_customer_id: "cus_1",
+            stripe_customer_id: &StripeCustomerId::from("cus_1"),
             checkout: &valid,
         });
         let p = params(&req);
@@ -757,7 +759,7 @@ mod tests {
             return_url: None,
         };
         let req = CreateBillingPortalSession::from(PortalSessionFor {
-            stripe_customer_id: "cus_9",
+            stripe_customer_id: &StripeCustomerId::from("cus_9"),
             options: &options,
         });
         assert_eq!(

@@ -594,7 +594,7 @@ async fn fifty_concurrent_first_checkouts_make_one_stripe_customer(backend: Back
     for s in &sessions {
         assert_eq!(app.emu.object(s).unwrap()["customer"], json!(cus));
     }
-    let ulid = ulid::Ulid::from_string(&id).unwrap();
+    let ulid: meterpay::ids::CustomerId = id.parse().unwrap();
     assert_eq!(
         app.server
             .store()

@@ -1104,7 +1104,7 @@ pub fn last_request(app: &TestApp) -> u64 {
 }
 
 pub async fn webhook_secret(app: &TestApp, app_id: &str) -> String {
-    let id = ulid::Ulid::from_string(app_id).unwrap();
+    let id: meterpay::ids::AppId = app_id.parse().unwrap();
     let secrets = app
         .server
         .store()
