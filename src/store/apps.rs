@@ -10,7 +10,7 @@ use super::Page;
 use super::{OnUnique, Store, Unique, get_json, get_opt_ts, get_ts, to_json};
 use crate::billing::app::{App, AppStatus};
 use crate::error::{Error, Result};
-use crate::ids::AppId;
+use crate::ids::{AppId, CustomerId};
 use crate::timestamp;
 
 /// A Stripe app to insert, secrets encrypted.
@@ -436,7 +436,7 @@ impl Store {
     pub async fn payment_app_for_customer(
         &self,
         namespace: &str,
-        customer_id: Ulid,
+        customer_id: CustomerId,
     ) -> Result<Option<App>> {
         static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
             let columns: Vec<String> = COLUMNS.split(", ").map(|c| format!("a.{c}")).collect();
