@@ -15,6 +15,7 @@ use super::extract::{ApiJson, from_value, path_ulid};
 use super::openapi::UlidParam;
 use super::page::{PageExt, V3Page, V3PageQuery};
 use super::query::ApiQuery;
+use super::schema::V3AppType;
 use super::tenancy::Namespace;
 use crate::billing::app::{self, App, CatalogItem};
 use crate::error::{Error, Result, Rule};
@@ -221,8 +222,8 @@ async fn list_catalog(
     summary = "Get app catalog item",
     tag = "OpenMeter v3",
     security(("bearer" = [])),
-    params(("appType" = String, Path, description = "The app type, e.g. stripe")),
-    responses((status = 200, body = CatalogItemBody), (status = 404))
+    params(("appType" = inline(V3AppType), Path, description = "The app type; meterpay offers stripe (the other types answer 404)")),
+    responses((status = 200, body = CatalogItemBody), (status = 400), (status = 404))
 )]
 async fn get_catalog_item(Path(kind): Path<String>) -> Result<Json<CatalogItemBody>> {
     let item = app::catalog_item("appType", &kind, V3_TYPES).map_err(in_path)?;

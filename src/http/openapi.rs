@@ -256,10 +256,13 @@ impl Modify for Conventions {
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
         for (name, schema) in [
-            ("Problem", Problem::schema()),
-            ("InvalidParameter", InvalidParameter::schema()),
-        ] {
-            components.schemas.insert(name.to_owned(), schema);
+            ("Problem".to_owned(), Problem::schema()),
+            ("InvalidParameter".to_owned(), InvalidParameter::schema()),
+        ]
+        .into_iter()
+        .chain(super::schema::components())
+        {
+            components.schemas.insert(name, schema);
         }
         for item in doc.paths.paths.values_mut() {
             for op in [

@@ -77,8 +77,10 @@ pub struct UpsertBillingProfileRequest {
     pub apps: Option<IgnoredAny>,
 }
 
-/// `BillingAppReference`.
+/// `BillingAppReference`. (`deny_unknown_fields` only closes the schema:
+/// a reference is not an expanded app, which v1's `oneOf` tells apart.)
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AppReference {
     pub id: String,
 }

@@ -17,6 +17,7 @@ use super::openapi::UlidParam;
 use super::page::{V1Page, V1PageQuery};
 use super::problem::V1Error;
 use super::query::ApiQuery;
+use super::schema::V1AppType;
 use super::tenancy::Namespace;
 use super::v1_names::{API_KEY_FIELDS, rename_fields};
 use crate::billing::app::{self, App, CatalogItem};
@@ -210,8 +211,8 @@ async fn list_listings(
     summary = "Get marketplace listing",
     tag = "OpenMeter v1",
     security(("bearer" = [])),
-    params(("type" = String, Path, description = "The app type, e.g. stripe")),
-    responses((status = 200, body = ListingBody), (status = 404))
+    params(("type" = inline(V1AppType), Path, description = "The app type; meterpay offers stripe (the other types answer 404)")),
+    responses((status = 200, body = ListingBody), (status = 400), (status = 404))
 )]
 async fn get_listing(Path(kind): Path<String>) -> Result<Json<ListingBody>> {
     Ok(Json(listing(&kind)?.into()))
@@ -224,7 +225,7 @@ async fn get_listing(Path(kind): Path<String>) -> Result<Json<ListingBody>> {
     summary = "Install an app with an API key",
     tag = "OpenMeter v1",
     security(("bearer" = [])),
-    params(("type" = String, Path, description = "The app type, e.g. stripe")),
+    params(("type" = inline(V1AppType), Path, description = "The app type; meterpay offers stripe (the other types answer 404)")),
     request_body = InstallRequest,
     responses((status = 201, body = InstallResponseV1), (status = 400), (status = 404), (status = 409), (status = 503))
 )]

@@ -14,6 +14,7 @@ use super::openapi::UlidParam;
 use super::page::{Page, PageExt, PageNumber, PageSize, V1_DEFAULT_SIZE, V1Page};
 use super::problem::V1Error;
 use super::query::{ApiQuery, QueryParams, fault};
+use super::schema::V1AppType;
 use super::tenancy::Namespace;
 use super::v1_apps::{StripeAppV1, V1_TYPES};
 use super::v1_customers::resolve;
@@ -333,7 +334,7 @@ struct AppDataQuery {
     #[param(value_type = Option<u64>, minimum = 1, maximum = 1000)]
     page_size: Option<PageSize>,
     #[serde(rename = "type")]
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<V1AppType>, inline)]
     kind: Option<AppType>,
 }
 

@@ -14,6 +14,7 @@ use super::extract::{ApiJson, parse_ulid};
 use super::page::{Page, PageExt, PageNumber, PageSize, V1_DEFAULT_SIZE};
 use super::problem::V1Error;
 use super::query::{ApiQuery, QueryParams, fault};
+use super::schema::{V1Order, schema_type, string_choices};
 use super::tenancy::Namespace;
 use crate::billing::customer::{Address, Customer, CustomerFields};
 use crate::error::{Error, Rule};
@@ -371,7 +372,7 @@ async fn list(
 #[serde(default, deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct ExpandQuery {
-    #[param(value_type = Option<String>, pattern = "^subscriptions$")]
+    #[param(value_type = Option<CustomerExpand>, inline)]
     expand: Option<Expand>,
 }
 
@@ -386,9 +387,9 @@ struct ListQuery {
     page: Option<PageNumber>,
     #[param(value_type = Option<u64>, minimum = 1, maximum = 1000)]
     page_size: Option<PageSize>,
-    #[param(value_type = Option<String>, pattern = "^(ASC|DESC)$")]
+    #[param(value_type = Option<V1Order>, inline)]
     order: Option<Order>,
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<CustomerOrderBy>, inline)]
     order_by: Option<OrderBy>,
     include_deleted: Option<bool>,
     key: Option<String>,
@@ -396,11 +397,28 @@ struct ListQuery {
     primary_email: Option<String>,
     subject: Option<String>,
     plan_key: Option<String>,
-    #[param(value_type = Option<String>, pattern = "^subscriptions$")]
+    #[param(value_type = Option<CustomerExpand>, inline)]
     expand: Option<Expand>,
 }
 
 impl QueryParams for ListQuery {}
+
+schema_type!(
+    /// `listCustomers`' sort fields.
+    CustomerOrderBy => string_choices(ORDER_BY.iter().map(|(name, _)| *name))
+);
+
+schema_type!(
+    /// The customer expansions.
+    CustomerExpand => string_choices(["subscriptions"])
+);
+
+/// `orderBy`'s choices.
+const ORDER_BY: [(&str, SortField); 3] = [
+    ("id", SortField::Id),
+    ("name", SortField::Name),
+    ("createdAt", SortField::CreatedAt),
+];
 
 /// The only expansion: `subscriptions`.
 #[derive(Debug)]
@@ -439,12 +457,16 @@ struct OrderBy(SortField);
 
 impl<'de> Deserialize<'de> for OrderBy {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        match String::deserialize(deserializer)?.as_str() {
-            "id" => Ok(OrderBy(SortField::Id)),
-            "name" => Ok(OrderBy(SortField::Name)),
-            "createdAt" => Ok(OrderBy(SortField::CreatedAt)),
-            value => Err(fault(
-                Rule::Enum(vec!["id".into(), "name".into(), "createdAt".into()]),
+        let value = String::deserialize(deserializer)?;
+        match ORDER_BY.iter().find(|(name, _)| *name == value) {
+            Some((_, field)) => Ok(OrderBy(*field)),
+            None => Err(fault(
+                Rule::Enum(
+                    ORDER_BY
+                        .iter()
+                        .map(|(name, _)| (*name).to_owned())
+                        .collect(),
+                ),
                 format!("[{value}] is not a sort field; use id, name or createdAt"),
             )),
         }
