@@ -249,7 +249,7 @@ async fn fetch(
     security(("bearer" = [])),
     params(("id" = inline(UlidParam), Path)),
     request_body = UpsertBillingProfileRequest,
-    responses((status = 200, body = BillingProfileBody), (status = 400), (status = 404), (status = 409), (status = 503))
+    responses((status = 200, body = BillingProfileBody), (status = 400), (status = 404), (status = 409), (status = 410), (status = 503))
 )]
 async fn upsert(
     State(state): State<AppState>,
@@ -293,7 +293,7 @@ async fn upsert(
     tag = "OpenMeter v3",
     security(("bearer" = [])),
     params(("id" = inline(UlidParam), Path)),
-    responses((status = 204), (status = 400), (status = 404), (status = 409), (status = 503))
+    responses((status = 204), (status = 400), (status = 404), (status = 409), (status = 410), (status = 503))
 )]
 async fn remove(
     State(state): State<AppState>,

@@ -14,7 +14,7 @@ use super::extract::{ApiJson, parse_ulid};
 use super::page::{Page, PageExt, PageNumber, PageSize, V1_DEFAULT_SIZE};
 use super::problem::V1Error;
 use super::query::{ApiQuery, QueryParams, fault};
-use super::schema::{V1Order, schema_type, string_choices};
+use super::schema::{Currency, Email, Labels, SubjectKeys, V1Order, schema_type, string_choices};
 use super::tenancy::Namespace;
 use crate::billing::customer::{Address, Customer, CustomerFields};
 use crate::error::{Error, Rule};
@@ -83,6 +83,7 @@ impl From<Address> for AddressV1 {
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UsageAttributionV1 {
+    #[schema(value_type = SubjectKeys)]
     pub subject_keys: Vec<String>,
 }
 
@@ -92,12 +93,18 @@ pub struct UsageAttributionV1 {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CustomerInputV1 {
+    #[schema(min_length = 1, max_length = 256)]
     pub name: String,
+    #[schema(max_length = 1024)]
     pub description: Option<String>,
+    #[schema(value_type = Option<Labels>)]
     pub metadata: Option<BTreeMap<String, String>>,
+    #[schema(min_length = 1, max_length = 256)]
     pub key: Option<String>,
     pub usage_attribution: Option<UsageAttributionV1>,
+    #[schema(value_type = Option<Email>)]
     pub primary_email: Option<String>,
+    #[schema(value_type = Option<Currency>)]
     pub currency: Option<String>,
     pub billing_address: Option<AddressV1>,
 }
@@ -116,6 +123,49 @@ impl CustomerInputV1 {
                 billing_address: self.billing_address.map(Into::into),
             },
         )
+    }
+}
+
+/// `CustomerCreate`: [`CustomerInputV1`] with a key, or subject keys, or
+/// both ([`create_customer_v1`] refuses a customer with neither).
+pub struct CustomerCreateV1;
+
+impl utoipa::PartialSchema for CustomerCreateV1 {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::Ref;
+        use utoipa::openapi::schema::{
+            AllOfBuilder, AnyOfBuilder, ArrayBuilder, ObjectBuilder, Type,
+        };
+        let with_key = ObjectBuilder::new()
+            .required("key")
+            .property("key", ObjectBuilder::new().schema_type(Type::String));
+        let with_subjects = ObjectBuilder::new().required("usageAttribution").property(
+            "usageAttribution",
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .required("subjectKeys")
+                .property("subjectKeys", ArrayBuilder::new().min_items(Some(1))),
+        );
+        AllOfBuilder::new()
+            .item(Ref::from_schema_name("CustomerInputV1"))
+            .item(AnyOfBuilder::new().item(with_key).item(with_subjects))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for CustomerCreateV1 {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        use utoipa::PartialSchema;
+        schemas.push((
+            CustomerInputV1::name().into_owned(),
+            CustomerInputV1::schema(),
+        ));
+        CustomerInputV1::schemas(schemas);
     }
 }
 
@@ -202,7 +252,7 @@ pub async fn resolve(store: &Store, ns: &str, id_or_key: &str) -> Result<Custome
     summary = "Create customer",
     tag = "OpenMeter v1",
     security(("bearer" = [])),
-    request_body = CustomerInputV1,
+    request_body = CustomerCreateV1,
     responses((status = 201, body = CustomerV1), (status = 400), (status = 409), (status = 503))
 )]
 async fn create(
@@ -296,7 +346,7 @@ async fn replace(
     tag = "OpenMeter v1",
     security(("bearer" = [])),
     params(("customerIdOrKey" = String, Path, min_length = 1, description = "The customer's id or key")),
-    responses((status = 204), (status = 400), (status = 404), (status = 409), (status = 503))
+    responses((status = 204), (status = 400), (status = 404), (status = 409), (status = 410), (status = 503))
 )]
 async fn remove(
     State(state): State<AppState>,

@@ -501,6 +501,7 @@ pub struct OverrideWithDetailsV1 {
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OverrideCreateV1 {
+    #[schema(pattern = "^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$")]
     pub billing_profile_id: Option<String>,
 }
 
@@ -995,7 +996,7 @@ fn echoed_app(apps: &serde_json::Value, role: &str) -> Option<String> {
     security(("bearer" = [])),
     params(("id" = inline(UlidParam), Path)),
     request_body = UpdateProfileV1,
-    responses((status = 200, body = BillingProfileV1), (status = 400), (status = 404), (status = 409), (status = 503))
+    responses((status = 200, body = BillingProfileV1), (status = 400), (status = 404), (status = 409), (status = 410), (status = 503))
 )]
 async fn update(
     State(state): State<AppState>,
@@ -1055,7 +1056,7 @@ async fn update(
     tag = "OpenMeter v1",
     security(("bearer" = [])),
     params(("id" = inline(UlidParam), Path)),
-    responses((status = 204), (status = 400), (status = 404), (status = 409), (status = 503))
+    responses((status = 204), (status = 400), (status = 404), (status = 409), (status = 410), (status = 503))
 )]
 async fn remove(
     State(state): State<AppState>,
