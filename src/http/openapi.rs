@@ -400,7 +400,10 @@ pub struct InvalidParameter {
 
 /// A postal address (`billing::customer::Address`), as the API reads and
 /// writes it.
-#[derive(utoipa::ToSchema)]
+/// (`Deserialize` only to say, as `deny_unknown_fields`, that the schema is
+/// closed as `billing::customer::Address` is.)
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(as = Address)]
 #[allow(dead_code)]
 pub struct AddressBody {

@@ -157,6 +157,17 @@ schema_type!(
     NullOnly => ObjectBuilder::new().schema_type(Type::Null).into()
 );
 
+schema_type!(
+    /// A redirect URL as `billing::checkout::check_url` takes it: http(s),
+    /// a host, no whitespace, at most 5000 bytes. The schema keeps to
+    /// printable ASCII, where characters are bytes.
+    RedirectUrl => ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(5000))
+        .pattern(Some(r"^https?://[\x21\x22\x24-\x2e\x30-\x3e\x40-\x7e][\x21-\x7e]*$"))
+        .into()
+);
+
 /// The schema types above that parameters name by reference (`Option<T>`
 /// cannot be inlined in a `#[utoipa::path]` parameter tuple); the document's
 /// components hold them.
@@ -179,5 +190,6 @@ pub fn components() -> Vec<(String, RefOr<Schema>)> {
         entry::<SubjectKeys>(),
         entry::<SupportedAppType>(),
         entry::<NullOnly>(),
+        entry::<RedirectUrl>(),
     ]
 }

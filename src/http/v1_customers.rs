@@ -36,7 +36,9 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AddressV1 {
+    /// ISO 3166-1 alpha-2 country code.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[A-Z]{2}$")]
     pub country: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub postal_code: Option<String>,
