@@ -37,6 +37,9 @@ pub enum CurrencyError {
 }
 
 impl CurrencyCode {
+    /// Every code [`CurrencyCode::parse`] accepts.
+    pub const ALL: &'static [&'static str] = ISO_4217;
+
     pub fn parse(code: &str) -> Result<Self, CurrencyError> {
         if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_uppercase()) {
             return Err(CurrencyError::Format);

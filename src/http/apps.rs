@@ -15,6 +15,7 @@ use super::extract::{ApiJson, from_value, path_ulid};
 use super::openapi::UlidParam;
 use super::page::{PageExt, V3Page, V3PageQuery};
 use super::query::ApiQuery;
+use super::schema::{Labels, StripeApiKey, SupportedAppType, V3AppType};
 use super::tenancy::Namespace;
 use crate::billing::app::{self, App, CatalogItem};
 use crate::error::{Error, Result, Rule};
@@ -130,20 +131,28 @@ pub struct InstallResponse {
 #[serde(deny_unknown_fields)]
 struct InstallStripeRequest {
     #[serde(rename = "type")]
+    #[schema(value_type = SupportedAppType)]
     _kind: String,
+    #[schema(min_length = 1, max_length = 256)]
     name: String,
     create_billing_profile: bool,
+    #[schema(value_type = StripeApiKey)]
     api_key: String,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateStripeRequest {
+    #[schema(min_length = 1, max_length = 256)]
     name: String,
+    #[schema(max_length = 1024)]
     description: Option<String>,
+    #[schema(value_type = Option<Labels>)]
     labels: Option<BTreeMap<String, String>>,
     #[serde(rename = "type")]
+    #[schema(value_type = SupportedAppType)]
     _kind: String,
+    #[schema(value_type = Option<StripeApiKey>)]
     secret_api_key: Option<String>,
 }
 
@@ -221,8 +230,8 @@ async fn list_catalog(
     summary = "Get app catalog item",
     tag = "OpenMeter v3",
     security(("bearer" = [])),
-    params(("appType" = String, Path, description = "The app type, e.g. stripe")),
-    responses((status = 200, body = CatalogItemBody), (status = 404))
+    params(("appType" = inline(V3AppType), Path, description = "The app type; meterpay offers stripe (the other types answer 404)")),
+    responses((status = 200, body = CatalogItemBody), (status = 400), (status = 404))
 )]
 async fn get_catalog_item(Path(kind): Path<String>) -> Result<Json<CatalogItemBody>> {
     let item = app::catalog_item("appType", &kind, V3_TYPES).map_err(in_path)?;
@@ -332,7 +341,7 @@ async fn fetch(
     security(("bearer" = [])),
     params(("appId" = inline(UlidParam), Path)),
     request_body = UpdateStripeRequest,
-    responses((status = 200, body = AppBody), (status = 400), (status = 404), (status = 409), (status = 503))
+    responses((status = 200, body = AppBody), (status = 400), (status = 404), (status = 409), (status = 410), (status = 503))
 )]
 async fn update(
     State(state): State<AppState>,
@@ -366,7 +375,7 @@ async fn update(
     tag = "OpenMeter v3",
     security(("bearer" = [])),
     params(("appId" = inline(UlidParam), Path)),
-    responses((status = 204), (status = 400), (status = 404), (status = 409), (status = 503))
+    responses((status = 204), (status = 400), (status = 404), (status = 409), (status = 410), (status = 503))
 )]
 async fn uninstall(
     State(state): State<AppState>,

@@ -11,6 +11,7 @@ use super::AppState;
 use super::extract::{ApiJson, path_ulid};
 use super::openapi::UlidParam;
 use super::problem::rename_fields;
+use super::schema::{Labels, NullOnly};
 use super::tenancy::Namespace;
 use crate::billing::customer::Customer;
 use crate::error::{Error, Result, Rule};
@@ -30,6 +31,7 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileReference {
+    #[schema(pattern = "^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$")]
     pub id: String,
 }
 
@@ -38,10 +40,13 @@ pub struct ProfileReference {
 #[serde(deny_unknown_fields)]
 pub struct StripeData {
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^cus_[A-Za-z0-9]{1,255}$")]
     pub customer_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^(pm|card|src)_[A-Za-z0-9]{1,255}$")]
     pub default_payment_method_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Labels>)]
     pub labels: Option<BTreeMap<String, String>>,
 }
 
@@ -58,7 +63,9 @@ pub struct ExternalInvoicingData {
 pub struct AppData {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stripe: Option<StripeData>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// meterpay keeps no external-invoicing data: absent or null only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = NullOnly)]
     pub external_invoicing: Option<ExternalInvoicingData>,
 }
 

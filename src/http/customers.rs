@@ -17,6 +17,7 @@ use super::openapi::{AddressBody, UlidParam};
 use super::page::PaginatedMeta;
 use super::page::{Page, PageExt, PageNumber, PageSize, V3_DEFAULT_SIZE};
 use super::query::{ApiQuery, QueryParams, fault, fault_at};
+use super::schema::{Currency, Email, Labels, SubjectKeys};
 use super::tenancy::Namespace;
 use crate::billing::customer::{Address, Customer, CustomerFields};
 use crate::error::{FieldError, Result, Rule};
@@ -34,18 +35,25 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UsageAttribution {
+    #[schema(value_type = SubjectKeys)]
     pub subject_keys: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateCustomerRequest {
+    #[schema(min_length = 1, max_length = 256)]
     pub name: String,
+    #[schema(min_length = 1, max_length = 256)]
     pub key: String,
+    #[schema(max_length = 1024)]
     pub description: Option<String>,
+    #[schema(value_type = Option<Labels>)]
     pub labels: Option<BTreeMap<String, String>>,
     pub usage_attribution: Option<UsageAttribution>,
+    #[schema(value_type = Option<Email>)]
     pub primary_email: Option<String>,
+    #[schema(value_type = Option<Currency>)]
     pub currency: Option<String>,
     #[schema(value_type = Option<AddressBody>)]
     pub billing_address: Option<Address>,
@@ -54,11 +62,16 @@ pub struct CreateCustomerRequest {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpsertCustomerRequest {
+    #[schema(min_length = 1, max_length = 256)]
     pub name: String,
+    #[schema(max_length = 1024)]
     pub description: Option<String>,
+    #[schema(value_type = Option<Labels>)]
     pub labels: Option<BTreeMap<String, String>>,
     pub usage_attribution: Option<UsageAttribution>,
+    #[schema(value_type = Option<Email>)]
     pub primary_email: Option<String>,
+    #[schema(value_type = Option<Currency>)]
     pub currency: Option<String>,
     #[schema(value_type = Option<AddressBody>)]
     pub billing_address: Option<Address>,
@@ -214,7 +227,7 @@ async fn upsert(
     tag = "OpenMeter v3",
     security(("bearer" = [])),
     params(("customerId" = inline(UlidParam), Path)),
-    responses((status = 204), (status = 400), (status = 404), (status = 409), (status = 503))
+    responses((status = 204), (status = 400), (status = 404), (status = 409), (status = 410), (status = 503))
 )]
 async fn remove(
     State(state): State<AppState>,

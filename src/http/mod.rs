@@ -14,6 +14,7 @@ pub mod portal;
 pub mod problem;
 pub mod profiles;
 pub mod query;
+pub mod schema;
 pub mod tenancy;
 pub mod v1_apps;
 pub mod v1_customer_apps;

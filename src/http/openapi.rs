@@ -256,10 +256,13 @@ impl Modify for Conventions {
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
         for (name, schema) in [
-            ("Problem", Problem::schema()),
-            ("InvalidParameter", InvalidParameter::schema()),
-        ] {
-            components.schemas.insert(name.to_owned(), schema);
+            ("Problem".to_owned(), Problem::schema()),
+            ("InvalidParameter".to_owned(), InvalidParameter::schema()),
+        ]
+        .into_iter()
+        .chain(super::schema::components())
+        {
+            components.schemas.insert(name, schema);
         }
         for item in doc.paths.paths.values_mut() {
             for op in [
@@ -397,7 +400,10 @@ pub struct InvalidParameter {
 
 /// A postal address (`billing::customer::Address`), as the API reads and
 /// writes it.
-#[derive(utoipa::ToSchema)]
+/// (`Deserialize` only to say, as `deny_unknown_fields`, that the schema is
+/// closed as `billing::customer::Address` is.)
+#[derive(serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(as = Address)]
 #[allow(dead_code)]
 pub struct AddressBody {

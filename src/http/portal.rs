@@ -13,6 +13,7 @@ use super::AppState;
 use super::extract::{ApiJson, path_ulid};
 use super::openapi::UlidParam;
 use super::problem::V1Error;
+use super::schema::RedirectUrl;
 use super::tenancy::Namespace;
 use super::v1_customers::resolve;
 use crate::error::{Error, Result};
@@ -48,8 +49,10 @@ pub(crate) struct CreateV3 {
 #[serde(deny_unknown_fields)]
 #[schema(as = BillingAppStripeCreateCustomerPortalSessionOptions)]
 pub(crate) struct OptionsV3 {
+    #[schema(pattern = "^bpc_[A-Za-z0-9]{1,255}$")]
     configuration_id: Option<String>,
     locale: Option<String>,
+    #[schema(value_type = Option<RedirectUrl>)]
     return_url: Option<String>,
 }
 
@@ -117,8 +120,10 @@ async fn create_v3(
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schema(as = CreateStripeCustomerPortalSessionParams)]
 pub(crate) struct CreateV1 {
+    #[schema(pattern = "^bpc_[A-Za-z0-9]{1,255}$")]
     configuration_id: Option<String>,
     locale: Option<String>,
+    #[schema(value_type = Option<RedirectUrl>)]
     return_url: Option<String>,
 }
 

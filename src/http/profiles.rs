@@ -77,8 +77,10 @@ pub struct UpsertBillingProfileRequest {
     pub apps: Option<IgnoredAny>,
 }
 
-/// `BillingAppReference`.
+/// `BillingAppReference`. (`deny_unknown_fields` only closes the schema:
+/// a reference is not an expanded app, which v1's `oneOf` tells apart.)
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AppReference {
     pub id: String,
 }
@@ -247,7 +249,7 @@ async fn fetch(
     security(("bearer" = [])),
     params(("id" = inline(UlidParam), Path)),
     request_body = UpsertBillingProfileRequest,
-    responses((status = 200, body = BillingProfileBody), (status = 400), (status = 404), (status = 409), (status = 503))
+    responses((status = 200, body = BillingProfileBody), (status = 400), (status = 404), (status = 409), (status = 410), (status = 503))
 )]
 async fn upsert(
     State(state): State<AppState>,
@@ -291,7 +293,7 @@ async fn upsert(
     tag = "OpenMeter v3",
     security(("bearer" = [])),
     params(("id" = inline(UlidParam), Path)),
-    responses((status = 204), (status = 400), (status = 404), (status = 409), (status = 503))
+    responses((status = 204), (status = 400), (status = 404), (status = 409), (status = 410), (status = 503))
 )]
 async fn remove(
     State(state): State<AppState>,

@@ -17,6 +17,7 @@ use super::openapi::UlidParam;
 use super::page::{V1Page, V1PageQuery};
 use super::problem::V1Error;
 use super::query::ApiQuery;
+use super::schema::{Labels, StripeApiKey, SupportedAppType, V1AppType};
 use super::tenancy::Namespace;
 use super::v1_names::{API_KEY_FIELDS, rename_fields};
 use crate::billing::app::{self, App, CatalogItem};
@@ -145,26 +146,34 @@ pub struct InstallResponseV1 {
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct InstallRequest {
+    #[schema(min_length = 1, max_length = 256)]
     name: Option<String>,
     create_billing_profile: Option<bool>,
+    #[schema(value_type = StripeApiKey)]
     api_key: String,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ReplaceStripeRequest {
+    #[schema(min_length = 1, max_length = 256)]
     name: String,
+    #[schema(max_length = 1024)]
     description: Option<String>,
+    #[schema(value_type = Option<Labels>)]
     metadata: Option<BTreeMap<String, String>>,
     #[serde(rename = "type")]
+    #[schema(value_type = SupportedAppType)]
     _kind: String,
     #[serde(rename = "secretAPIKey")]
+    #[schema(value_type = Option<StripeApiKey>)]
     secret_api_key: Option<String>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 struct ApiKeyRequest {
     #[serde(rename = "secretAPIKey")]
+    #[schema(value_type = StripeApiKey)]
     secret_api_key: String,
 }
 
@@ -210,8 +219,8 @@ async fn list_listings(
     summary = "Get marketplace listing",
     tag = "OpenMeter v1",
     security(("bearer" = [])),
-    params(("type" = String, Path, description = "The app type, e.g. stripe")),
-    responses((status = 200, body = ListingBody), (status = 404))
+    params(("type" = inline(V1AppType), Path, description = "The app type; meterpay offers stripe (the other types answer 404)")),
+    responses((status = 200, body = ListingBody), (status = 400), (status = 404))
 )]
 async fn get_listing(Path(kind): Path<String>) -> Result<Json<ListingBody>> {
     Ok(Json(listing(&kind)?.into()))
@@ -224,7 +233,7 @@ async fn get_listing(Path(kind): Path<String>) -> Result<Json<ListingBody>> {
     summary = "Install an app with an API key",
     tag = "OpenMeter v1",
     security(("bearer" = [])),
-    params(("type" = String, Path, description = "The app type, e.g. stripe")),
+    params(("type" = inline(V1AppType), Path, description = "The app type; meterpay offers stripe (the other types answer 404)")),
     request_body = InstallRequest,
     responses((status = 201, body = InstallResponseV1), (status = 400), (status = 404), (status = 409), (status = 503))
 )]
@@ -310,7 +319,7 @@ async fn fetch(
     security(("bearer" = [])),
     params(("id" = inline(UlidParam), Path)),
     request_body = ReplaceStripeRequest,
-    responses((status = 200, body = StripeAppV1), (status = 400), (status = 404), (status = 409), (status = 503))
+    responses((status = 200, body = StripeAppV1), (status = 400), (status = 404), (status = 409), (status = 410), (status = 503))
 )]
 async fn update(
     State(state): State<AppState>,
@@ -346,7 +355,7 @@ async fn update(
     security(("bearer" = [])),
     params(("id" = inline(UlidParam), Path)),
     request_body = ApiKeyRequest,
-    responses((status = 204), (status = 400), (status = 404), (status = 409), (status = 503))
+    responses((status = 204), (status = 400), (status = 404), (status = 409), (status = 410), (status = 503))
 )]
 async fn update_api_key(
     State(state): State<AppState>,
@@ -369,7 +378,7 @@ async fn update_api_key(
     tag = "OpenMeter v1",
     security(("bearer" = [])),
     params(("id" = inline(UlidParam), Path)),
-    responses((status = 204), (status = 400), (status = 404), (status = 409), (status = 503))
+    responses((status = 204), (status = 400), (status = 404), (status = 409), (status = 410), (status = 503))
 )]
 async fn uninstall(
     State(state): State<AppState>,

@@ -14,6 +14,7 @@ use super::openapi::UlidParam;
 use super::page::{Page, PageExt, PageNumber, PageSize, V1_DEFAULT_SIZE, V1Page};
 use super::problem::V1Error;
 use super::query::{ApiQuery, QueryParams, fault};
+use super::schema::{SupportedAppType, V1AppType};
 use super::tenancy::Namespace;
 use super::v1_apps::{StripeAppV1, V1_TYPES};
 use super::v1_customers::resolve;
@@ -73,7 +74,9 @@ impl StripeCustomerAppData {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct StripeBase {
+    #[schema(pattern = "^cus_[A-Za-z0-9]{1,255}$")]
     stripe_customer_id: String,
+    #[schema(pattern = "^(pm|card|src)_[A-Za-z0-9]{1,255}$")]
     stripe_default_payment_method_id: Option<String>,
 }
 
@@ -81,10 +84,14 @@ struct StripeBase {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct StripeItem {
+    #[schema(pattern = "^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$")]
     id: Option<String>,
     #[serde(rename = "type")]
+    #[schema(value_type = SupportedAppType)]
     _kind: String,
+    #[schema(pattern = "^cus_[A-Za-z0-9]{1,255}$")]
     stripe_customer_id: String,
+    #[schema(pattern = "^(pm|card|src)_[A-Za-z0-9]{1,255}$")]
     stripe_default_payment_method_id: Option<String>,
 }
 
@@ -333,7 +340,7 @@ struct AppDataQuery {
     #[param(value_type = Option<u64>, minimum = 1, maximum = 1000)]
     page_size: Option<PageSize>,
     #[serde(rename = "type")]
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<V1AppType>, inline)]
     kind: Option<AppType>,
 }
 

@@ -14,6 +14,7 @@ use super::extract::{ApiJson, parse_ulid};
 use super::page::{Page, PageExt, PageNumber, PageSize, V1_DEFAULT_SIZE};
 use super::problem::V1Error;
 use super::query::{ApiQuery, QueryParams, fault};
+use super::schema::{Currency, Email, Labels, SubjectKeys, V1Order, schema_type, string_choices};
 use super::tenancy::Namespace;
 use crate::billing::customer::{Address, Customer, CustomerFields};
 use crate::error::{Error, Rule};
@@ -35,7 +36,9 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AddressV1 {
+    /// ISO 3166-1 alpha-2 country code.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[A-Z]{2}$")]
     pub country: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub postal_code: Option<String>,
@@ -82,6 +85,7 @@ impl From<Address> for AddressV1 {
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UsageAttributionV1 {
+    #[schema(value_type = SubjectKeys)]
     pub subject_keys: Vec<String>,
 }
 
@@ -91,12 +95,18 @@ pub struct UsageAttributionV1 {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CustomerInputV1 {
+    #[schema(min_length = 1, max_length = 256)]
     pub name: String,
+    #[schema(max_length = 1024)]
     pub description: Option<String>,
+    #[schema(value_type = Option<Labels>)]
     pub metadata: Option<BTreeMap<String, String>>,
+    #[schema(min_length = 1, max_length = 256)]
     pub key: Option<String>,
     pub usage_attribution: Option<UsageAttributionV1>,
+    #[schema(value_type = Option<Email>)]
     pub primary_email: Option<String>,
+    #[schema(value_type = Option<Currency>)]
     pub currency: Option<String>,
     pub billing_address: Option<AddressV1>,
 }
@@ -115,6 +125,49 @@ impl CustomerInputV1 {
                 billing_address: self.billing_address.map(Into::into),
             },
         )
+    }
+}
+
+/// `CustomerCreate`: [`CustomerInputV1`] with a key, or subject keys, or
+/// both ([`create_customer_v1`] refuses a customer with neither).
+pub struct CustomerCreateV1;
+
+impl utoipa::PartialSchema for CustomerCreateV1 {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::Ref;
+        use utoipa::openapi::schema::{
+            AllOfBuilder, AnyOfBuilder, ArrayBuilder, ObjectBuilder, Type,
+        };
+        let with_key = ObjectBuilder::new()
+            .required("key")
+            .property("key", ObjectBuilder::new().schema_type(Type::String));
+        let with_subjects = ObjectBuilder::new().required("usageAttribution").property(
+            "usageAttribution",
+            ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .required("subjectKeys")
+                .property("subjectKeys", ArrayBuilder::new().min_items(Some(1))),
+        );
+        AllOfBuilder::new()
+            .item(Ref::from_schema_name("CustomerInputV1"))
+            .item(AnyOfBuilder::new().item(with_key).item(with_subjects))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for CustomerCreateV1 {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        use utoipa::PartialSchema;
+        schemas.push((
+            CustomerInputV1::name().into_owned(),
+            CustomerInputV1::schema(),
+        ));
+        CustomerInputV1::schemas(schemas);
     }
 }
 
@@ -201,7 +254,7 @@ pub async fn resolve(store: &Store, ns: &str, id_or_key: &str) -> Result<Custome
     summary = "Create customer",
     tag = "OpenMeter v1",
     security(("bearer" = [])),
-    request_body = CustomerInputV1,
+    request_body = CustomerCreateV1,
     responses((status = 201, body = CustomerV1), (status = 400), (status = 409), (status = 503))
 )]
 async fn create(
@@ -295,7 +348,7 @@ async fn replace(
     tag = "OpenMeter v1",
     security(("bearer" = [])),
     params(("customerIdOrKey" = String, Path, min_length = 1, description = "The customer's id or key")),
-    responses((status = 204), (status = 400), (status = 404), (status = 409), (status = 503))
+    responses((status = 204), (status = 400), (status = 404), (status = 409), (status = 410), (status = 503))
 )]
 async fn remove(
     State(state): State<AppState>,
@@ -371,7 +424,7 @@ async fn list(
 #[serde(default, deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 struct ExpandQuery {
-    #[param(value_type = Option<String>, pattern = "^subscriptions$")]
+    #[param(value_type = Option<CustomerExpand>, inline)]
     expand: Option<Expand>,
 }
 
@@ -386,9 +439,9 @@ struct ListQuery {
     page: Option<PageNumber>,
     #[param(value_type = Option<u64>, minimum = 1, maximum = 1000)]
     page_size: Option<PageSize>,
-    #[param(value_type = Option<String>, pattern = "^(ASC|DESC)$")]
+    #[param(value_type = Option<V1Order>, inline)]
     order: Option<Order>,
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<CustomerOrderBy>, inline)]
     order_by: Option<OrderBy>,
     include_deleted: Option<bool>,
     key: Option<String>,
@@ -396,11 +449,28 @@ struct ListQuery {
     primary_email: Option<String>,
     subject: Option<String>,
     plan_key: Option<String>,
-    #[param(value_type = Option<String>, pattern = "^subscriptions$")]
+    #[param(value_type = Option<CustomerExpand>, inline)]
     expand: Option<Expand>,
 }
 
 impl QueryParams for ListQuery {}
+
+schema_type!(
+    /// `listCustomers`' sort fields.
+    CustomerOrderBy => string_choices(ORDER_BY.iter().map(|(name, _)| *name))
+);
+
+schema_type!(
+    /// The customer expansions.
+    CustomerExpand => string_choices(["subscriptions"])
+);
+
+/// `orderBy`'s choices.
+const ORDER_BY: [(&str, SortField); 3] = [
+    ("id", SortField::Id),
+    ("name", SortField::Name),
+    ("createdAt", SortField::CreatedAt),
+];
 
 /// The only expansion: `subscriptions`.
 #[derive(Debug)]
@@ -439,12 +509,16 @@ struct OrderBy(SortField);
 
 impl<'de> Deserialize<'de> for OrderBy {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        match String::deserialize(deserializer)?.as_str() {
-            "id" => Ok(OrderBy(SortField::Id)),
-            "name" => Ok(OrderBy(SortField::Name)),
-            "createdAt" => Ok(OrderBy(SortField::CreatedAt)),
-            value => Err(fault(
-                Rule::Enum(vec!["id".into(), "name".into(), "createdAt".into()]),
+        let value = String::deserialize(deserializer)?;
+        match ORDER_BY.iter().find(|(name, _)| *name == value) {
+            Some((_, field)) => Ok(OrderBy(*field)),
+            None => Err(fault(
+                Rule::Enum(
+                    ORDER_BY
+                        .iter()
+                        .map(|(name, _)| (*name).to_owned())
+                        .collect(),
+                ),
                 format!("[{value}] is not a sort field; use id, name or createdAt"),
             )),
         }

@@ -27,6 +27,9 @@ use super::openapi::UlidParam;
 use super::page::{MAX_SIZE, V1_DEFAULT_SIZE, V1Page};
 use super::problem::V1Error;
 use super::profiles::{AppReferenceInput, AppReferences, AppReferencesInput, check_app_refs};
+use super::schema::{
+    OverrideExpand, OverrideOrderBy, ProfileExpand, ProfileOrderBy, UlidList, V1Order,
+};
 use super::tenancy::Namespace;
 use super::v1_apps::StripeAppV1;
 use super::v1_customers::{AddressV1, CustomerV1};
@@ -498,6 +501,7 @@ pub struct OverrideWithDetailsV1 {
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OverrideCreateV1 {
+    #[schema(pattern = "^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$")]
     pub billing_profile_id: Option<String>,
 }
 
@@ -622,6 +626,26 @@ impl<'a> Renderer<'a> {
 
 // ---------------------------------------------------------------------------
 // Query parameters
+
+/// `listBillingProfiles`' sort fields.
+pub(crate) const PROFILE_ORDER_BY: [(&str, ProfileOrder); 4] = [
+    ("createdAt", ProfileOrder::CreatedAt),
+    ("updatedAt", ProfileOrder::UpdatedAt),
+    ("default", ProfileOrder::Default),
+    ("name", ProfileOrder::Name),
+];
+
+/// `listBillingProfileCustomerOverrides`' sort fields.
+pub(crate) const OVERRIDE_ORDER_BY: [(&str, SortField); 5] = [
+    ("customerId", SortField::Id),
+    ("customerName", SortField::Name),
+    ("customerKey", SortField::Key),
+    ("customerPrimaryEmail", SortField::PrimaryEmail),
+    ("customerCreatedAt", SortField::CreatedAt),
+];
+
+pub(crate) const PROFILE_EXPAND: &[&str] = &["apps"];
+pub(crate) const OVERRIDE_EXPAND: &[&str] = &["apps", "customer"];
 
 /// The query as ordered (name, value) pairs, every value kept: the list
 /// parameters (`expand`, `billingProfile`, `customerId`) are arrays that
@@ -761,25 +785,18 @@ fn parse_profile_list(raw: Option<&str>) -> std::result::Result<(ProfileQuery, b
             "pageSize" => query_int(&name, &value, 1, MAX_SIZE).map(|n| q.page.size = n),
             "includeArchived" => bool_param(&name, &value).map(|b| q.include_deleted = b),
             "order" => order_param(&name, &value).map(|d| descending = d),
-            "orderBy" => match value.as_str() {
-                "createdAt" => Ok(ProfileOrder::CreatedAt),
-                "updatedAt" => Ok(ProfileOrder::UpdatedAt),
-                "default" => Ok(ProfileOrder::Default),
-                "name" => Ok(ProfileOrder::Name),
-                _ => Err(query_error(
+            "orderBy" => match PROFILE_ORDER_BY.iter().find(|(n, _)| *n == value) {
+                Some((_, order)) => Ok(*order),
+                None => Err(query_error(
                     &name,
-                    Rule::Enum(
-                        ["createdAt", "updatedAt", "default", "name"]
-                            .map(str::to_owned)
-                            .to_vec(),
-                    ),
+                    Rule::Enum(PROFILE_ORDER_BY.map(|(n, _)| n.to_owned()).to_vec()),
                     format!(
                         "[{value}] is not a sort field; use createdAt, updatedAt, default or name"
                     ),
                 )),
             }
             .map(|f| field = Some(f)),
-            "expand" => expand_param(&name, &value, &["apps"]).map(|_| expand = true),
+            "expand" => expand_param(&name, &value, PROFILE_EXPAND).map(|_| expand = true),
             _ => Err(unknown(&name)),
         };
         if let Err(e) = outcome {
@@ -827,25 +844,11 @@ fn parse_override_list(raw: Option<&str>) -> std::result::Result<OverrideList, E
             "pageSize" => query_int(&name, &value, 1, MAX_SIZE).map(|n| q.query.size = n),
             "order" => order_param(&name, &value)
                 .map(|d| direction = if d { Direction::Desc } else { Direction::Asc }),
-            "orderBy" => match value.as_str() {
-                "customerId" => Ok(SortField::Id),
-                "customerName" => Ok(SortField::Name),
-                "customerKey" => Ok(SortField::Key),
-                "customerPrimaryEmail" => Ok(SortField::PrimaryEmail),
-                "customerCreatedAt" => Ok(SortField::CreatedAt),
-                _ => Err(query_error(
+            "orderBy" => match OVERRIDE_ORDER_BY.iter().find(|(n, _)| *n == value) {
+                Some((_, field)) => Ok(*field),
+                None => Err(query_error(
                     &name,
-                    Rule::Enum(
-                        [
-                            "customerId",
-                            "customerName",
-                            "customerKey",
-                            "customerPrimaryEmail",
-                            "customerCreatedAt",
-                        ]
-                        .map(str::to_owned)
-                        .to_vec(),
-                    ),
+                    Rule::Enum(OVERRIDE_ORDER_BY.map(|(n, _)| n.to_owned()).to_vec()),
                     format!(
                         "[{value}] is not a sort field; use customerId, customerName, \
                          customerKey, customerPrimaryEmail or customerCreatedAt"
@@ -880,7 +883,7 @@ fn parse_override_list(raw: Option<&str>) -> std::result::Result<OverrideList, E
                 ));
                 Ok(())
             }
-            "expand" => expand_param(&name, &value, &["apps", "customer"]).map(|e| {
+            "expand" => expand_param(&name, &value, OVERRIDE_EXPAND).map(|e| {
                 q.expand_apps |= e.contains(&"apps");
                 q.expand_customer |= e.contains(&"customer");
             }),
@@ -958,7 +961,7 @@ async fn create(
     summary = "Get billing profile",
     tag = "OpenMeter v1",
     security(("bearer" = [])),
-    params(("id" = inline(UlidParam), Path), ("expand" = Option<Vec<String>>, Query, description = "apps: fill in the profile's apps")),
+    params(("id" = inline(UlidParam), Path), ("expand" = Option<ProfileExpand>, Query, description = "apps: fill in the profile's apps")),
     responses((status = 200, body = BillingProfileV1), (status = 400), (status = 404), (status = 503))
 )]
 async fn fetch(
@@ -968,7 +971,7 @@ async fn fetch(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<BillingProfileV1>> {
     let id: ProfileId = path_ulid("id", &id)?;
-    let expand = parse_expand(raw.as_deref(), &["apps"])?;
+    let expand = parse_expand(raw.as_deref(), PROFILE_EXPAND)?;
     let store = &state.ctx.store;
     let profile = store.require_profile(&ns, id).await?;
     let body = Renderer::new(store, &ns, !expand.is_empty())
@@ -996,7 +999,7 @@ fn echoed_app(apps: &serde_json::Value, role: &str) -> Option<String> {
     security(("bearer" = [])),
     params(("id" = inline(UlidParam), Path)),
     request_body = UpdateProfileV1,
-    responses((status = 200, body = BillingProfileV1), (status = 400), (status = 404), (status = 409), (status = 503))
+    responses((status = 200, body = BillingProfileV1), (status = 400), (status = 404), (status = 409), (status = 410), (status = 503))
 )]
 async fn update(
     State(state): State<AppState>,
@@ -1056,7 +1059,7 @@ async fn update(
     tag = "OpenMeter v1",
     security(("bearer" = [])),
     params(("id" = inline(UlidParam), Path)),
-    responses((status = 204), (status = 400), (status = 404), (status = 409), (status = 503))
+    responses((status = 204), (status = 400), (status = 404), (status = 409), (status = 410), (status = 503))
 )]
 async fn remove(
     State(state): State<AppState>,
@@ -1075,7 +1078,7 @@ async fn remove(
     summary = "List billing profiles",
     tag = "OpenMeter v1",
     security(("bearer" = [])),
-    params(("includeArchived" = Option<bool>, Query, description = "Include deleted profiles (default false)"), ("expand" = Option<Vec<String>>, Query, description = "apps: fill in the profile's apps"), ("page" = Option<u64>, Query, minimum = 1, maximum = 4294967295u64, description = "1-based page number (default 1)"), ("pageSize" = Option<u64>, Query, minimum = 1, maximum = 1000, description = "Items per page (default 100)"), ("order" = Option<String>, Query, description = "ASC or DESC"), ("orderBy" = Option<String>, Query, description = "createdAt, updatedAt, default or name")),
+    params(("includeArchived" = Option<bool>, Query, description = "Include deleted profiles (default false)"), ("expand" = Option<ProfileExpand>, Query, description = "apps: fill in the profile's apps"), ("page" = Option<u64>, Query, minimum = 1, maximum = 4294967295u64, description = "1-based page number (default 1)"), ("pageSize" = Option<u64>, Query, minimum = 1, maximum = 1000, description = "Items per page (default 100)"), ("order" = Option<V1Order>, Query, description = "ASC or DESC"), ("orderBy" = Option<ProfileOrderBy>, Query, description = "createdAt, updatedAt, default or name")),
     responses((status = 200, body = V1Page<BillingProfileV1>), (status = 400), (status = 503))
 )]
 async fn list(
@@ -1119,7 +1122,7 @@ async fn default_profile_id(
     summary = "Get a customer override",
     tag = "OpenMeter v1",
     security(("bearer" = [])),
-    params(("customerId" = inline(UlidParam), Path), ("expand" = Option<Vec<String>>, Query, description = "apps, customer")),
+    params(("customerId" = inline(UlidParam), Path), ("expand" = Option<OverrideExpand>, Query, description = "apps, customer")),
     responses((status = 200, body = OverrideWithDetailsV1), (status = 400), (status = 404), (status = 503))
 )]
 async fn get_override(
@@ -1130,7 +1133,7 @@ async fn get_override(
 ) -> Result<Json<OverrideWithDetailsV1>> {
     let store = &state.ctx.store;
     let customer = load_customer(store, &ns, &customer_id).await?;
-    let expand = parse_expand(raw.as_deref(), &["apps", "customer"])?;
+    let expand = parse_expand(raw.as_deref(), OVERRIDE_EXPAND)?;
     let default = default_profile_id(store, &ns).await?;
     let body = Renderer::new(store, &ns, expand.contains(&"apps"))
         .customer_override(customer, default, expand.contains(&"customer"))
@@ -1237,7 +1240,7 @@ async fn delete_override(
     summary = "List customer overrides",
     tag = "OpenMeter v1",
     security(("bearer" = [])),
-    params(("billingProfile" = Option<Vec<String>>, Query, description = "Only customers pinned to these profiles"), ("customersWithoutPinnedProfile" = Option<bool>, Query, description = "Include customers on the default profile"), ("includeAllCustomers" = Option<bool>, Query, description = "Include every customer"), ("customerId" = Option<Vec<String>>, Query, description = "Only these customers"), ("customerName" = Option<String>, Query, description = "Customer name contains"), ("customerKey" = Option<String>, Query, description = "Customer key equals"), ("customerPrimaryEmail" = Option<String>, Query, description = "Customer primary email contains"), ("expand" = Option<Vec<String>>, Query, description = "apps, customer"), ("order" = Option<String>, Query, description = "ASC or DESC"), ("orderBy" = Option<String>, Query, description = "customerId, customerName, customerKey, customerPrimaryEmail or customerCreatedAt"), ("page" = Option<u64>, Query, minimum = 1, maximum = 4294967295u64, description = "1-based page number (default 1)"), ("pageSize" = Option<u64>, Query, minimum = 1, maximum = 1000, description = "Items per page (default 100)")),
+    params(("billingProfile" = Option<UlidList>, Query, description = "Only customers pinned to these profiles"), ("customersWithoutPinnedProfile" = Option<bool>, Query, description = "Include customers on the default profile"), ("includeAllCustomers" = Option<bool>, Query, description = "Include every customer"), ("customerId" = Option<UlidList>, Query, description = "Only these customers"), ("customerName" = Option<String>, Query, description = "Customer name contains"), ("customerKey" = Option<String>, Query, description = "Customer key equals"), ("customerPrimaryEmail" = Option<String>, Query, description = "Customer primary email contains"), ("expand" = Option<OverrideExpand>, Query, description = "apps, customer"), ("order" = Option<V1Order>, Query, description = "ASC or DESC"), ("orderBy" = Option<OverrideOrderBy>, Query, description = "customerId, customerName, customerKey, customerPrimaryEmail or customerCreatedAt"), ("page" = Option<u64>, Query, minimum = 1, maximum = 4294967295u64, description = "1-based page number (default 1)"), ("pageSize" = Option<u64>, Query, minimum = 1, maximum = 1000, description = "Items per page (default 100)")),
     responses((status = 200, body = V1Page<OverrideWithDetailsV1>), (status = 400), (status = 503))
 )]
 async fn list_overrides(
