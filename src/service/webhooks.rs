@@ -100,9 +100,11 @@ async fn handle(ctx: &Context, app: &App, payload: &[u8]) -> Result<Outcome> {
         StripeEvent::SetupIntentSucceeded(intent) => {
             setup_intent_succeeded(ctx, app, event_id, intent).await
         }
-        StripeEvent::SetupIntentSetupFailed(intent) => setup_intent_failed(ctx, app, intent).await,
+        StripeEvent::SetupIntentSetupFailed(intent) => {
+            setup_intent_status(ctx, app, intent, CheckoutSessionStatus::Failed).await
+        }
         StripeEvent::SetupIntentRequiresAction(intent) => {
-            setup_intent_requires_action(ctx, app, intent).await
+            setup_intent_status(ctx, app, intent, CheckoutSessionStatus::RequiresAction).await
         }
         StripeEvent::CheckoutSessionCompleted(session) => {
             session_status(ctx, app, session, CheckoutSessionStatus::Complete).await
@@ -215,51 +217,33 @@ async fn setup_intent_succeeded(
     Ok(Outcome::Processed(Some(customer_id)))
 }
 
-async fn setup_intent_failed(
+/// A setup attempt that failed (`failed`, with Stripe's reason) or that waits
+/// for the customer to authenticate with their bank (`requires_action`, 3-D
+/// Secure): the session's history says so until it completes.
+async fn setup_intent_status(
     ctx: &Context,
     app: &App,
     intent: &SetupIntentEvent,
+    status: CheckoutSessionStatus,
 ) -> Result<Outcome> {
     let customer_id = match our_customer(app, intent.ours.as_ref())? {
         Ok(id) => id,
         Err(ignored) => return Ok(ignored),
     };
-    let reason = intent
-        .failure_reason
-        .as_deref()
-        .unwrap_or("the setup failed");
+    let reason = (status == CheckoutSessionStatus::Failed).then(|| {
+        intent
+            .failure_reason
+            .as_deref()
+            .unwrap_or("the setup failed")
+    });
     ctx.store
         .update_session_status(
             &app.namespace,
             None,
             intent.id.as_deref(),
-            CheckoutSessionStatus::Failed,
+            status,
             None,
-            Some(reason),
-        )
-        .await?;
-    Ok(Outcome::Processed(Some(customer_id)))
-}
-
-/// The customer must authenticate with their bank (3-D Secure) before the
-/// card is saved: the session's history says so until it completes or fails.
-async fn setup_intent_requires_action(
-    ctx: &Context,
-    app: &App,
-    intent: &SetupIntentEvent,
-) -> Result<Outcome> {
-    let customer_id = match our_customer(app, intent.ours.as_ref())? {
-        Ok(id) => id,
-        Err(ignored) => return Ok(ignored),
-    };
-    ctx.store
-        .update_session_status(
-            &app.namespace,
-            None,
-            intent.id.as_deref(),
-            CheckoutSessionStatus::RequiresAction,
-            None,
-            None,
+            reason,
         )
         .await?;
     Ok(Outcome::Processed(Some(customer_id)))

@@ -131,16 +131,28 @@ pub fn update(state: &mut State, account: &str, id: &str, params: &Value) -> Api
     }
     let mut customer = before.clone();
     apply_params(&mut customer, params);
+    save_changed(state, account, &before, &customer)?;
+    Ok(customer)
+}
+
+/// Stores `customer` and emits `customer.updated` (with what changed) when it
+/// differs from `before`.
+fn save_changed(
+    state: &mut State,
+    account: &str,
+    before: &Value,
+    customer: &Value,
+) -> ApiResult<()> {
     if customer != before {
         state.save(account, customer.clone())?;
         state.emit(
             account,
             "customer.updated",
-            &customer,
-            Some(previous_attributes(&before, &customer)),
+            customer,
+            Some(previous_attributes(before, customer)),
         )?;
     }
-    Ok(customer)
+    Ok(())
 }
 
 /// Sets the customer's `address` (as Checkout does with `customer_update[address]=auto`),
@@ -149,16 +161,7 @@ pub fn set_address(state: &mut State, account: &str, id: &str, address: &Value) 
     let before = get(state, account, id)?;
     let mut customer = before.clone();
     customer["address"] = address.clone();
-    if customer != before {
-        state.save(account, customer.clone())?;
-        state.emit(
-            account,
-            "customer.updated",
-            &customer,
-            Some(previous_attributes(&before, &customer)),
-        )?;
-    }
-    Ok(())
+    save_changed(state, account, &before, &customer)
 }
 
 /// `DELETE /v1/customers/{id}`: also detaches the customer's payment methods (without
