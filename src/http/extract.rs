@@ -56,6 +56,12 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
             "the request body is empty; send a JSON object",
         ));
     }
+    // Syntax first (with serde_json's position); then the shape, where an
+    // array is never taken for an object (see `strict_json`); then the text
+    // once more for what only serde_json's own reading sees (a field given twice).
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|err| Error::Invalid(vec![json_error("", &err)]))?;
+    from_value::<T>(value)?;
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let result: Result<T, _> = serde_path_to_error::deserialize(de);
     result.map_err(|err| {
@@ -68,8 +74,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
 /// Deserialises an already-parsed JSON value (e.g. after reading a `oneOf`
 /// discriminator), naming the field at fault like [`parse_json`].
 pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Error> {
-    let bytes = serde_json::to_vec(&value).map_err(|e| Error::Internal(e.into()))?;
-    parse_json(&bytes)
+    let result: Result<T, _> =
+        serde_path_to_error::deserialize(super::strict_json::StrictValue(&value));
+    result.map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        Error::Invalid(vec![json_error(&path, &inner)])
+    })
 }
 
 /// Translates serde's message into the contract's field / rule / reason.

@@ -15,6 +15,7 @@ pub mod problem;
 pub mod profiles;
 pub mod query;
 pub mod schema;
+mod strict_json;
 pub mod tenancy;
 pub mod v1_apps;
 pub mod v1_customer_apps;

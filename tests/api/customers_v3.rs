@@ -227,6 +227,31 @@ async fn malformed_json_is_a_400_naming_the_body(backend: Backend) {
                 "reason": "malformed JSON: EOF while parsing a value at line 1 column 9"}]),
         )
     );
+    // An array is never an object, at the top or inside (serde alone would
+    // read `[name, key]` as the customer's fields in order).
+    for (body, field) in [
+        (json!(["ACME", "acme"]), "body"),
+        (
+            json!({"name": "ACME", "key": "acme", "billing_address": ["US"]}),
+            "billing_address",
+        ),
+    ] {
+        let resp = app
+            .send_raw(
+                reqwest::Method::POST,
+                CUSTOMERS,
+                "application/json",
+                &body.to_string(),
+            )
+            .await;
+        let reason = "invalid type: sequence, expected an object";
+        assert_problem(
+            &resp,
+            invalid_problem(
+                json!([{"field": field, "rule": "type", "source": "body", "reason": reason}]),
+            ),
+        );
+    }
     let empty = app
         .send_raw(reqwest::Method::POST, CUSTOMERS, "application/json", "")
         .await;
