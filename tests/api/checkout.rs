@@ -127,14 +127,11 @@ async fn embedded_return_url_is_left_to_stripe(backend: Backend) {
         )
     };
     let needed = "`return_url` is required when `ui_mode` is `embedded_page` and \
-        `redirect_on_completion` is `always`, or `if_required` with redirect-based payment \
-        methods enabled.";
+        redirect-based payment methods are enabled, unless `redirect_on_completion` is `never`.";
     for options in [
         json!({"ui_mode": "embedded"}),
-        json!({"ui_mode": "embedded", "redirect_on_completion": "always",
-            "payment_method_types": ["card"]}),
         json!({"ui_mode": "embedded", "redirect_on_completion": "if_required"}),
-        json!({"ui_mode": "embedded", "redirect_on_completion": "if_required",
+        json!({"ui_mode": "embedded", "redirect_on_completion": "always",
             "payment_method_types": ["card", "ideal"]}),
     ] {
         let resp = checkout(&app, &id, options.clone()).await;
@@ -143,6 +140,7 @@ async fn embedded_return_url_is_left_to_stripe(backend: Backend) {
     for options in [
         json!({"ui_mode": "embedded", "redirect_on_completion": "if_required",
             "payment_method_types": ["card"]}),
+        json!({"ui_mode": "embedded", "payment_method_types": ["card", "sepa_debit"]}),
         json!({"ui_mode": "embedded", "redirect_on_completion": "never"}),
     ] {
         let resp = checkout(&app, &id, options.clone()).await;

@@ -215,16 +215,14 @@ pub fn prepare(params: &Value, public_url: &str) -> ApiResult<Prepared> {
                 ));
             }
             Some(url) => check_url(url, "return_url")?,
-            // Stripe's rule: `always` returns to `return_url` after every
-            // confirmation; `if_required` only after a redirect-based payment
-            // method, so the URL is needed only when one can be offered.
-            None if redirect == "always"
-                || (redirect == "if_required"
-                    && may_redirect(allowed_payment_method_types.as_deref())) =>
+            // Stripe's rule: required when redirect-based payment methods
+            // are enabled on the session (and it may redirect at all).
+            None if redirect != "never"
+                && may_redirect(allowed_payment_method_types.as_deref()) =>
             {
                 return Err(ApiError::invalid(
                     format!(
-                        "`return_url` is required when `ui_mode` is `{ui_mode}` and `redirect_on_completion` is `always`, or `if_required` with redirect-based payment methods enabled."
+                        "`return_url` is required when `ui_mode` is `{ui_mode}` and redirect-based payment methods are enabled, unless `redirect_on_completion` is `never`."
                     ),
                     "return_url",
                 ));
