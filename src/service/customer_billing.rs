@@ -56,21 +56,9 @@ pub async fn resolve_with_profile(
     ns: &str,
     profile_override: Option<ProfileId>,
 ) -> Result<Option<App>> {
-    let profile = match profile_override {
-        Some(profile_id) => ctx.store.get_profile(ns, profile_id).await?,
-        None => None,
-    };
-    let profile = match profile.filter(|p| p.deleted_at.is_none()) {
-        Some(profile) => Some(profile),
-        None => ctx.store.default_profile(ns).await?,
-    };
-    let Some(profile) = profile else {
-        return Ok(None);
-    };
-    match ctx.store.get_app(ns, profile.payment_app_id).await? {
-        Some(app) if app.deleted_at.is_none() => Ok(Some(app)),
-        _ => Ok(None),
-    }
+    ctx.store
+        .payment_app_for_profile(ns, profile_override)
+        .await
 }
 
 /// Checks the client's Stripe data for `app` and stores it.

@@ -2,6 +2,7 @@
 //! sees a plaintext key.
 
 use std::collections::BTreeMap;
+use std::sync::LazyLock;
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -10,7 +11,7 @@ use super::Page;
 use super::{OnUnique, Store, Unique, get_json, get_opt_ts, get_ts, to_json};
 use crate::billing::app::{App, AppStatus};
 use crate::error::{Error, Result};
-use crate::ids::{AppId, CustomerId};
+use crate::ids::{AppId, CustomerId, ProfileId};
 use crate::timestamp;
 
 /// A Stripe app to insert, secrets encrypted.
@@ -438,23 +439,37 @@ impl Store {
         namespace: &str,
         customer_id: CustomerId,
     ) -> Result<Option<App>> {
-        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-            let columns: Vec<String> = COLUMNS.split(", ").map(|c| format!("a.{c}")).collect();
-            format!(
-                "SELECT {} FROM billing_profiles p JOIN apps a ON a.id = p.payment_app_id \
-                 WHERE p.namespace = $1 AND a.deleted_at IS NULL AND p.id = COALESCE( \
-                   (SELECT pinned.id FROM customers c \
-                    JOIN billing_profiles pinned ON pinned.id = c.billing_profile_id \
-                    WHERE c.namespace = $1 AND c.id = $2 AND pinned.namespace = $1 \
-                    AND pinned.deleted_at IS NULL), \
-                   (SELECT d.id FROM billing_profiles d \
-                    WHERE d.namespace = $1 AND d.is_default = 1 AND d.deleted_at IS NULL))",
-                columns.join(", ")
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            payment_app_sql(
+                "(SELECT c.billing_profile_id FROM customers c \
+                 WHERE c.namespace = $1 AND c.id = $2)",
             )
         });
-        let row = sqlx::query(sqlx::AssertSqlSafe(SQL.as_str()))
+        self.payment_app(&SQL, namespace, Some(customer_id.to_string()))
+            .await
+    }
+
+    /// The same for a customer pinned to `pinned` (`None`: not pinned), as
+    /// it would be after a change not yet stored.
+    pub async fn payment_app_for_profile(
+        &self,
+        namespace: &str,
+        pinned: Option<ProfileId>,
+    ) -> Result<Option<App>> {
+        static SQL: LazyLock<String> = LazyLock::new(|| payment_app_sql("$2"));
+        self.payment_app(&SQL, namespace, pinned.map(|id| id.to_string()))
+            .await
+    }
+
+    async fn payment_app(
+        &self,
+        sql: &'static str,
+        namespace: &str,
+        pinned: Option<String>,
+    ) -> Result<Option<App>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(namespace)
-            .bind(customer_id.to_string())
+            .bind(pinned)
             .fetch_optional(&self.pool)
             .await?;
         row.map(|r| app_from_row(&r)).transpose()
@@ -491,6 +506,23 @@ pub(crate) fn duplicate_account(account: &str, livemode: bool) -> Error {
             "a Stripe app for Stripe account [{account}] ({mode} mode) is already installed in \
              this namespace; update that app (its key, name) instead of installing another"
         ),
+    )
+}
+
+/// The payment app rule, in one query: the profile `pinned_id` names (an SQL
+/// expression over `$1` namespace and `$2`) while it is live, else the
+/// namespace's default profile; that profile's payment app unless uninstalled.
+fn payment_app_sql(pinned_id: &str) -> String {
+    let columns: Vec<String> = COLUMNS.split(", ").map(|c| format!("a.{c}")).collect();
+    format!(
+        "SELECT {} FROM billing_profiles p JOIN apps a ON a.id = p.payment_app_id \
+         WHERE p.namespace = $1 AND a.deleted_at IS NULL AND p.id = COALESCE( \
+           (SELECT pinned.id FROM billing_profiles pinned \
+            WHERE pinned.namespace = $1 AND pinned.id = {pinned_id} \
+            AND pinned.deleted_at IS NULL), \
+           (SELECT d.id FROM billing_profiles d \
+            WHERE d.namespace = $1 AND d.is_default = 1 AND d.deleted_at IS NULL))",
+        columns.join(", ")
     )
 }
 
