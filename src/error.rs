@@ -193,6 +193,11 @@ impl Violations {
         self.0.is_empty()
     }
 
+    /// How many problems were found so far (to tell whether a check added any).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
     pub fn into_result(self) -> Result<(), Error> {
         if self.0.is_empty() {
             Ok(())

@@ -3,7 +3,7 @@
 //! millisecond (list endpoints sort by id and users expect that order).
 //!
 //! Each kind of id has its own type ([`CustomerId`], [`AppId`],
-//! [`ProfileId`], [`StripeCustomerId`]) so passing one where another is
+//! [`ProfileId`], [`InvoiceId`], [`LineId`], [`StripeCustomerId`]) so passing one where another is
 //! expected does not compile. Every layer may use this module.
 
 use std::fmt;
@@ -78,6 +78,14 @@ ulid_id!(
 ulid_id!(
     /// A billing profile.
     ProfileId
+);
+ulid_id!(
+    /// An invoice (a customer's gathering invoice or an invoice made of its lines).
+    InvoiceId
+);
+ulid_id!(
+    /// An invoice line (a charge).
+    LineId
 );
 
 /// The id of a customer in a Stripe account (`cus_…`), as meterpay stores

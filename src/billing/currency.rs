@@ -53,7 +53,32 @@ impl CurrencyCode {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// How many decimals the currency's minor unit has (ISO 4217's "minor
+    /// unit"): 0 for JPY, 2 for USD, 3 for KWD. Codes without a minor unit
+    /// of their own (funds, metals, testing codes) count as 2.
+    pub fn minor_units(&self) -> u32 {
+        if ZERO_DECIMALS.binary_search(&self.as_str()).is_ok() {
+            0
+        } else if THREE_DECIMALS.binary_search(&self.as_str()).is_ok() {
+            3
+        } else if FOUR_DECIMALS.binary_search(&self.as_str()).is_ok() {
+            4
+        } else {
+            2
+        }
+    }
 }
+
+/// ISO 4217 codes whose minor unit has no decimals, sorted.
+const ZERO_DECIMALS: &[&str] = &[
+    "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND",
+    "VUV", "XAF", "XOF", "XPF",
+];
+/// ISO 4217 codes whose minor unit has three decimals, sorted.
+const THREE_DECIMALS: &[&str] = &["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"];
+/// ISO 4217 codes whose minor unit has four decimals, sorted.
+const FOUR_DECIMALS: &[&str] = &["CLF", "UYW"];
 
 impl TryFrom<String> for CurrencyCode {
     type Error = CurrencyError;
@@ -81,6 +106,28 @@ mod tests {
     #[test]
     fn list_is_sorted_for_binary_search() {
         assert!(ISO_4217.windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn minor_unit_lists_are_sorted_known_codes() {
+        for list in [ZERO_DECIMALS, THREE_DECIMALS, FOUR_DECIMALS] {
+            assert!(list.windows(2).all(|w| w[0] < w[1]));
+            assert!(
+                list.iter().all(|c| ISO_4217.binary_search(c).is_ok()),
+                "{list:?}"
+            );
+        }
+        let units = |code: &str| CurrencyCode::parse(code).unwrap().minor_units();
+        assert_eq!(
+            [
+                units("JPY"),
+                units("USD"),
+                units("EUR"),
+                units("KWD"),
+                units("CLF")
+            ],
+            [0, 2, 2, 3, 4]
+        );
     }
 
     #[test]
