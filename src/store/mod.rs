@@ -12,6 +12,7 @@ pub mod checkout_sessions;
 pub mod customer_stripe;
 pub mod customers;
 pub mod events;
+pub mod invoices;
 pub mod profiles;
 
 use std::path::Path;
@@ -233,6 +234,33 @@ impl Sql {
         self.bind(Arg::Text(value.into()))
     }
 
+    /// The text and arguments, to reuse (a filter shared by a count and a page).
+    pub fn into_parts(self) -> (String, Vec<Arg>) {
+        (self.text, self.args)
+    }
+
+    /// Appends text built by another `Sql` with its arguments, renumbering
+    /// its placeholders after this one's.
+    pub fn push_parts(&mut self, text: &str, args: &[Arg]) -> &mut Self {
+        let offset = self.args.len();
+        let mut rest = text;
+        while let Some(at) = rest.find('$') {
+            self.text.push_str(&rest[..at]);
+            let digits: String = rest[at + 1..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            match digits.parse::<usize>() {
+                Ok(n) => self.text.push_str(&format!("${}", n + offset)),
+                Err(_) => self.text.push('$'),
+            }
+            rest = &rest[at + 1 + digits.len()..];
+        }
+        self.text.push_str(rest);
+        self.args.extend(args.iter().cloned());
+        self
+    }
+
     pub fn query(&self) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
         // Safe: the text is built only from `&'static str` fragments and
         // numbered placeholders; every value travels as a bound argument.
@@ -361,6 +389,24 @@ mod tests {
         );
         assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
         assert_eq!(redact_url("sqlite://data/m.db"), "sqlite://data/m.db");
+    }
+
+    #[test]
+    fn shared_filters_are_renumbered() {
+        let mut filter = Sql::new(" WHERE a = ");
+        filter.bind_text("x").push(" AND b = ").bind_text("y");
+        let (text, args) = filter.into_parts();
+        let mut query = Sql::new("SELECT 1 WHERE z = ");
+        query
+            .bind_text("z")
+            .push_parts(&text, &args)
+            .push(" LIMIT ");
+        query.bind(Arg::Int(3));
+        assert_eq!(
+            query.text,
+            "SELECT 1 WHERE z = $1 WHERE a = $2 AND b = $3 LIMIT $4"
+        );
+        assert_eq!(query.args.len(), 4);
     }
 
     #[test]
