@@ -37,6 +37,7 @@ pub struct Server {
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
     store: Store,
+    clock: service::Clock,
 }
 
 impl Server {
@@ -85,7 +86,9 @@ impl Server {
             secrets,
             public_url,
             clients: service::ClientCache::default(),
+            clock: service::Clock::default(),
         };
+        let clock = ctx.clock.clone();
         if let Some(emulator) = &emulator {
             for namespace in args.namespaces() {
                 service::apps::bootstrap_emulated(
@@ -133,6 +136,7 @@ impl Server {
             shutdown: Some(tx),
             task,
             store,
+            clock,
         })
     }
 
@@ -146,6 +150,11 @@ impl Server {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The clock invoicing goes by (tests move it ahead).
+    pub fn clock(&self) -> &service::Clock {
+        &self.clock
     }
 
     /// The in-process Stripe emulator, when started with `--emulate-stripe`.

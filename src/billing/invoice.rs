@@ -516,6 +516,22 @@ pub struct InvoiceCustomer {
     pub billing_address: Option<Address>,
     #[serde(default)]
     pub subject_keys: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_id: Option<super::profile::TaxIdentity>,
+}
+
+impl InvoiceCustomer {
+    pub fn of(customer: &super::customer::Customer) -> InvoiceCustomer {
+        InvoiceCustomer {
+            id: customer.id,
+            key: Some(customer.key.clone()),
+            name: customer.name.clone(),
+            email: customer.primary_email.clone(),
+            billing_address: customer.billing_address.clone(),
+            subject_keys: customer.subject_keys.clone(),
+            tax_id: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -690,7 +706,42 @@ impl Invoice {
 
 /// When the draft period of `workflow` ends for a draft made at `created`.
 pub fn draft_until(workflow: &Workflow, created: OffsetDateTime) -> OffsetDateTime {
-    add_iso_duration(created, &workflow.invoicing.draft_period).unwrap_or(created)
+    draft_until_from(&workflow.invoicing.draft_period, created)
+}
+
+/// When a draft period (an ISO 8601 duration) ends for a draft made at `created`.
+pub fn draft_until_from(draft_period: &str, created: OffsetDateTime) -> OffsetDateTime {
+    add_iso_duration(created, draft_period).unwrap_or(created)
+}
+
+/// Reads a ULID a request names (either case), as the id type `T`.
+pub fn parse_ulid_field<T: From<ulid::Ulid>>(
+    v: &mut crate::error::Violations,
+    field: &str,
+    text: &str,
+) -> Option<T> {
+    let valid = text.len() == 26
+        && text.as_bytes()[0].is_ascii_digit()
+        && text.as_bytes()[0] <= b'7'
+        && text.bytes().all(|b| {
+            b.is_ascii_digit()
+                || (b.is_ascii_alphabetic()
+                    && !matches!(b.to_ascii_uppercase(), b'I' | b'L' | b'O' | b'U'))
+        });
+    match valid
+        .then(|| ulid::Ulid::from_string(&text.to_ascii_uppercase()).ok())
+        .flatten()
+    {
+        Some(id) => Some(T::from(id)),
+        None => {
+            v.push(
+                field,
+                Rule::MatchesRegex,
+                format!("[{text}] is not a ULID (26 characters, e.g. 01G65Z755AFWAKHE12NY0CQ9FH)"),
+            );
+            None
+        }
+    }
 }
 
 /// `ts` plus an ISO 8601 duration (`P1M`, `P2DT3H`, `PT0.5S`): years and

@@ -20,6 +20,7 @@ pub mod tenancy;
 pub mod v1_apps;
 pub mod v1_customer_apps;
 pub mod v1_customers;
+pub mod v1_invoices;
 pub mod v1_names;
 pub mod v1_profiles;
 pub mod webhook;
@@ -66,7 +67,8 @@ pub fn router(state: AppState) -> Router {
                 .merge(checkout::v1_router())
                 .merge(portal::v1_router())
                 .merge(v1_apps::router())
-                .merge(v1_profiles::router()),
+                .merge(v1_profiles::router())
+                .merge(v1_invoices::router()),
         )
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -36,7 +36,7 @@ use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 use super::AppState;
 use super::{
     apps, checkout, checkout_history, customer_billing, customers, health, portal, profiles,
-    v1_apps, v1_customer_apps, v1_customers, v1_profiles, webhook,
+    v1_apps, v1_customer_apps, v1_customers, v1_invoices, v1_profiles, webhook,
 };
 
 pub const PATH: &str = "/api/openapi.json";
@@ -175,6 +175,16 @@ struct V3Api;
         v1_apps::get_listing,
         v1_apps::install_with_api_key,
         checkout::create_v1,
+        v1_invoices::create_pending_lines,
+        v1_invoices::invoice_pending_lines,
+        v1_invoices::list,
+        v1_invoices::fetch,
+        v1_invoices::update,
+        v1_invoices::remove,
+        v1_invoices::advance,
+        v1_invoices::approve,
+        v1_invoices::retry,
+        v1_invoices::void,
     ),
     tags((name = "OpenMeter v1", description = "The v1 API under /api/v1"))
 )]

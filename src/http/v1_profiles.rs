@@ -108,7 +108,7 @@ impl From<Party> for PartyV1 {
 }
 
 impl PartyV1 {
-    fn into_party(self, v: &mut Violations) -> Party {
+    pub fn into_party(self, v: &mut Violations) -> Party {
         let addresses = match self.addresses {
             None => None,
             Some(list) if list.len() > 1 => {

@@ -5,11 +5,15 @@
 pub mod apps;
 pub mod checkout;
 pub mod customer_billing;
+pub mod invoicing;
 pub mod portal;
 pub mod webhooks;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
+
+use time::OffsetDateTime;
 
 use crate::ids::AppId;
 use crate::secrets::Secrets;
@@ -27,6 +31,28 @@ pub struct Context {
     pub public_url: String,
     /// Each app's Stripe client with its decrypted key.
     pub clients: ClientCache,
+    /// What time it is for invoicing's rules (draft periods, `asOf`).
+    pub clock: Clock,
+}
+
+/// The time invoicing's rules go by: the system's, moved ahead by an offset
+/// that only tests set (a draft period passes without anyone sleeping).
+#[derive(Clone, Default)]
+pub struct Clock {
+    offset_micros: Arc<AtomicI64>,
+}
+
+impl Clock {
+    pub fn now(&self) -> OffsetDateTime {
+        let offset = time::Duration::microseconds(self.offset_micros.load(Ordering::Relaxed));
+        crate::timestamp::now() + offset
+    }
+
+    /// Moves this clock (and every clone of it) `by` ahead.
+    pub fn advance(&self, by: time::Duration) {
+        let micros = i64::try_from(by.whole_microseconds()).unwrap_or(i64::MAX);
+        self.offset_micros.fetch_add(micros, Ordering::Relaxed);
+    }
 }
 
 /// Each app's Stripe client, remembered with the ciphertext of the key it was

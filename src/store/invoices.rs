@@ -676,7 +676,8 @@ async fn update_header(
          issued_at = $8, draft_until = $9, due_at = $10, voided_at = $11, \
          sent_to_customer_at = $12, validation_issues = $13, stripe_invoice_id = $14, \
          stripe_invoice_number = $15, hosted_invoice_url = $16, invoice_pdf_url = $17, \
-         payment_id = $18, updated_at = $19 \
+         payment_id = $18, updated_at = $19, customer = $20, customer_name = $21, \
+         supplier = $22, workflow = $23 \
          WHERE namespace = $1 AND id = $2 AND status = $3 AND deleted_at IS NULL",
     )
     .bind(namespace)
@@ -698,6 +699,10 @@ async fn update_header(
     .bind(i.external.pdf_url.clone())
     .bind(i.external.payment_id.clone())
     .bind(timestamp::format(i.updated_at))
+    .bind(to_json(&i.customer))
+    .bind(&i.customer.name)
+    .bind(to_json(&i.supplier))
+    .bind(to_json(&i.workflow.workflow))
     .execute(&mut **tx)
     .await?;
     Ok(if done.rows_affected() == 0 {

@@ -25,6 +25,10 @@ use serde_json::{Map, Value, json};
 pub enum Spec {
     V1,
     V3,
+    /// `openmeter-v1-invoicing-subset.yaml`: pending lines and invoices.
+    V1Invoicing,
+    /// `openmeter-v3-invoicing-subset.yaml`: invoices.
+    V3Invoicing,
 }
 
 /// The reference files the extract is made from, and their extract's name.
@@ -207,6 +211,10 @@ static V1: LazyLock<Document> =
     LazyLock::new(|| Document::new(load_yaml("openmeter-v1-subset.yaml")));
 static V3: LazyLock<Document> =
     LazyLock::new(|| Document::new(load_yaml("openmeter-v3-subset.yaml")));
+static V1_INVOICING: LazyLock<Document> =
+    LazyLock::new(|| Document::new(load_yaml("openmeter-v1-invoicing-subset.yaml")));
+static V3_INVOICING: LazyLock<Document> =
+    LazyLock::new(|| Document::new(load_yaml("openmeter-v3-invoicing-subset.yaml")));
 static CACHE: LazyLock<Mutex<HashMap<String, Arc<Validator>>>> = LazyLock::new(Default::default);
 
 impl Document {
@@ -228,6 +236,8 @@ fn doc(spec: Spec) -> &'static Document {
     match spec {
         Spec::V1 => &V1,
         Spec::V3 => &V3,
+        Spec::V1Invoicing => &V1_INVOICING,
+        Spec::V3Invoicing => &V3_INVOICING,
     }
 }
 
@@ -545,7 +555,7 @@ mod tests {
     /// fails on a conversion bug.
     #[test]
     fn every_contract_schema_compiles() {
-        for spec in [Spec::V1, Spec::V3] {
+        for spec in [Spec::V1, Spec::V3, Spec::V1Invoicing, Spec::V3Invoicing] {
             for item in doc(spec).raw["paths"].as_object().unwrap().values() {
                 for op in item.as_object().unwrap().values() {
                     let Some(id) = op["operationId"].as_str() else {

@@ -15,6 +15,7 @@ mod customer_billing;
 mod customers_v1;
 mod customers_v3;
 mod history;
+mod invoices_v1;
 mod openapi;
 mod portal;
 mod service;

@@ -83,6 +83,11 @@ async fn openapi_document_matches_the_contract_and_the_routes() {
         &reference("openmeter-v1-subset.yaml")["paths"],
         "",
     ));
+    upstream.extend(operations(
+        &reference("openmeter-v1-invoicing-subset.yaml")["paths"],
+        "",
+    ));
+
     for (key, op) in &upstream {
         let mine = ours
             .get(key)
@@ -154,7 +159,7 @@ async fn openapi_document_matches_the_contract_and_the_routes() {
         // ULID path parameters carry the pattern the server enforces.
         for param in op["parameters"].as_array().into_iter().flatten() {
             let name = param["name"].as_str().unwrap();
-            if param["in"] == "path" && ["customerId", "appId", "id"].contains(&name) {
+            if param["in"] == "path" && ["customerId", "appId", "id", "invoiceId"].contains(&name) {
                 assert_eq!(
                     param["schema"]["pattern"], "^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$",
                     "{method} {path} {name}"
@@ -187,6 +192,7 @@ async fn openapi_document_matches_the_contract_and_the_routes() {
             .replace("{customerIdOrKey}", "nobody")
             .replace("{appId}", "01J00000000000000000000000")
             .replace("{id}", "01J00000000000000000000000")
+            .replace("{invoiceId}", "01J00000000000000000000000")
             .replace("{sessionId}", "cs_test_unknown")
             .replace("{appType}", "stripe")
             .replace("{type}", "stripe");
