@@ -8,6 +8,7 @@ pub mod customer_billing;
 pub mod customers;
 pub mod extract;
 pub mod health;
+pub mod invoices;
 pub mod openapi;
 pub mod page;
 pub mod portal;
@@ -57,7 +58,8 @@ pub fn router(state: AppState) -> Router {
                 .merge(checkout::v3_router())
                 .merge(checkout_history::router())
                 .merge(portal::v3_router())
-                .merge(apps::router()),
+                .merge(apps::router())
+                .merge(invoices::router()),
         )
         .nest(
             "/api/v1",

@@ -35,8 +35,8 @@ use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
 use super::AppState;
 use super::{
-    apps, checkout, checkout_history, customer_billing, customers, health, portal, profiles,
-    v1_apps, v1_customer_apps, v1_customers, v1_invoices, v1_profiles, webhook,
+    apps, checkout, checkout_history, customer_billing, customers, health, invoices, portal,
+    profiles, v1_apps, v1_customer_apps, v1_customers, v1_invoices, v1_profiles, webhook,
 };
 
 pub const PATH: &str = "/api/openapi.json";
@@ -137,6 +137,13 @@ fn to_value(doc: utoipa::openapi::OpenApi) -> Value {
         profiles::fetch,
         profiles::upsert,
         profiles::remove,
+        invoices::list,
+        invoices::fetch,
+        invoices::update,
+        invoices::remove,
+        invoices::advance,
+        invoices::approve,
+        invoices::retry,
     ),
     tags((name = "OpenMeter v3", description = "The v3 API under /api/v3/openmeter"))
 )]

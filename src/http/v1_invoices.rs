@@ -1387,6 +1387,7 @@ async fn update(
                 id: line.id.clone(),
                 line: line.into_input(&field, &mut v),
                 field,
+                keep_quantity: false,
             }
         })
         .collect();

@@ -537,6 +537,9 @@ pub struct LineUpdate {
     pub field: String,
     pub id: Option<String>,
     pub line: LineInput,
+    /// An existing line given without a quantity keeps its own (v3 lines
+    /// carry none in the contract).
+    pub keep_quantity: bool,
 }
 
 /// Updates a gathering or draft invoice; a draft is validated again and runs
@@ -623,7 +626,25 @@ pub async fn update(ctx: &Context, ns: &str, id: InvoiceId, req: InvoiceUpdate) 
                     }
                 }
             };
-            let Some(valid) = update.line.check(&mut v, &update.field, &invoice.currency) else {
+            let mut input = update.line;
+            if update.keep_quantity && input.quantity.is_none() {
+                input.quantity = existing
+                    .as_ref()
+                    .and_then(|l| l.quantity)
+                    .map(crate::billing::money::format);
+            }
+            if input.invoice_at.is_empty() {
+                // v3 lines have no invoice time of their own: an existing
+                // line keeps its own, a new one is due with the period's end.
+                input.invoice_at = crate::timestamp::format(existing.as_ref().map_or_else(
+                    || {
+                        invoice::parse_time(&mut Violations::default(), "", &input.period_to)
+                            .unwrap_or(now)
+                    },
+                    |l| l.invoice_at,
+                ));
+            }
+            let Some(valid) = input.check(&mut v, &update.field, &invoice.currency) else {
                 continue;
             };
             let base = existing.unwrap_or_else(|| Line {

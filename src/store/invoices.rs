@@ -65,11 +65,13 @@ impl InvoiceOrder {
     }
 }
 
-/// An inclusive time range (either end open).
+/// A time range, either end open; ends are inclusive unless marked exclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TimeRange {
     pub from: Option<OffsetDateTime>,
     pub to: Option<OffsetDateTime>,
+    pub from_exclusive: bool,
+    pub to_exclusive: bool,
 }
 
 /// A page of invoices.
@@ -78,6 +80,8 @@ pub struct InvoiceQuery {
     pub page: Page,
     /// Short statuses (any of).
     pub statuses: Vec<Status>,
+    /// Short statuses the list must leave out.
+    pub not_statuses: Vec<Status>,
     /// Extended statuses (any of).
     pub extended_statuses: Vec<String>,
     pub customers: Vec<CustomerId>,
@@ -98,6 +102,7 @@ impl InvoiceQuery {
         InvoiceQuery {
             page,
             statuses: Vec::new(),
+            not_statuses: Vec::new(),
             extended_statuses: Vec::new(),
             customers: Vec::new(),
             not_customers: Vec::new(),
@@ -349,6 +354,10 @@ impl Store {
             "customer_id",
             q.customers.iter().map(|c| c.to_string()),
         );
+        for st in &q.not_statuses {
+            filter.push(" AND status_group <> ");
+            filter.bind_text(st.as_str());
+        }
         for c in &q.not_customers {
             filter.push(" AND customer_id <> ");
             filter.bind_text(c.to_string());
@@ -359,11 +368,13 @@ impl Store {
             ("period_from", q.period_start),
         ] {
             if let Some(from) = range.from {
-                filter.push(&format!(" AND {column} >= "));
+                let op = if range.from_exclusive { ">" } else { ">=" };
+                filter.push(&format!(" AND {column} {op} "));
                 filter.bind_text(timestamp::format(from));
             }
             if let Some(to) = range.to {
-                filter.push(&format!(" AND {column} <= "));
+                let op = if range.to_exclusive { "<" } else { "<=" };
+                filter.push(&format!(" AND {column} {op} "));
                 filter.bind_text(timestamp::format(to));
             }
         }

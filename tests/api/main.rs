@@ -16,6 +16,7 @@ mod customers_v1;
 mod customers_v3;
 mod history;
 mod invoices_v1;
+mod invoices_v3;
 mod openapi;
 mod portal;
 mod service;

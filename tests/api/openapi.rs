@@ -87,6 +87,10 @@ async fn openapi_document_matches_the_contract_and_the_routes() {
         &reference("openmeter-v1-invoicing-subset.yaml")["paths"],
         "",
     ));
+    upstream.extend(operations(
+        &reference("openmeter-v3-invoicing-subset.yaml")["paths"],
+        "/api/v3",
+    ));
 
     for (key, op) in &upstream {
         let mine = ours
@@ -245,6 +249,15 @@ async fn openapi_document_matches_the_contract_and_the_routes() {
             schema_sets(&schemas[name]),
             schema_sets(&contract["components"]["schemas"][name]),
             "{name}"
+        );
+    }
+    // meterpay has no meters: a usage-based line's quantity is an addition.
+    for schema in ["LineV1", "UpdateLine"] {
+        assert_eq!(
+            schemas[schema]["properties"]["quantity"]["x-meterpay-addition"],
+            Value::Bool(true),
+            "{schema}.quantity: {}",
+            schemas[schema]
         );
     }
     // The history entry: the creation result's fields but the client secret,
