@@ -92,7 +92,10 @@ pub async fn create_pending_lines(
         supplier: profile.supplier.clone(),
         workflow: WorkflowSnapshot::of(&profile),
     };
-    let (invoice, lines, is_new) = ctx.store.add_pending_lines(ns, template, valid).await?;
+    let (invoice, lines, is_new) = ctx
+        .store
+        .add_pending_lines(ns, template, valid, ctx.clock.now())
+        .await?;
     Ok(PendingLinesResult {
         invoice,
         lines,
@@ -282,7 +285,12 @@ pub async fn invoice_pending_lines(
             invoice: draft,
         });
     }
-    if ctx.store.create_drafts(ns, customer_id, &drafts).await? == Changed::Moved {
+    if ctx
+        .store
+        .create_drafts(ns, customer_id, &drafts, now)
+        .await?
+        == Changed::Moved
+    {
         return Err(Error::field(
             "customer_id",
             Rule::Invalid,
@@ -497,7 +505,12 @@ pub async fn delete(ctx: &Context, ns: &str, id: InvoiceId) -> Result<()> {
     let now = ctx.clock.now();
     let invoice = ctx.store.require_invoice(ns, id, true).await?;
     require_action(&invoice, Action::Delete, now)?;
-    if ctx.store.delete_invoice(ns, id, invoice.status).await? == Changed::Moved {
+    if ctx
+        .store
+        .delete_invoice(ns, id, invoice.status, now)
+        .await?
+        == Changed::Moved
+    {
         return Err(moved(id));
     }
     Ok(())

@@ -156,8 +156,8 @@ impl Store {
         namespace: &str,
         template: NewInvoice,
         lines: Vec<ValidLine>,
+        now: OffsetDateTime,
     ) -> Result<(Invoice, Vec<LineId>, bool)> {
-        let now = timestamp::now();
         let customer_id = template.customer.id;
         let mut tx = self.pool.begin().await?;
         lock_customer(&mut tx, namespace, customer_id).await?;
@@ -229,8 +229,8 @@ impl Store {
         namespace: &str,
         customer: CustomerId,
         drafts: &[DraftFromLines],
+        now: OffsetDateTime,
     ) -> Result<Changed> {
-        let now = timestamp::now();
         let mut tx = self.pool.begin().await?;
         lock_customer(&mut tx, namespace, customer).await?;
         let mut gathering = Vec::new();
@@ -436,7 +436,7 @@ impl Store {
         invoice: &Invoice,
         expected: ExtendedStatus,
     ) -> Result<Changed> {
-        let now = timestamp::now();
+        let now = invoice.updated_at;
         let mut tx = self.pool.begin().await?;
         if update_header(&mut tx, namespace, invoice, expected).await? == Changed::Moved {
             return Ok(Changed::Moved);
@@ -512,8 +512,9 @@ impl Store {
         namespace: &str,
         id: InvoiceId,
         expected: ExtendedStatus,
+        now: OffsetDateTime,
     ) -> Result<Changed> {
-        let now = timestamp::format(timestamp::now());
+        let now = timestamp::format(now);
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE invoices SET deleted_at = $4, updated_at = $4 \
