@@ -239,6 +239,8 @@ crate::both_backends!(
     auto_approval_waits_for_the_draft_period,
     a_customer_without_a_payment_method_gets_validation_issues,
     what_meterpay_does_not_do_is_refused_by_name,
+    issued_invoices_are_voided_and_failed_payments_retried,
+    concurrent_requests_gather_on_one_invoice_and_invoice_each_line_once,
 );
 
 async fn pending_lines_become_a_draft_that_approval_sends_to_issuing(backend: Backend) {
@@ -922,4 +924,160 @@ async fn what_meterpay_does_not_do_is_refused_by_name(backend: Backend) {
             {"field": "overrides", "source": "body", "rule": "invalid", "reason": "per-line void actions are not supported by meterpay; leave overrides out"},
         ])),
     );
+}
+
+/// Moves a stored invoice to `to` (what the Stripe sync and its webhooks do
+/// once they land), as a test's stand-in for them.
+async fn force_status(app: &TestApp, id: &str, to: meterpay::billing::invoice::ExtendedStatus) {
+    let store = app.server.store();
+    let id: meterpay::ids::InvoiceId = id.parse().unwrap();
+    let mut invoice = store.require_invoice("default", id, false).await.unwrap();
+    let from = invoice.status;
+    invoice.status = to;
+    assert_eq!(
+        store.save_invoice("default", &invoice, from).await.unwrap(),
+        meterpay::store::invoices::Changed::Yes
+    );
+}
+
+async fn issued_invoices_are_voided_and_failed_payments_retried(backend: Backend) {
+    use meterpay::billing::invoice::ExtendedStatus as S;
+    let app = TestApp::start(backend).await;
+    let s = setup(&app, manual(), true).await;
+    add_lines(&app, &s.customer_id, two_lines()).await;
+    let resp = invoice_lines(&app, json!({"customerId": s.customer_id})).await;
+    let id = resp.body[0]["id"].as_str().unwrap().to_owned();
+    act(&app, &id, "approve").await;
+
+    // A payment attempt failed: retry sends it back to pending.
+    force_status(&app, &id, S::PaymentFailed).await;
+    let resp = app.get(&format!("{INVOICES}/{id}")).await;
+    check(&resp, "getInvoice");
+    assert_eq!(resp.body["status"], "payment_processing");
+    assert_eq!(
+        resp.body["statusDetails"],
+        json!({"immutable": true, "failed": true, "extendedStatus": "payment_processing.failed",
+               "availableActions": {"retry": {"resultingState": "payment_processing.pending"},
+                                    "void": {"resultingState": "voided"}}})
+    );
+    let resp = act(&app, &id, "retry").await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    assert_eq!(
+        resp.body["statusDetails"],
+        json!({"immutable": true, "failed": false, "extendedStatus": "payment_processing.pending",
+               "availableActions": {"void": {"resultingState": "voided"}}})
+    );
+
+    // Voiding an issued invoice: voided, with the time, nothing left to do.
+    let void = json!({"action": {"percentage": 100, "action": {"type": "discard"}}, "reason": "duplicate"});
+    let resp = app
+        .post(&format!("{INVOICES}/{id}/void"), void.clone())
+        .await;
+    check(&resp, "voidInvoiceAction");
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    let mut expected = expected_invoice(
+        &s,
+        &resp.body,
+        "voided",
+        details("voided", true, json!({})),
+        "62.49",
+        Some(resp.body["lines"].clone()),
+    );
+    expected["voidedAt"] = resp.body["updatedAt"].clone();
+    assert_eq!(resp.body, expected);
+    let resp = app.post(&format!("{INVOICES}/{id}/void"), void).await;
+    assert_eq!(resp.status, 400, "{}", resp.body);
+
+    // An overdue invoice is retried, not voided (as upstream).
+    add_lines(&app, &s.customer_id, two_lines()).await;
+    let resp = invoice_lines(&app, json!({"customerId": s.customer_id})).await;
+    let second = resp.body[0]["id"].as_str().unwrap().to_owned();
+    act(&app, &second, "approve").await;
+    force_status(&app, &second, S::Overdue).await;
+    let resp = app.get(&format!("{INVOICES}/{second}")).await;
+    assert_eq!(
+        resp.body["statusDetails"]["availableActions"],
+        json!({"retry": {"resultingState": "payment_processing.pending"}})
+    );
+
+    // The background worker's lease: one owner at a time until it expires.
+    let store = app.server.store();
+    let invoice: meterpay::ids::InvoiceId = second.parse().unwrap();
+    let now = meterpay::timestamp::now();
+    let until = now + time::Duration::minutes(5);
+    assert!(store.claim_invoice(invoice, "a", until, now).await.unwrap());
+    assert!(!store.claim_invoice(invoice, "b", until, now).await.unwrap());
+    assert!(
+        store
+            .claim_invoice(invoice, "b", until, until + time::Duration::seconds(1))
+            .await
+            .unwrap()
+    );
+    store.release_invoice(invoice, "a").await.unwrap();
+    assert!(
+        !store.claim_invoice(invoice, "a", until, now).await.unwrap(),
+        "only the owner releases"
+    );
+    store.release_invoice(invoice, "b").await.unwrap();
+    assert!(store.claim_invoice(invoice, "a", until, now).await.unwrap());
+}
+
+async fn concurrent_requests_gather_on_one_invoice_and_invoice_each_line_once(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let s = setup(&app, manual(), true).await;
+    let post_all = |path: String, body: Value, n: usize| {
+        let tasks: Vec<_> = (0..n)
+            .map(|_| {
+                let client = app.client.clone();
+                let url = format!("{}{}", app.base, path);
+                let body = body.clone();
+                tokio::spawn(async move {
+                    let resp = client.post(url).json(&body).send().await.unwrap();
+                    let status = resp.status().as_u16();
+                    (status, resp.json::<Value>().await.unwrap())
+                })
+            })
+            .collect();
+        async move {
+            let mut out = Vec::new();
+            for task in tasks {
+                out.push(task.await.unwrap());
+            }
+            out
+        }
+    };
+    let results = post_all(pending_path(&s.customer_id), two_lines(), 10).await;
+    let invoices: std::collections::BTreeSet<String> = results
+        .iter()
+        .map(|(status, body)| {
+            assert_eq!(*status, 201, "{body}");
+            body["invoice"]["id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(invoices.len(), 1, "one gathering invoice");
+    assert_eq!(
+        results
+            .iter()
+            .filter(|(_, b)| b["isInvoiceNew"] == json!(true))
+            .count(),
+        1
+    );
+
+    let results = post_all(
+        format!("{INVOICES}/invoice"),
+        json!({"customerId": s.customer_id}),
+        5,
+    )
+    .await;
+    let made: Vec<&Value> = results
+        .iter()
+        .filter(|(status, _)| *status == 201)
+        .map(|(_, b)| b)
+        .collect();
+    assert_eq!(made.len(), 1, "{results:?}");
+    assert_eq!(made[0][0]["totals"]["total"], "624.9");
+    assert_eq!(made[0][0]["lines"].as_array().unwrap().len(), 20);
+    for (status, body) in results.iter().filter(|(status, _)| *status != 201) {
+        assert_eq!(*status, 400, "{body}");
+    }
 }
