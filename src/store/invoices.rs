@@ -401,11 +401,19 @@ impl Store {
             .iter()
             .map(invoice_from_row)
             .collect::<Result<Vec<_>>>()?;
-        if q.with_lines {
-            let ids: Vec<InvoiceId> = invoices.iter().map(|i| i.id).collect();
-            let mut lines = self.lines_of(&ids).await?;
-            for invoice in &mut invoices {
-                invoice.lines = Some(lines.remove(&invoice.id).unwrap_or_default());
+        // A gathering invoice's lines decide whether it can be invoiced now,
+        // so they come along even when the list shows no lines.
+        let ids: Vec<InvoiceId> = invoices
+            .iter()
+            .filter(|i| q.with_lines || i.status == ExtendedStatus::Gathering)
+            .map(|i| i.id)
+            .collect();
+        let mut lines = self.lines_of(&ids).await?;
+        for invoice in &mut invoices {
+            if let Some(found) = lines.remove(&invoice.id) {
+                invoice.lines = Some(found);
+            } else if q.with_lines || invoice.status == ExtendedStatus::Gathering {
+                invoice.lines = Some(Vec::new());
             }
         }
         Ok((invoices, u64::try_from(total).unwrap_or(0)))

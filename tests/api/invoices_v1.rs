@@ -284,6 +284,14 @@ async fn pending_lines_become_a_draft_that_approval_sends_to_issuing(backend: Ba
     assert_eq!(resp.body["invoice"]["totals"], zero_totals("262.49"));
     assert_eq!(resp.body["lines"][0]["totals"], zero_totals("200"));
     let support_line = assert_ulid(&resp.body["lines"][0]["id"]);
+    // Lists show what a gathering invoice allows without expanding its lines.
+    let resp = app.get(&format!("{INVOICES}?statuses=gathering")).await;
+    check(&resp, "listInvoices");
+    assert!(resp.body["items"][0].get("lines").is_none());
+    assert_eq!(
+        resp.body["items"][0]["statusDetails"]["availableActions"],
+        json!({"delete": {"resultingState": "deleted"}, "invoice": {}})
+    );
 
     // Invoicing the two first lines makes a draft waiting for approval.
     let first = lines[0]["id"].clone();
