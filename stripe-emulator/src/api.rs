@@ -542,7 +542,8 @@ pub(crate) fn invoice_command(
                 None
             }
             Some("open") if invoice["collection_method"] == "charge_automatically" => {
-                invoice_transitions::collect(&mut state, &account, invoice)?;
+                let now = state.now();
+                invoice_transitions::collect(&mut state, &account, invoice, now)?;
                 None
             }
             _ => {

@@ -668,7 +668,7 @@ pub fn run_scheduled(state: &mut State, work: &ScheduledInvoiceWork) -> ApiResul
                 && invoice["collection_method"] == "charge_automatically"
                 && invoice["next_payment_attempt"].as_i64() == Some(work.at)
             {
-                collect(state, account, invoice)?;
+                collect(state, account, invoice, work.at)?;
             }
         }
         ScheduledInvoiceAction::Overdue => {
@@ -689,12 +689,13 @@ pub fn run_scheduled(state: &mut State, work: &ScheduledInvoiceWork) -> ApiResul
 }
 
 /// One automatic collection attempt with the default payment method; a failure schedules the
-/// next attempt (every `RETRY_DELAY`, at most `MAX_AUTOMATIC_ATTEMPTS`).
-pub fn collect(state: &mut State, account: &str, mut invoice: Value) -> ApiResult<Value> {
+/// next attempt (`RETRY_DELAY` after `at`, the time this attempt was due; at most
+/// `MAX_AUTOMATIC_ATTEMPTS`).
+pub fn collect(state: &mut State, account: &str, mut invoice: Value, at: i64) -> ApiResult<Value> {
     let Some(payment_method) = default_payment_method(state, account, &invoice) else {
         invoice["attempt_count"] = (invoice["attempt_count"].as_i64().unwrap_or(0) + 1).into();
         invoice["attempted"] = true.into();
-        schedule_retry(state, account, &mut invoice);
+        schedule_retry(state, account, &mut invoice, at);
         state.save(account, invoice.clone())?;
         state.emit(
             account,
@@ -707,20 +708,20 @@ pub fn collect(state: &mut State, account: &str, mut invoice: Value) -> ApiResul
     match attempt(state, account, invoice, &payment_method, true)? {
         Attempt::Paid(invoice) | Attempt::RequiresAction(invoice, _) => Ok(invoice),
         Attempt::Declined(mut invoice, _) => {
-            schedule_retry(state, account, &mut invoice);
+            schedule_retry(state, account, &mut invoice, at);
             state.save(account, invoice.clone())?;
             Ok(invoice)
         }
     }
 }
 
-fn schedule_retry(state: &mut State, account: &str, invoice: &mut Value) {
+fn schedule_retry(state: &mut State, account: &str, invoice: &mut Value, after: i64) {
     let attempts = invoice["attempt_count"].as_i64().unwrap_or(0);
     if attempts >= MAX_AUTOMATIC_ATTEMPTS || invoice["auto_advance"] != true {
         invoice["next_payment_attempt"] = Value::Null;
         return;
     }
-    let at = state.now() + RETRY_DELAY;
+    let at = after + RETRY_DELAY;
     invoice["next_payment_attempt"] = at.into();
     state.schedule_invoice(
         account,
