@@ -888,16 +888,16 @@ struct InvoiceAuthenticateBody {
     succeed: Option<bool>,
 }
 
-fn json_body<T: for<'de> Deserialize<'de> + Default>(body: &Bytes) -> Result<T, Response> {
+fn json_body<T: for<'de> Deserialize<'de> + Default>(body: &Bytes) -> Result<T, Box<Response>> {
     if body.is_empty() {
         return Ok(T::default());
     }
     serde_json::from_slice(body).map_err(|error| {
-        json_response(
+        Box::new(json_response(
             400,
             &json!({"error": {"message": format!("invalid body: {error}")}}),
             &[],
-        )
+        ))
     })
 }
 
@@ -915,7 +915,7 @@ async fn ctl_invoice_pay(
 ) -> Response {
     let request: InvoicePayBody = match json_body(&body) {
         Ok(request) => request,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     invoice_command_response(invoice_command(
         &ctx,
@@ -934,7 +934,7 @@ async fn ctl_invoice_authenticate(
 ) -> Response {
     let request: InvoiceAuthenticateBody = match json_body(&body) {
         Ok(request) => request,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     invoice_command_response(invoice_command(
         &ctx,

@@ -3,7 +3,7 @@
 //!
 //! Start one with [`Emulator::start`] (tests) or [`serve`] (the `meterpay emulate-stripe`
 //! command). Stripe's API lives under `/v1/`, the hosted checkout page under `/c/pay/{id}`, the
-//! billing portal under `/p/session/{id}`, and the emulator's control API under `/_emulator/`
+//! billing portal under `/p/session/{id}`, the hosted invoice page under `/i/{id}`, and the emulator's control API under `/_emulator/`
 //! (see `README.md`).
 //!
 //! Memory: objects are stored as compact JSON text (see `state::StoredObject`); a checkout

@@ -52,6 +52,9 @@ async fn item(t: &T, customer: &str, invoice: &str, form: &[(&str, &str)]) -> Va
     r.body
 }
 
+/// Form fields of one request.
+type Form = Vec<(&'static str, &'static str)>;
+
 fn id(v: &Value) -> String {
     v["id"].as_str().unwrap().to_string()
 }
@@ -77,7 +80,7 @@ async fn totals_with_several_items_in_jpy_usd_and_kwd() {
     let t = start().await;
     let customer = t.customer().await;
     // (currency, items, expected subtotal)
-    let cases: [(&str, Vec<Vec<(&str, &str)>>, i64); 3] = [
+    let cases: [(&str, Vec<Form>, i64); 3] = [
         (
             "jpy",
             vec![

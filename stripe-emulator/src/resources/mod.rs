@@ -1,6 +1,7 @@
 //! Stripe's API resources, one module per resource, in the order of Stripe's API reference
 //! (https://docs.stripe.com/api): Customers, Events, Setup Intents, Payment Methods, Checkout
-//! Sessions, Customer Portal Sessions, Accounts, Webhook Endpoints. Each module holds the
+//! Sessions, Customer Portal Sessions, Invoices (`invoices`, `invoice_transitions`), Invoice
+//! Items, Invoice Payments, Payment Intents, Charges, Accounts, Webhook Endpoints. Each module holds the
 //! handlers of its endpoints and builds the objects it returns by hand, as `json!` literals with
 //! the fields of the emulated API version's object schemas (no fixtures are read;
 //! `tests/async_stripe.rs` checks that every response deserialises into async-stripe's types for
