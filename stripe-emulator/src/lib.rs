@@ -3,7 +3,7 @@
 //!
 //! Start one with [`Emulator::start`] (tests) or [`serve`] (the `meterpay emulate-stripe`
 //! command). Stripe's API lives under `/v1/`, the hosted checkout page under `/c/pay/{id}`, the
-//! billing portal under `/p/session/{id}`, and the emulator's control API under `/_emulator/`
+//! billing portal under `/p/session/{id}`, the hosted invoice page under `/i/{id}`, and the emulator's control API under `/_emulator/`
 //! (see `README.md`).
 //!
 //! Memory: objects are stored as compact JSON text (see `state::StoredObject`); a checkout
@@ -18,7 +18,9 @@ mod error;
 mod expand;
 mod form;
 mod hosted;
+mod hosted_invoice;
 mod ids;
+mod money;
 mod pagination;
 mod params;
 mod resources;
@@ -270,6 +272,35 @@ impl Emulator {
         authenticate: bool,
     ) -> Result<Value, Value> {
         api::complete_session(&self.shared, session_id, card, authenticate)
+            .map_err(|error| error.body())
+    }
+
+    /// Pays invoice `id` now, off-session, with a card giving `outcome` (`"succeed"` 4242…,
+    /// `"decline"` 0341, `"requires_action"` 3184); a draft is finalized first. Returns
+    /// `{"invoice", "outcome", "error"}` or Stripe's error body. Also
+    /// `POST /_emulator/invoices/{id}/pay`.
+    pub fn pay_invoice(&self, id: &str, outcome: &str) -> Result<Value, Value> {
+        api::invoice_command(
+            &self.shared,
+            id,
+            api::InvoiceCommand::Pay {
+                outcome: Some(outcome.to_string()),
+                payment_method: None,
+            },
+        )
+        .map_err(|error| error.body())
+    }
+
+    /// Answers the 3D Secure step of invoice `id`'s payment (as the hosted invoice page does).
+    pub fn authenticate_invoice_payment(&self, id: &str, succeed: bool) -> Result<Value, Value> {
+        api::invoice_command(&self.shared, id, api::InvoiceCommand::Authenticate(succeed))
+            .map_err(|error| error.body())
+    }
+
+    /// Does invoice `id`'s next automatic step now (finalize a draft; collect an open
+    /// `charge_automatically` invoice). Also `POST /_emulator/invoices/{id}/advance`.
+    pub fn advance_invoice(&self, id: &str) -> Result<Value, Value> {
+        api::invoice_command(&self.shared, id, api::InvoiceCommand::Advance)
             .map_err(|error| error.body())
     }
 

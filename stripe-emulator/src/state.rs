@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc::UnboundedSender;
@@ -291,6 +291,35 @@ pub struct State {
     expiry_seq: u64,
     /// Sessions the expiry step has examined so far (a work counter for tests).
     pub expiry_examined: u64,
+    /// Invoice work waiting for the clock (automatic finalization of `auto_advance` drafts,
+    /// automatic collection attempts, `invoice.overdue`), ordered by time. Plain data, so the
+    /// state's persistence carries it; each entry is checked against the invoice when it is
+    /// due and skipped if the invoice has moved on.
+    pub invoice_schedule: BTreeSet<ScheduledInvoiceWork>,
+    /// Sequence of the last entry put in `invoice_schedule`.
+    pub invoice_schedule_seq: u64,
+}
+
+/// What the clock does to an invoice when it reaches a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScheduledInvoiceAction {
+    /// Finalize an `auto_advance` draft (at its `automatically_finalizes_at`).
+    Finalize,
+    /// Attempt payment of an open `charge_automatically` invoice (at `next_payment_attempt`).
+    Collect,
+    /// Announce `invoice.overdue` for an open `send_invoice` invoice (at `due_date`).
+    Overdue,
+}
+
+/// One entry of [`State::invoice_schedule`].
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ScheduledInvoiceWork {
+    pub at: i64,
+    pub seq: u64,
+    pub account: String,
+    pub invoice: String,
+    pub action: ScheduledInvoiceAction,
 }
 
 /// Real Unix time in seconds.
@@ -318,6 +347,8 @@ impl State {
             expiry_queue: BTreeMap::new(),
             expiry_seq: 0,
             expiry_examined: 0,
+            invoice_schedule: BTreeSet::new(),
+            invoice_schedule_seq: 0,
         }
     }
 
@@ -480,11 +511,50 @@ impl State {
         );
     }
 
+    /// Schedules `action` for `invoice` of `account` at `at` (emulated clock).
+    pub fn schedule_invoice(
+        &mut self,
+        account: &str,
+        invoice: &str,
+        at: i64,
+        action: ScheduledInvoiceAction,
+    ) {
+        self.invoice_schedule_seq += 1;
+        self.invoice_schedule.insert(ScheduledInvoiceWork {
+            at,
+            seq: self.invoice_schedule_seq,
+            account: account.to_string(),
+            invoice: invoice.to_string(),
+            action,
+        });
+    }
+
+    /// Does the invoice work that is due (in time order); later work an action schedules for
+    /// a time already passed runs in the same sweep.
+    pub fn sweep_invoices(&mut self) {
+        loop {
+            let now = self.now();
+            let Some(first) = self.invoice_schedule.first() else {
+                return;
+            };
+            if first.at > now {
+                return;
+            }
+            let Some(work) = self.invoice_schedule.pop_first() else {
+                return;
+            };
+            if let Err(error) = crate::resources::invoice_transitions::run_scheduled(self, &work) {
+                tracing::warn!("{:?} of {}: {}", work.action, work.invoice, error.message);
+            }
+        }
+    }
+
     /// Expires open checkout sessions whose `expires_at` has passed (by the emulator's clock).
     /// Only due entries of `expiry_queue` are looked at; they expire in creation order (as when
     /// this was a scan of each account's sessions), each emitting `setup_intent.canceled` and
     /// `checkout.session.expired`.
     pub fn sweep_expired(&mut self) {
+        self.sweep_invoices();
         let now = self.now();
         let mut due: Vec<(u64, String, String)> = Vec::new();
         while let Some(entry) = self.expiry_queue.first_entry() {
