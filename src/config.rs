@@ -126,8 +126,8 @@ pub struct EmulateArgs {
     pub api_keys: Vec<String>,
 
     /// Keep the emulator's state in this file across restarts (loaded on
-    /// start, written within a second of each change and on shutdown). Default:
-    /// in memory only.
+    /// start, written in the background soon after changes and on shutdown).
+    /// Default: in memory only.
     #[arg(long, env = "METERPAY_EMULATOR_STATE_FILE")]
     pub state_file: Option<PathBuf>,
 }

@@ -11,6 +11,9 @@
 //! ~4.9 KB of RSS in the release binary. The request log is a ring of
 //! [`EmulatorConfig::request_log_capacity`] entries. Expiry works from a queue ordered by
 //! `expires_at`, so the work of a request does not grow with what is stored.
+//!
+//! With [`EmulatorConfig::state_file`] the state survives restarts: requests only count their
+//! changes, and a background task writes snapshots atomically (`persist.rs`, README).
 
 mod api;
 mod cards;
