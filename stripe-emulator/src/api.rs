@@ -416,6 +416,10 @@ async fn stripe_api(
         match early {
             Some(answer) => answer,
             None => {
+                if method != Method::GET {
+                    // Whatever the endpoint changed goes to the state file.
+                    state.touch();
+                }
                 state.current_request = Some((
                     request_id.clone(),
                     if use_idem { idem_key.clone() } else { None },
@@ -495,6 +499,7 @@ pub(crate) fn complete_session(
         account_of(shared, id).ok_or_else(|| ApiError::no_such("checkout.session", id, None))?;
     let mut state = shared.lock();
     state.current_request = None;
+    state.touch();
     state.sweep_expired();
     match checkout_sessions::submit_card(&mut state, &account, id, card, Some(authenticate))? {
         Completion::Completed(session) => Ok(session),
@@ -739,6 +744,7 @@ async fn ctl_advance(AxState(ctx): AxState<Ctx>, body: Bytes) -> Response {
     };
     let clock = {
         let mut state = ctx.lock();
+        state.touch();
         state.clock_offset += advance.seconds;
         state.current_request = None;
         state.sweep_expired();
@@ -981,6 +987,10 @@ async fn ctl_stats(AxState(ctx): AxState<Ctx>) -> Response {
             "last_seq": state.log_seq,
             "objects": state.accounts.values().map(|account| account.objects.len()).sum::<usize>(),
             "object_bytes": state.accounts.values().flat_map(|account| account.objects.values()).map(|text| text.len()).sum::<usize>(),
+            "state_file": ctx.config.state_file.as_ref().map(|path| path.display().to_string()),
+            "state_file_writes": ctx.state_writes.load(Ordering::Relaxed),
+            "state_file_last_copy_us": ctx.state_last_copy_us.load(Ordering::Relaxed),
+            "state_file_last_write_us": ctx.state_last_write_us.load(Ordering::Relaxed),
         })
     };
     json_response(200, &stats, &[])

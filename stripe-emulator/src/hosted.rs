@@ -230,6 +230,7 @@ fn finish(
     let result = {
         let mut state = ctx.lock();
         state.current_request = None;
+        state.touch();
         submit_card(&mut state, account, id, card, authenticated)
     };
     match result {

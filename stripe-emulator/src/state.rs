@@ -146,6 +146,7 @@ pub struct Delivery {
 }
 
 /// The stored response to an idempotent request, replayed for the same key and parameters.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StoredResponse {
     /// Method, path and parameters of the first request, as compact JSON.
     pub fingerprint: String,
@@ -164,9 +165,13 @@ pub struct StoredResponse {
 /// objects take ~4 KB, ~2.8 KB once the top-level nulls (half of a session's 70 fields) are left
 /// out. Reads parse the text (a few microseconds for a session), which only retrieves,
 /// expansions and lists do; the checkout hot path reads none of the big objects.
+///
+/// The text is shared (`Arc`), so cloning an object (as the state file's snapshot does for every
+/// object) copies no text. In the state file an object is `{"json": TEXT}` plus `"nulls": [..]`
+/// when it has null fields: the text as a JSON string, written and read without parsing it.
 #[derive(Debug, Clone)]
 pub struct StoredObject {
-    text: Box<str>,
+    text: Arc<str>,
     /// Names of the top-level fields that are `null`, shared by all objects with the same set.
     nulls: Option<NullNames>,
 }
@@ -220,7 +225,7 @@ impl StoredObject {
             None => (serde_json::to_string(object).unwrap_or_default(), None),
         };
         StoredObject {
-            text: text.into_boxed_str(),
+            text: text.into(),
             nulls,
         }
     }
@@ -242,14 +247,85 @@ impl StoredObject {
     }
 }
 
+/// How a [`StoredObject`] is written in the state file.
+#[derive(Serialize)]
+struct StoredObjectOut<'a> {
+    json: &'a str,
+    #[serde(skip_serializing_if = "no_nulls")]
+    nulls: &'a [Box<str>],
+}
+
+fn no_nulls(nulls: &&[Box<str>]) -> bool {
+    nulls.is_empty()
+}
+
+#[derive(Deserialize)]
+struct StoredObjectIn {
+    json: String,
+    #[serde(default)]
+    nulls: Vec<Box<str>>,
+}
+
+impl Serialize for StoredObject {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        StoredObjectOut {
+            json: &self.text,
+            nulls: self.nulls.as_deref().unwrap_or_default(),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for StoredObject {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let StoredObjectIn { json, nulls } = StoredObjectIn::deserialize(deserializer)?;
+        Ok(StoredObject {
+            text: json.into(),
+            nulls: (!nulls.is_empty()).then(|| intern_nulls(nulls)),
+        })
+    }
+}
+
+/// List kinds are `&'static str` (the resource modules name them); the few distinct kinds read
+/// from a state file are leaked once each, so loading any number of files leaks nothing more.
+fn intern_kind(kind: String) -> &'static str {
+    static KINDS: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let mut kinds = KINDS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(known) = kinds.get(kind.as_str()) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(kind.into_boxed_str());
+    kinds.insert(leaked);
+    leaked
+}
+
+fn deserialize_lists<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<HashMap<&'static str, Vec<String>>, D::Error> {
+    let lists = HashMap::<String, Vec<String>>::deserialize(deserializer)?;
+    Ok(lists
+        .into_iter()
+        .map(|(kind, ids)| (intern_kind(kind), ids))
+        .collect())
+}
+
 /// One emulated Stripe account and everything it owns.
-#[derive(Default)]
+///
+/// All of it is kept in the state file (see `persist.rs`): a field added here is saved and
+/// loaded with no further code (it must be `Clone + Serialize + Deserialize`; files written
+/// before the field existed load it as its `Default`).
+#[derive(Default, Clone, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Account {
     pub id: String,
     pub created: i64,
     /// Every object by id, as stored (unexpanded), as compact JSON text.
     pub objects: HashMap<String, StoredObject>,
     /// Insertion-ordered ids per list kind (`customer`, `checkout.session`, ...).
+    #[serde(deserialize_with = "deserialize_lists")]
     pub lists: HashMap<&'static str, Vec<String>>,
     /// Ids of deleted customers (retrieving one answers `{"deleted": true}`).
     pub deleted_customers: HashSet<String>,
@@ -298,6 +374,9 @@ pub struct State {
     pub invoice_schedule: BTreeSet<ScheduledInvoiceWork>,
     /// Sequence of the last entry put in `invoice_schedule`.
     pub invoice_schedule_seq: u64,
+    /// Counts changes to what the state file keeps (see [`State::touch`]); the state file's
+    /// writer saves a snapshot when it differs from the count it saved last.
+    changes: u64,
 }
 
 /// What the clock does to an invoice when it reaches a time.
@@ -349,7 +428,21 @@ impl State {
             expiry_examined: 0,
             invoice_schedule: BTreeSet::new(),
             invoice_schedule_seq: 0,
+            changes: 0,
         }
+    }
+
+    /// Notes a change to what the state file keeps (accounts and everything in them, keys,
+    /// the clock). [`State::account_mut`] (and so `insert` and `save`) call it, and so does
+    /// every `/v1/` request other than a GET; code that changes the state some other way must
+    /// call it too. Costs one increment under the lock the change holds anyway.
+    pub fn touch(&mut self) {
+        self.changes = self.changes.wrapping_add(1);
+    }
+
+    /// The change count (see [`State::touch`]).
+    pub fn changes(&self) -> u64 {
+        self.changes
     }
 
     /// The emulated clock: real time plus the advances.
@@ -360,6 +453,7 @@ impl State {
     /// Accepts an API key, creating its account if new; returns the account id.
     pub fn add_key(&mut self, key: &str) -> String {
         let account = account_id_for_key(key);
+        self.touch();
         self.keys.insert(key.to_string(), account.clone());
         let now = self.now();
         self.accounts
@@ -373,6 +467,7 @@ impl State {
     }
 
     pub fn account_mut(&mut self, id: &str) -> ApiResult<&mut Account> {
+        self.touch();
         self.accounts
             .get_mut(id)
             .ok_or_else(|| ApiError::new(500, "api_error", "account vanished"))
