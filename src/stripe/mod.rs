@@ -6,6 +6,7 @@
 mod client;
 pub mod events;
 pub mod ids;
+pub mod invoices;
 mod transformers;
 pub mod webhook;
 
