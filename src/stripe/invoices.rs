@@ -444,3 +444,243 @@ mod tests {
         );
     }
 }
+
+/// The translator against the emulator: what Stripe receives and answers.
+#[cfg(test)]
+mod against_the_emulator {
+    use std::str::FromStr;
+
+    use serde_json::{Value, json};
+    use stripe_emulator::{CardInput, Emulator, EmulatorConfig};
+
+    use super::*;
+    use crate::stripe::{Stripe, StripeClient, StripeConfig, StripeError};
+
+    const KEY: &str = "sk_test_emulator";
+
+    async fn emulator() -> (Emulator, StripeClient) {
+        let emu = Emulator::start("127.0.0.1:0".parse().unwrap(), EmulatorConfig::default())
+            .await
+            .unwrap();
+        let client = Stripe::new(StripeConfig::new(emu.base_url())).client(KEY);
+        (emu, client)
+    }
+
+    async fn post(emu: &Emulator, path: &str, form: &[(&str, &str)]) -> Value {
+        reqwest::Client::new()
+            .post(format!("{}{path}", emu.base_url()))
+            .bearer_auth(KEY)
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// A Stripe customer whose default payment method is `card`, saved
+    /// through a setup-mode checkout session as meterpay's flow does.
+    async fn customer_with_card(emu: &Emulator, card: &str) -> StripeCustomerId {
+        let customer = post(emu, "/v1/customers", &[("email", "payer@example.com")]).await;
+        let id = customer["id"].as_str().unwrap().to_owned();
+        let session = post(
+            emu,
+            "/v1/checkout/sessions",
+            &[
+                ("mode", "setup"),
+                ("customer", &id),
+                ("currency", "usd"),
+                ("success_url", "https://example.com/ok"),
+            ],
+        )
+        .await;
+        let card = CardInput {
+            number: card.to_owned(),
+            exp_month: 12,
+            exp_year: 2040,
+            name: None,
+            email: None,
+            address: None,
+        };
+        emu.complete_checkout_session(session["id"].as_str().unwrap(), &card, true)
+            .unwrap();
+        let intent = emu
+            .object(session["setup_intent"].as_str().unwrap())
+            .unwrap();
+        let pm = intent["payment_method"].as_str().unwrap();
+        post(
+            emu,
+            &format!("/v1/customers/{id}"),
+            &[("invoice_settings[default_payment_method]", pm)],
+        )
+        .await;
+        StripeCustomerId::from(id.as_str())
+    }
+
+    async fn issue(
+        client: &StripeClient,
+        customer: &StripeCustomerId,
+        currency: &str,
+        amounts: &[&str],
+        collection: Collection,
+    ) -> StripeInvoice {
+        let currency = CurrencyCode::parse(currency).unwrap();
+        let draft = client
+            .create_invoice(
+                StripeInvoiceFor {
+                    namespace: "ns",
+                    app_id: "app1",
+                    customer_id: "cust1",
+                    invoice_id: "inv1",
+                    stripe_customer_id: customer,
+                    currency: &currency,
+                    collection: &collection,
+                    automatic_tax: false,
+                    description: Some("Usage for November"),
+                },
+                &format!("test-invoice-{}", customer.as_str()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(draft.status, Some(StripeInvoiceStatus::Draft));
+        for (n, amount) in amounts.iter().enumerate() {
+            let line = format!("line{n}");
+            let units = minor_units(&currency, Decimal::from_str(amount).unwrap()).unwrap();
+            client
+                .create_invoice_item(
+                    StripeInvoiceItemFor {
+                        invoice_id: "inv1",
+                        line_id: &line,
+                        stripe_customer_id: customer,
+                        stripe_invoice_id: &draft.id,
+                        currency: &currency,
+                        amount: units,
+                        description: "API calls",
+                        period: Some((1_790_000_000, 1_792_000_000)),
+                        tax_behavior: None,
+                        tax_code: None,
+                    },
+                    &format!("test-item-{}-{line}", draft.id),
+                )
+                .await
+                .unwrap();
+        }
+        let lines = client.invoice_items_by_line(&draft.id).await.unwrap();
+        assert_eq!(
+            lines.keys().cloned().collect::<Vec<_>>(),
+            (0..amounts.len())
+                .map(|n| format!("line{n}"))
+                .collect::<Vec<_>>()
+        );
+        client.finalize_invoice(&draft.id).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_charged_invoice_is_paid_and_keeps_meterpays_ids() {
+        let (emu, client) = emulator().await;
+        let customer = customer_with_card(&emu, "4242424242424242").await;
+        let open = issue(
+            &client,
+            &customer,
+            "KWD",
+            &["1.230", "0.500"],
+            Collection::ChargeAutomatically {
+                default_payment_method: None,
+            },
+        )
+        .await;
+        assert_eq!(open.status, Some(StripeInvoiceStatus::Open));
+        assert_eq!(open.amount_due, 1730);
+        assert!(open.number.is_some() && open.hosted_invoice_url.is_some());
+        assert_eq!(
+            open.metadata.get(META_INVOICE_ID).map(String::as_str),
+            Some("inv1")
+        );
+        assert_eq!(client.pay_invoice(&open.id).await, Ok(PaymentAttempt::Paid));
+        // Paying again is not an error: the invoice is paid.
+        assert_eq!(client.pay_invoice(&open.id).await, Ok(PaymentAttempt::Paid));
+        let paid = client.retrieve_invoice(&open.id).await.unwrap();
+        assert_eq!(
+            (paid.status, paid.amount_paid, paid.amount_remaining),
+            (Some(StripeInvoiceStatus::Paid), 1730, 0)
+        );
+        let created = &emu
+            .requests(0)
+            .into_iter()
+            .find(|r| r.method == "POST" && r.path == "/v1/invoices")
+            .unwrap();
+        assert_eq!(
+            created.params,
+            json!({
+                "customer": customer.as_str(), "currency": "kwd", "auto_advance": "false",
+                "automatic_tax": {"enabled": "false"}, "collection_method": "charge_automatically",
+                "pending_invoice_items_behavior": "exclude", "description": "Usage for November",
+                "metadata": {"meterpay_namespace": "ns", "meterpay_app_id": "app1",
+                             "meterpay_customer_id": "cust1", "meterpay_invoice_id": "inv1"}
+            })
+        );
+        assert_eq!(
+            created.idempotency_key.as_deref(),
+            Some(format!("test-invoice-{}", customer.as_str()).as_str())
+        );
+    }
+
+    #[tokio::test]
+    async fn declined_and_authentication_are_payment_outcomes() {
+        let (emu, client) = emulator().await;
+        let declined = customer_with_card(&emu, "4000000000000341").await;
+        let open = issue(
+            &client,
+            &declined,
+            "USD",
+            &["12.34"],
+            Collection::ChargeAutomatically {
+                default_payment_method: None,
+            },
+        )
+        .await;
+        assert!(matches!(
+            client.pay_invoice(&open.id).await,
+            Ok(PaymentAttempt::Failed { code: Some(c), .. }) if c == "card_declined"
+        ));
+        let authenticate = customer_with_card(&emu, "4000002760003184").await;
+        let open = issue(
+            &client,
+            &authenticate,
+            "JPY",
+            &["500"],
+            Collection::ChargeAutomatically {
+                default_payment_method: None,
+            },
+        )
+        .await;
+        assert!(matches!(
+            client.pay_invoice(&open.id).await,
+            Ok(PaymentAttempt::ActionRequired { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn sent_invoices_void_and_drafts_delete() {
+        let (emu, client) = emulator().await;
+        let customer = customer_with_card(&emu, "4242424242424242").await;
+        let open = issue(
+            &client,
+            &customer,
+            "USD",
+            &["10"],
+            Collection::SendInvoice { days_until_due: 14 },
+        )
+        .await;
+        assert_eq!(open.status, Some(StripeInvoiceStatus::Open));
+        assert!(open.due_date.is_some());
+        let void = client.void_invoice(&open.id).await.unwrap();
+        assert_eq!(void.status, Some(StripeInvoiceStatus::Void));
+        assert!(matches!(
+            client.delete_invoice(&open.id).await,
+            Err(StripeError::Rejected { status: 400, .. })
+        ));
+        assert_eq!(client.delete_invoice("in_gone").await, Ok(()));
+    }
+}
