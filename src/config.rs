@@ -69,6 +69,16 @@ pub struct ServeArgs {
     #[arg(long, env = "METERPAY_EMULATE_STRIPE")]
     pub emulate_stripe: bool,
 
+    /// How often this process's invoice worker looks for due invoices (drafts
+    /// past their draft period, syncs to retry or resume), in milliseconds;
+    /// 0 turns the worker off.
+    #[arg(
+        long,
+        env = "METERPAY_INVOICE_WORKER_INTERVAL_MS",
+        default_value_t = 5000
+    )]
+    pub invoice_worker_interval_ms: u64,
+
     /// Where the in-process emulator listens (with `--emulate-stripe`); its
     /// hosted checkout pages are served from here.
     #[arg(
@@ -168,6 +178,10 @@ impl std::fmt::Debug for ServeArgs {
                 &format_args!("[{} configured]", self.api_tokens.len()),
             )
             .field("emulate_stripe", &self.emulate_stripe)
+            .field(
+                "invoice_worker_interval_ms",
+                &self.invoice_worker_interval_ms,
+            )
             .field("emulator_listen", &self.emulator_listen)
             .field("stripe_api_base", &self.stripe_api_base)
             .field("public_url", &self.public_url)

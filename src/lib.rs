@@ -43,6 +43,10 @@ pub struct Server {
     task: JoinHandle<std::io::Result<()>>,
     store: Store,
     clock: service::Clock,
+    /// The service context (tests run the invoice worker's pass through it).
+    ctx: service::Context,
+    /// This process's invoice worker.
+    worker: Option<JoinHandle<()>>,
 }
 
 impl Server {
@@ -133,7 +137,14 @@ impl Server {
                 }
             }
         });
+        let worker = (args.invoice_worker_interval_ms > 0).then(|| {
+            service::invoice_sync::spawn_worker(
+                ctx.clone(),
+                std::time::Duration::from_millis(args.invoice_worker_interval_ms),
+            )
+        });
         let (tx, rx) = oneshot::channel::<()>();
+        let service_ctx = ctx.clone();
         let app = http::router(AppState {
             ctx,
             tokens: http::tenancy::Tokens::new(&args.api_tokens),
@@ -153,7 +164,15 @@ impl Server {
             task,
             store,
             clock,
+            ctx: service_ctx,
+            worker,
         })
+    }
+
+    /// One pass of the invoice worker now (what the background worker does
+    /// every interval); returns how many invoices it moved on.
+    pub async fn work_invoices_once(&self) -> anyhow::Result<usize> {
+        Ok(service::invoice_sync::work_once(&self.ctx).await?)
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -180,6 +199,9 @@ impl Server {
 
     /// Stops accepting connections, lets in-flight requests finish, closes the pool.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(worker) = self.worker.take() {
+            worker.abort();
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

@@ -5,8 +5,7 @@
 //! Everything up to the hand-over to the invoicing app lives here. Where the
 //! lifecycle reaches Stripe — issuing (`issuing.syncing`), re-attempting a
 //! payment, voiding an issued invoice — it calls [`sync_to_stripe`], the one
-//! seam the Stripe sync fills in. Until it does, an issued invoice stays in
-//! `issuing.syncing`.
+//! seam to the Stripe sync (`invoice_sync`).
 //!
 //! Validation of the customer for the invoicing app (a Stripe customer, a
 //! default payment method for `charge_automatically`, an email for
@@ -741,11 +740,5 @@ pub async fn sync_to_stripe(
     id: InvoiceId,
     step: StripeStep,
 ) -> Result<Invoice> {
-    // TODO(issue 15: stripe sync): perform `step` against the invoice's
-    // invoicing app (idempotency keys from meterpay's ids, each step's
-    // outcome stored before the next). Until then an issued invoice stays
-    // in `issuing.syncing`, and retried payments and voids are recorded in
-    // meterpay only.
-    tracing::debug!(invoice = %id, ?step, "Stripe sync not implemented yet");
-    ctx.store.require_invoice(ns, id, true).await
+    super::invoice_sync::run(ctx, ns, id, step).await
 }

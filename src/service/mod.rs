@@ -5,6 +5,7 @@
 pub mod apps;
 pub mod checkout;
 pub mod customer_billing;
+pub mod invoice_sync;
 pub mod invoicing;
 pub mod portal;
 pub mod webhooks;

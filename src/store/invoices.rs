@@ -934,3 +934,127 @@ fn line_from_row(row: &AnyRow) -> Result<Line> {
     };
     parse().map_err(Error::Internal)
 }
+
+/// Where an invoice's sync to its invoicing app (Stripe) stands: the last
+/// step whose outcome is stored, attempts, the last failure, and when the
+/// background worker should try again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncState {
+    pub step: Option<String>,
+    pub attempts: i64,
+    pub error: Option<String>,
+    pub next_attempt_at: Option<OffsetDateTime>,
+}
+
+/// An invoice the background worker should look at now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueInvoice {
+    pub namespace: String,
+    pub id: InvoiceId,
+    pub status: ExtendedStatus,
+}
+
+impl Store {
+    pub async fn sync_state(&self, id: InvoiceId) -> Result<SyncState> {
+        let row = sqlx::query(
+            "SELECT sync_step, sync_attempts, sync_error, next_attempt_at FROM invoices WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(SyncState::default());
+        };
+        Ok(SyncState {
+            step: row.try_get("sync_step")?,
+            attempts: row.try_get("sync_attempts")?,
+            error: row.try_get("sync_error")?,
+            next_attempt_at: get_opt_ts(&row, "next_attempt_at").map_err(Error::Internal)?,
+        })
+    }
+
+    pub async fn set_sync_state(&self, id: InvoiceId, state: &SyncState) -> Result<()> {
+        sqlx::query(
+            "UPDATE invoices SET sync_step = $2, sync_attempts = $3, sync_error = $4, \
+             next_attempt_at = $5 WHERE id = $1",
+        )
+        .bind(id.to_string())
+        .bind(state.step.clone())
+        .bind(state.attempts)
+        .bind(state.error.clone())
+        .bind(state.next_attempt_at.map(timestamp::format))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records the Stripe invoice item a line became.
+    pub async fn set_line_external_id(&self, line: LineId, item_id: &str) -> Result<()> {
+        sqlx::query("UPDATE invoice_lines SET stripe_item_id = $2 WHERE id = $1")
+            .bind(line.to_string())
+            .bind(item_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The meterpay invoice a Stripe invoice of `app_id` belongs to.
+    pub async fn invoice_by_stripe_id(
+        &self,
+        app_id: crate::ids::AppId,
+        stripe_invoice_id: &str,
+    ) -> Result<Option<(String, InvoiceId)>> {
+        let row = sqlx::query(
+            "SELECT namespace, id FROM invoices \
+             WHERE invoicing_app_id = $1 AND stripe_invoice_id = $2",
+        )
+        .bind(app_id.to_string())
+        .bind(stripe_invoice_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| -> Result<(String, InvoiceId)> {
+            let id: String = r.try_get("id")?;
+            Ok((
+                r.try_get("namespace")?,
+                id.parse()
+                    .map_err(|e| Error::Internal(anyhow::anyhow!("invoice id {id}: {e}")))?,
+            ))
+        })
+        .transpose()
+    }
+
+    /// Invoices with work due at `now` that nobody holds a live lease on:
+    /// drafts whose draft period is over, and syncs due (new, interrupted by a
+    /// crash, or waiting for their retry time). Oldest first, at most `limit`.
+    pub async fn due_invoices(&self, now: OffsetDateTime, limit: i64) -> Result<Vec<DueInvoice>> {
+        let now = timestamp::format(now);
+        let rows = sqlx::query(
+            "SELECT namespace, id, status FROM invoices \
+             WHERE deleted_at IS NULL \
+               AND (lease_expires_at IS NULL OR lease_expires_at < $1) \
+               AND ((status = 'draft.waiting_auto_approval' AND draft_until <= $1) \
+                 OR (status = 'issuing.syncing' \
+                     AND (next_attempt_at IS NULL OR next_attempt_at <= $1))) \
+             ORDER BY updated_at, id LIMIT $2",
+        )
+        .bind(&now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| -> Result<DueInvoice> {
+                let id: String = r.try_get("id")?;
+                let status: String = r.try_get("status")?;
+                Ok(DueInvoice {
+                    namespace: r.try_get("namespace")?,
+                    id: id
+                        .parse()
+                        .map_err(|e| Error::Internal(anyhow::anyhow!("invoice id {id}: {e}")))?,
+                    status: ExtendedStatus::parse(&status).ok_or_else(|| {
+                        Error::Internal(anyhow::anyhow!("unknown invoice status {status}"))
+                    })?,
+                })
+            })
+            .collect()
+    }
+}

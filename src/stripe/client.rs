@@ -19,7 +19,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rand::RngExt;
 use stripe_billing::billing_portal_session::CreateBillingPortalSession;
-use stripe_billing::invoice::{CreateInvoice, DeleteInvoice, RetrieveInvoice};
+use stripe_billing::invoice::{
+    CreateInvoice, DeleteInvoice, RetrieveInvoice, UpdateInvoice, UpdateInvoiceAutomaticTax,
+};
 use stripe_billing::invoice_item::{CreateInvoiceItem, ListInvoiceItem};
 use stripe_checkout::checkout_session::CreateCheckoutSession;
 use stripe_client_core::{
@@ -613,6 +615,14 @@ impl StripeClient {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// `POST /v1/invoices/{id}` turning automatic tax off (a draft whose
+    /// customer's tax location Stripe cannot determine, where tax is not enforced).
+    pub async fn disable_automatic_tax(&self, id: &str) -> Result<(), StripeError> {
+        let req = UpdateInvoice::new(id).automatic_tax(UpdateInvoiceAutomaticTax::new(false));
+        self.send("update invoice", &req, None).await?;
+        Ok(())
     }
 
     /// `POST /v1/invoices/{id}/void`.

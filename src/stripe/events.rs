@@ -29,6 +29,14 @@ pub const HANDLED: &[&str] = &[
     "setup_intent.succeeded",
     "setup_intent.setup_failed",
     "setup_intent.requires_action",
+    "invoice.paid",
+    "invoice.payment_failed",
+    "invoice.payment_action_required",
+    "invoice.finalization_failed",
+    "invoice.overdue",
+    "invoice.marked_uncollectible",
+    "invoice.voided",
+    "invoice.sent",
 ];
 
 /// A delivered event: its id (deduplication), its type as Stripe names it
