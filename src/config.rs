@@ -124,6 +124,12 @@ pub struct EmulateArgs {
         hide_env_values = true
     )]
     pub api_keys: Vec<String>,
+
+    /// Keep the emulator's state in this file across restarts (loaded on
+    /// start, written in the background soon after changes and on shutdown).
+    /// Default: in memory only.
+    #[arg(long, env = "METERPAY_EMULATOR_STATE_FILE")]
+    pub state_file: Option<PathBuf>,
 }
 
 impl ServeArgs {

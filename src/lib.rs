@@ -29,6 +29,11 @@ use config::ServeArgs;
 use http::AppState;
 use store::Store;
 
+/// The file in the data directory where `serve --emulate-stripe` keeps the
+/// emulator's state (delete it, with meterpay stopped, to start the emulator
+/// empty).
+pub const EMULATOR_STATE_FILE: &str = "stripe-emulator.json";
+
 /// A meterpay server running on the current tokio runtime.
 pub struct Server {
     addr: SocketAddr,
@@ -51,15 +56,26 @@ impl Server {
             None => secrets::Secrets::load_or_create(&args.database.data_dir)?,
         };
         let emulator = if args.emulate_stripe {
+            // The emulator keeps its state next to the database, so a restart
+            // finds the Stripe customers and sessions meterpay remembers.
+            let data_dir = &args.database.data_dir;
+            std::fs::create_dir_all(data_dir).with_context(|| {
+                format!("cannot create the data directory {}", data_dir.display())
+            })?;
+            let state_file = data_dir.join(EMULATOR_STATE_FILE);
             let emulator = stripe_emulator::Emulator::start(
                 args.emulator_listen,
-                stripe_emulator::EmulatorConfig::default(),
+                stripe_emulator::EmulatorConfig {
+                    state_file: Some(state_file.clone()),
+                    ..stripe_emulator::EmulatorConfig::default()
+                },
             )
             .await
             .with_context(|| {
                 format!(
-                    "cannot start the Stripe emulator on {} (set --emulator-listen)",
-                    args.emulator_listen
+                    "cannot start the Stripe emulator on {} (set --emulator-listen) with its state in {}",
+                    args.emulator_listen,
+                    state_file.display()
                 )
             })?;
             Some(emulator)

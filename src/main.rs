@@ -31,7 +31,10 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::EmulateStripe(args) => {
-            let mut config = stripe_emulator::EmulatorConfig::default();
+            let mut config = stripe_emulator::EmulatorConfig {
+                state_file: args.state_file,
+                ..stripe_emulator::EmulatorConfig::default()
+            };
             if !args.api_keys.is_empty() {
                 config.api_keys = args.api_keys;
             }

@@ -15,6 +15,7 @@ use super::AppState;
 use super::extract::{ApiJson, from_value, parse_ulid, path_ulid};
 use super::openapi::UlidParam;
 use super::problem::V1Error;
+use super::schema_json::{CheckoutCustomerV1, CheckoutOptionsV1, CheckoutOptionsV3};
 use super::tenancy::Namespace;
 use super::v1_customers::{CustomerInputV1, create_customer_v1};
 use super::v1_names::v1_option_field;
@@ -39,13 +40,13 @@ pub fn v1_router() -> Router<AppState> {
 
 // ---- v3 -------------------------------------------------------------------
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Message {
     message: Option<String>,
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CustomTextV3 {
     after_submit: Option<Message>,
@@ -54,47 +55,38 @@ struct CustomTextV3 {
     terms_of_service_acceptance: Option<Message>,
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CustomerUpdateV3 {
-    #[schema(value_type = Option<Value>)]
     address: Option<UpdateBehavior>,
-    #[schema(value_type = Option<Value>)]
     name: Option<UpdateBehavior>,
-    #[schema(value_type = Option<Value>)]
     shipping: Option<UpdateBehavior>,
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ReuseAgreementV3 {
-    #[schema(value_type = Option<Value>)]
     position: Option<ReuseAgreementPosition>,
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ConsentV3 {
     payment_method_reuse_agreement: Option<ReuseAgreementV3>,
-    #[schema(value_type = Option<Value>)]
     promotions: Option<Promotions>,
-    #[schema(value_type = Option<Value>)]
     terms_of_service: Option<TermsOfService>,
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TaxIdV3 {
     enabled: Option<bool>,
-    #[schema(value_type = Option<Value>)]
     required: Option<TaxIdRequired>,
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-#[schema(as = BillingAppStripeCreateCheckoutSessionRequestOptions)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct OptionsV3 {
-    #[schema(value_type = Option<Value>)]
     billing_address_collection: Option<BillingAddressCollection>,
     cancel_url: Option<String>,
     client_reference_id: Option<String>,
@@ -107,10 +99,8 @@ struct OptionsV3 {
     metadata: Option<BTreeMap<String, String>>,
     return_url: Option<String>,
     success_url: Option<String>,
-    #[schema(value_type = Option<Value>)]
     ui_mode: Option<UiMode>,
     payment_method_types: Option<Vec<String>>,
-    #[schema(value_type = Option<Value>)]
     redirect_on_completion: Option<RedirectOnCompletion>,
     tax_id_collection: Option<TaxIdV3>,
 }
@@ -119,6 +109,7 @@ struct OptionsV3 {
 #[schema(as = BillingCustomerStripeCreateCheckoutSessionRequest)]
 #[serde(deny_unknown_fields)]
 struct CreateV3 {
+    #[schema(value_type = CheckoutOptionsV3)]
     stripe_options: OptionsV3,
 }
 
@@ -265,7 +256,7 @@ async fn create_v3(
 
 // ---- v1 -------------------------------------------------------------------
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct CustomTextV1 {
     after_submit: Option<Message>,
@@ -274,27 +265,23 @@ struct CustomTextV1 {
     terms_of_service_acceptance: Option<Message>,
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ReuseAgreementV1 {
-    #[schema(value_type = Option<Value>)]
     position: Option<ReuseAgreementPosition>,
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ConsentV1 {
     payment_method_reuse_agreement: Option<ReuseAgreementV1>,
-    #[schema(value_type = Option<Value>)]
     promotions: Option<Promotions>,
-    #[schema(value_type = Option<Value>)]
     terms_of_service: Option<TermsOfService>,
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct OptionsV1 {
-    #[schema(value_type = Option<Value>)]
     billing_address_collection: Option<BillingAddressCollection>,
     #[serde(rename = "cancelURL")]
     cancel_url: Option<String>,
@@ -311,10 +298,8 @@ struct OptionsV1 {
     return_url: Option<String>,
     #[serde(rename = "successURL")]
     success_url: Option<String>,
-    #[schema(value_type = Option<Value>)]
     ui_mode: Option<UiMode>,
     payment_method_types: Option<Vec<String>>,
-    #[schema(value_type = Option<Value>)]
     redirect_on_completion: Option<RedirectOnCompletion>,
     tax_id_collection: Option<TaxIdV3>,
 }
@@ -360,9 +345,13 @@ impl From<OptionsV1> for CheckoutOptions {
 #[schema(as = CreateStripeCheckoutSessionRequest)]
 #[serde(rename_all = "camelCase")]
 struct CreateV1 {
+    #[schema(pattern = "^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$")]
     app_id: Option<String>,
+    #[schema(value_type = CheckoutCustomerV1)]
     customer: Value,
+    #[schema(pattern = "^cus_[A-Za-z0-9]{1,255}$")]
     stripe_customer_id: Option<String>,
+    #[schema(value_type = CheckoutOptionsV1)]
     options: OptionsV1,
 }
 

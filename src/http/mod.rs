@@ -16,6 +16,7 @@ pub mod problem;
 pub mod profiles;
 pub mod query;
 pub mod schema;
+pub mod schema_json;
 mod strict_json;
 pub mod tenancy;
 pub mod v1_apps;

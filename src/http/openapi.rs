@@ -103,11 +103,22 @@ static ALL: LazyLock<Value> = LazyLock::new(|| to_value(document()));
 static V3: LazyLock<Value> = LazyLock::new(|| to_value(v3_document()));
 static V1: LazyLock<Value> = LazyLock::new(|| to_value(v1_document()));
 
+/// The document as served: utoipa's, with the bodies of the components
+/// written as JSON Schema (`schema_json`) filled in.
 fn to_value(doc: utoipa::openapi::OpenApi) -> Value {
-    serde_json::to_value(doc).unwrap_or_else(|e| {
+    let mut value = serde_json::to_value(doc).unwrap_or_else(|e| {
         tracing::error!(error = %e, "could not serialize the OpenAPI document");
         Value::Null
-    })
+    });
+    if let Some(schemas) = value
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        for (name, schema) in super::schema_json::components() {
+            schemas.insert(name.to_owned(), schema);
+        }
+    }
+    value
 }
 
 #[derive(OpenApi)]

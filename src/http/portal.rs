@@ -14,6 +14,7 @@ use super::extract::{ApiJson, path_ulid};
 use super::openapi::UlidParam;
 use super::problem::V1Error;
 use super::schema::RedirectUrl;
+use super::schema_json::PortalLocale;
 use super::tenancy::Namespace;
 use super::v1_customers::resolve;
 use crate::error::{Error, Result};
@@ -51,6 +52,7 @@ pub(crate) struct CreateV3 {
 pub(crate) struct OptionsV3 {
     #[schema(pattern = "^bpc_[A-Za-z0-9]{1,255}$")]
     configuration_id: Option<String>,
+    #[schema(value_type = Option<PortalLocale>)]
     locale: Option<String>,
     #[schema(value_type = Option<RedirectUrl>)]
     return_url: Option<String>,
@@ -122,6 +124,7 @@ async fn create_v3(
 pub(crate) struct CreateV1 {
     #[schema(pattern = "^bpc_[A-Za-z0-9]{1,255}$")]
     configuration_id: Option<String>,
+    #[schema(value_type = Option<PortalLocale>)]
     locale: Option<String>,
     #[schema(value_type = Option<RedirectUrl>)]
     return_url: Option<String>,

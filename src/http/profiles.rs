@@ -14,6 +14,8 @@ use super::extract::{ApiJson, parse_ulid, path_ulid};
 use super::openapi::UlidParam;
 use super::page::{PageExt, V3Page, V3PageQuery};
 use super::query::ApiQuery;
+use super::schema::{Labels, NullOnly};
+use super::schema_json::{PartySchemaV3, WorkflowSchemaV3};
 use super::tenancy::Namespace;
 use crate::billing::profile::{
     AppRefs, BillingProfile, Party, ProfileFields, Workflow, WorkflowInput, app_ref_error,
@@ -32,6 +34,7 @@ pub fn router() -> Router<AppState> {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppReferenceInput {
+    #[schema(pattern = "^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$")]
     pub id: String,
 }
 
@@ -47,12 +50,15 @@ pub struct AppReferencesInput {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBillingProfileRequest {
+    #[schema(min_length = 1, max_length = 256)]
     pub name: String,
+    #[schema(max_length = 1024)]
     pub description: Option<String>,
+    #[schema(value_type = Option<Labels>)]
     pub labels: Option<BTreeMap<String, String>>,
-    #[schema(value_type = Value)]
+    #[schema(value_type = PartySchemaV3)]
     pub supplier: Party,
-    #[schema(value_type = Value)]
+    #[schema(value_type = WorkflowSchemaV3)]
     pub workflow: WorkflowInput,
     pub apps: AppReferencesInput,
     #[serde(rename = "default")]
@@ -62,18 +68,21 @@ pub struct CreateBillingProfileRequest {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpsertBillingProfileRequest {
+    #[schema(min_length = 1, max_length = 256)]
     pub name: String,
+    #[schema(max_length = 1024)]
     pub description: Option<String>,
+    #[schema(value_type = Option<Labels>)]
     pub labels: Option<BTreeMap<String, String>>,
-    #[schema(value_type = Value)]
+    #[schema(value_type = PartySchemaV3)]
     pub supplier: Party,
-    #[schema(value_type = Value)]
+    #[schema(value_type = WorkflowSchemaV3)]
     pub workflow: WorkflowInput,
     #[serde(rename = "default")]
     pub is_default: bool,
     /// Not part of the upsert request: named in a clear refusal below
-    /// rather than as just another unknown property.
-    #[schema(value_type = Option<Value>)]
+    /// rather than as just another unknown property (null reads as absent).
+    #[schema(value_type = Option<NullOnly>)]
     pub apps: Option<IgnoredAny>,
 }
 

@@ -28,8 +28,9 @@ use super::page::{MAX_SIZE, V1_DEFAULT_SIZE, V1Page};
 use super::problem::V1Error;
 use super::profiles::{AppReferenceInput, AppReferences, AppReferencesInput, check_app_refs};
 use super::schema::{
-    OverrideExpand, OverrideOrderBy, ProfileExpand, ProfileOrderBy, UlidList, V1Order,
+    Labels, OverrideExpand, OverrideOrderBy, ProfileExpand, ProfileOrderBy, UlidList, V1Order,
 };
+use super::schema_json::{PartySchemaV1, WorkflowSchemaV1};
 use super::tenancy::Namespace;
 use super::v1_apps::StripeAppV1;
 use super::v1_customers::{AddressV1, CustomerV1};
@@ -393,8 +394,11 @@ impl WorkflowInputV1 {
 /// `BillingProfileAppsCreate`: app ids.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct AppsCreateV1 {
+    #[schema(pattern = "^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$")]
     pub tax: String,
+    #[schema(pattern = "^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$")]
     pub invoicing: String,
+    #[schema(pattern = "^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$")]
     pub payment: String,
 }
 
@@ -402,12 +406,17 @@ pub struct AppsCreateV1 {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateProfileV1 {
+    #[schema(min_length = 1, max_length = 256)]
     pub name: String,
+    #[schema(max_length = 1024)]
     pub description: Option<String>,
+    #[schema(value_type = Option<Labels>)]
     pub metadata: Option<BTreeMap<String, String>>,
+    #[schema(value_type = PartySchemaV1)]
     pub supplier: PartyV1,
     #[serde(rename = "default")]
     pub is_default: bool,
+    #[schema(value_type = WorkflowSchemaV1)]
     pub workflow: WorkflowInputV1,
     pub apps: AppsCreateV1,
 }
@@ -418,12 +427,17 @@ pub struct CreateProfileV1 {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UpdateProfileV1 {
+    #[schema(min_length = 1, max_length = 256)]
     pub name: String,
+    #[schema(max_length = 1024)]
     pub description: Option<String>,
+    #[schema(value_type = Option<Labels>)]
     pub metadata: Option<BTreeMap<String, String>>,
+    #[schema(value_type = PartySchemaV1)]
     pub supplier: PartyV1,
     #[serde(rename = "default")]
     pub is_default: bool,
+    #[schema(value_type = WorkflowSchemaV1)]
     pub workflow: WorkflowInputV1,
     pub apps: Option<serde_json::Value>,
 }

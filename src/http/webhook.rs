@@ -38,9 +38,12 @@ pub struct WebhookResponse {
     operation_id = "appStripeWebhook",
     summary = "Stripe webhook (verified by its Stripe-Signature, not by API token)",
     tag = "OpenMeter v1",
-    params(("id" = inline(UlidParam), Path)),
+    params(
+        ("id" = inline(UlidParam), Path),
+        ("Stripe-Signature" = String, Header, description = "Stripe's signature of the body with the app's webhook endpoint secret (`t=…,v1=…`); a missing, malformed, stale or wrong one answers 400")
+    ),
     request_body = Object,
-    responses((status = 200, body = WebhookResponse), (status = 400), (status = 404), (status = 413), (status = 503))
+    responses((status = 200, body = WebhookResponse), (status = 400, description = "A missing or wrong Stripe-Signature, or a body that is not a Stripe event"), (status = 404), (status = 413), (status = 503))
 )]
 async fn webhook(
     State(state): State<AppState>,

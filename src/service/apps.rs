@@ -518,5 +518,14 @@ pub async fn bootstrap_emulated(ctx: &Context, ns: &str, key: &str) -> Result<Ap
             &WEBHOOK_EVENTS.join(","),
         )
         .await?;
+    // The emulator keeps its state across restarts: the endpoint of the last
+    // start would otherwise keep receiving every event (signed with a secret
+    // meterpay no longer holds). One that is already gone is success.
+    if let Some(previous) = existing.webhook_endpoint_id.as_deref()
+        && previous != endpoint.id
+        && let Err(err) = client.delete_webhook_endpoint(previous).await
+    {
+        tracing::warn!(app_id = %id, endpoint = previous, error = %err, "could not delete the emulated app's previous webhook endpoint");
+    }
     Ok(existing)
 }

@@ -22,6 +22,24 @@ use crate::stripe::{
     StripeError, checkout_field_for_param,
 };
 
+/// What Stripe takes in checkout options that billing cannot check itself,
+/// for the API document to state.
+pub mod provider_rules {
+    use crate::billing::checkout::ProviderRules;
+    use crate::stripe::CheckoutRules;
+    pub use crate::stripe::{METADATA_LIMITS, MetadataLimits};
+
+    /// The locales Stripe Checkout knows.
+    pub fn locales() -> Vec<String> {
+        CheckoutRules.checkout_locales()
+    }
+
+    /// The payment method types a setup-mode session can set up.
+    pub fn setup_payment_method_types() -> Vec<String> {
+        CheckoutRules.setup_payment_method_types()
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct CheckoutRequest {
     /// v1 `appId`; v3 resolves the app from the customer's billing profile.

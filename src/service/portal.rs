@@ -42,6 +42,11 @@ pub const LOCALE: &str = "stripe_options.locale";
 pub const RETURN_URL: &str = "stripe_options.return_url";
 pub const CUSTOMER_ID: &str = "customerId";
 
+/// The locales Stripe's customer portal knows (for the API document).
+pub fn locales() -> Vec<String> {
+    crate::stripe::portal_locales()
+}
+
 /// Everything about the options that can be checked without calling Stripe.
 pub fn validate(options: &PortalOptions) -> Result<()> {
     let mut v = Violations::default();

@@ -19,6 +19,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rand::RngExt;
 use stripe_billing::billing_portal_session::CreateBillingPortalSession;
+use stripe_billing::invoice::{CreateInvoice, DeleteInvoice, RetrieveInvoice};
+use stripe_billing::invoice_item::{CreateInvoiceItem, ListInvoiceItem};
 use stripe_checkout::checkout_session::CreateCheckoutSession;
 use stripe_client_core::{
     CustomizedStripeRequest, IdempotencyKey, RequestStrategy, StripeClientErr, StripeMethod,
@@ -33,6 +35,11 @@ use stripe_misc::webhook_endpoint::{
     CreateWebhookEndpoint, DeleteWebhookEndpoint, UpdateWebhookEndpoint,
 };
 use stripe_payment::payment_method::RetrievePaymentMethod;
+
+use super::invoices::{
+    META_INVOICE_LINE_ID, PaymentAttempt, StripeInvoice, StripeInvoiceFor, StripeInvoiceItemFor,
+    StripeInvoiceStatus, finalize_request, pay_request, payment_refusal, void_request,
+};
 
 use super::transformers::{
     CheckoutSessionFor, ErrorAnswer, PortalSessionFor, StripeCustomerFor, error_answer,
@@ -492,6 +499,138 @@ impl StripeClient {
             .send("create portal session", &req, Some(idempotency_key))
             .await?;
         Ok(created.into())
+    }
+}
+
+impl StripeClient {
+    /// `POST /v1/invoices`: a draft with `auto_advance` off.
+    pub async fn create_invoice(
+        &self,
+        invoice: StripeInvoiceFor<'_>,
+        idempotency_key: &str,
+    ) -> Result<StripeInvoice, StripeError> {
+        let req = CreateInvoice::from(invoice);
+        let created = self
+            .send("create invoice", &req, Some(idempotency_key))
+            .await?;
+        Ok(created.into())
+    }
+
+    /// `GET /v1/invoices/{id}`.
+    pub async fn retrieve_invoice(&self, id: &str) -> Result<StripeInvoice, StripeError> {
+        let invoice = self
+            .send("retrieve invoice", &RetrieveInvoice::new(id), None)
+            .await?;
+        Ok(invoice.into())
+    }
+
+    /// `POST /v1/invoiceitems` on a draft invoice; returns the item's id.
+    pub async fn create_invoice_item(
+        &self,
+        item: StripeInvoiceItemFor<'_>,
+        idempotency_key: &str,
+    ) -> Result<String, StripeError> {
+        let req = CreateInvoiceItem::from(item);
+        let created = self
+            .send("create invoice item", &req, Some(idempotency_key))
+            .await?;
+        Ok(created.id.as_str().to_owned())
+    }
+
+    /// The items on a Stripe invoice that carry a meterpay line id, as
+    /// `line id → item id` (what a sync resumed after a crash already added).
+    pub async fn invoice_items_by_line(
+        &self,
+        stripe_invoice_id: &str,
+    ) -> Result<BTreeMap<String, String>, StripeError> {
+        let mut found = BTreeMap::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut req = ListInvoiceItem::new()
+                .invoice(stripe_invoice_id.to_owned())
+                .limit(100);
+            if let Some(last) = &after {
+                req = req.starting_after(last.clone());
+            }
+            let page = self.send("list invoice items", &req, None).await?;
+            for item in &page.data {
+                if let Some(line) = item
+                    .metadata
+                    .as_ref()
+                    .and_then(|m| m.get(META_INVOICE_LINE_ID))
+                {
+                    found.insert(line.clone(), item.id.as_str().to_owned());
+                }
+            }
+            match (page.has_more, page.data.last()) {
+                (true, Some(last)) => after = Some(last.id.as_str().to_owned()),
+                _ => return Ok(found),
+            }
+        }
+    }
+
+    /// `POST /v1/invoices/{id}/finalize` with `auto_advance` on: Stripe
+    /// collects and retries by the account's settings from here on.
+    pub async fn finalize_invoice(&self, id: &str) -> Result<StripeInvoice, StripeError> {
+        let invoice = self
+            .send("finalize invoice", &finalize_request(id), None)
+            .await?;
+        Ok(invoice.into())
+    }
+
+    /// `POST /v1/invoices/{id}/pay` off session: the payment's outcome, which
+    /// is not an error when the card is declined or needs authentication.
+    pub async fn pay_invoice(&self, id: &str) -> Result<PaymentAttempt, StripeError> {
+        match self.send("pay invoice", &pay_request(id), None).await {
+            Ok(invoice) => Ok(match StripeInvoice::from(invoice).status {
+                Some(StripeInvoiceStatus::Paid) => PaymentAttempt::Paid,
+                _ => PaymentAttempt::Failed {
+                    message: "Stripe did not collect the invoice".into(),
+                    code: None,
+                },
+            }),
+            Err(StripeError::Rejected {
+                status,
+                kind,
+                code,
+                message,
+                param,
+            }) => {
+                if let Some(outcome) = payment_refusal(code.as_deref(), &kind, &message) {
+                    return Ok(outcome);
+                }
+                // Stripe refuses to pay an invoice that is already paid.
+                if self.retrieve_invoice(id).await?.status == Some(StripeInvoiceStatus::Paid) {
+                    return Ok(PaymentAttempt::Paid);
+                }
+                Err(StripeError::Rejected {
+                    status,
+                    kind,
+                    code,
+                    message,
+                    param,
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `POST /v1/invoices/{id}/void`.
+    pub async fn void_invoice(&self, id: &str) -> Result<StripeInvoice, StripeError> {
+        let invoice = self.send("void invoice", &void_request(id), None).await?;
+        Ok(invoice.into())
+    }
+
+    /// `DELETE /v1/invoices/{id}` (drafts); one already gone is success.
+    pub async fn delete_invoice(&self, id: &str) -> Result<(), StripeError> {
+        match self
+            .send("delete invoice", &DeleteInvoice::new(id), None)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(StripeError::Rejected { status: 404, .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }
 

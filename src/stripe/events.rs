@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
+use super::invoices::{META_INVOICE_ID, StripeInvoiceStatus};
 use super::transformers::{
     META_APP_ID, META_CUSTOMER_ID, META_NAMESPACE, UPSTREAM_META_APP_ID, UPSTREAM_META_CUSTOMER_ID,
     UPSTREAM_META_NAMESPACE,
@@ -46,7 +47,77 @@ pub enum StripeEvent {
     SetupIntentRequiresAction(SetupIntentEvent),
     CheckoutSessionCompleted(CheckoutSessionEvent),
     CheckoutSessionExpired(CheckoutSessionEvent),
-    Unknown { kind: String },
+    /// What happened to an invoice in Stripe (`invoice.paid`, …).
+    Invoice {
+        change: InvoiceChange,
+        invoice: InvoiceEvent,
+    },
+    Unknown {
+        kind: String,
+    },
+}
+
+/// The `invoice.*` events that move a meterpay invoice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvoiceChange {
+    Paid,
+    PaymentFailed,
+    PaymentActionRequired,
+    FinalizationFailed,
+    Overdue,
+    MarkedUncollectible,
+    Voided,
+    Sent,
+}
+
+impl InvoiceChange {
+    /// Every change with the event type Stripe delivers it as.
+    pub const ALL: &[(InvoiceChange, &str)] = &[
+        (InvoiceChange::Paid, "invoice.paid"),
+        (InvoiceChange::PaymentFailed, "invoice.payment_failed"),
+        (
+            InvoiceChange::PaymentActionRequired,
+            "invoice.payment_action_required",
+        ),
+        (
+            InvoiceChange::FinalizationFailed,
+            "invoice.finalization_failed",
+        ),
+        (InvoiceChange::Overdue, "invoice.overdue"),
+        (
+            InvoiceChange::MarkedUncollectible,
+            "invoice.marked_uncollectible",
+        ),
+        (InvoiceChange::Voided, "invoice.voided"),
+        (InvoiceChange::Sent, "invoice.sent"),
+    ];
+}
+
+/// meterpay's ids on an invoice it created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OurInvoiceMetadata {
+    pub namespace: String,
+    pub app_id: String,
+    pub invoice_id: String,
+}
+
+/// What an `invoice.*` event says of the Stripe invoice.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InvoiceEvent {
+    pub id: Option<String>,
+    /// `None` when the invoice is not meterpay's.
+    pub ours: Option<OurInvoiceMetadata>,
+    pub status: Option<StripeInvoiceStatus>,
+    pub number: Option<String>,
+    pub hosted_invoice_url: Option<String>,
+    pub invoice_pdf: Option<String>,
+    /// Stripe's minor units.
+    pub amount_paid: Option<i64>,
+    pub amount_remaining: Option<i64>,
+    /// Unix seconds.
+    pub due_date: Option<i64>,
+    /// Why Stripe could not finalize it: its message, else its code.
+    pub last_finalization_error: Option<String>,
 }
 
 /// meterpay's ids in the metadata of something it created, as written
@@ -130,7 +201,13 @@ impl Event {
             "checkout.session.expired" => {
                 StripeEvent::CheckoutSessionExpired(checkout_session(object))
             }
-            _ => StripeEvent::Unknown { kind: kind.clone() },
+            other => match InvoiceChange::ALL.iter().find(|(_, name)| *name == other) {
+                Some((change, _)) => StripeEvent::Invoice {
+                    change: *change,
+                    invoice: invoice(object),
+                },
+                None => StripeEvent::Unknown { kind: kind.clone() },
+            },
         };
         Ok(Event { id, kind, data })
     }
@@ -270,6 +347,60 @@ impl StripeAddress {
             phone_number: None,
         };
         (address != Address::default()).then_some(address)
+    }
+}
+
+#[derive(Default, Deserialize)]
+struct InvoiceObject {
+    #[serde(default, deserialize_with = "lenient")]
+    id: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    metadata: Option<BTreeMap<String, Value>>,
+    #[serde(default, deserialize_with = "lenient")]
+    status: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    number: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    hosted_invoice_url: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    invoice_pdf: Option<String>,
+    #[serde(default, deserialize_with = "lenient")]
+    amount_paid: Option<i64>,
+    #[serde(default, deserialize_with = "lenient")]
+    amount_remaining: Option<i64>,
+    #[serde(default, deserialize_with = "lenient")]
+    due_date: Option<i64>,
+    #[serde(default, deserialize_with = "lenient")]
+    last_finalization_error: Option<LastSetupError>,
+}
+
+fn invoice(object: Value) -> InvoiceEvent {
+    let o: InvoiceObject = serde_json::from_value(object).unwrap_or_default();
+    let metadata = strings(o.metadata);
+    let ours = match (
+        metadata.get(META_NAMESPACE),
+        metadata.get(META_APP_ID),
+        metadata.get(META_INVOICE_ID),
+    ) {
+        (Some(namespace), Some(app_id), Some(invoice_id)) => Some(OurInvoiceMetadata {
+            namespace: namespace.clone(),
+            app_id: app_id.clone(),
+            invoice_id: invoice_id.clone(),
+        }),
+        _ => None,
+    };
+    let error = o.last_finalization_error.unwrap_or_default();
+    InvoiceEvent {
+        id: o.id,
+        ours,
+        status: o.status.as_deref().and_then(StripeInvoiceStatus::from_wire),
+        number: o.number,
+        hosted_invoice_url: o.hosted_invoice_url,
+        invoice_pdf: o.invoice_pdf,
+        amount_paid: o.amount_paid,
+        amount_remaining: o.amount_remaining,
+        due_date: o.due_date,
+        last_finalization_error: error.message.or(error.code),
     }
 }
 
@@ -463,14 +594,62 @@ mod tests {
     }
 
     #[test]
+    fn invoice_events_name_meterpays_invoice() {
+        let event = parse(json!({
+            "id": "evt_7", "type": "invoice.payment_failed",
+            "data": {"object": {
+                "id": "in_1", "object": "invoice", "status": "open", "number": "ABC-0001",
+                "hosted_invoice_url": "https://pay.example/i/1", "invoice_pdf": "https://pay.example/i/1.pdf",
+                "amount_paid": 0, "amount_remaining": 1234, "due_date": null,
+                "last_finalization_error": null,
+                "metadata": {"meterpay_namespace": "ns", "meterpay_app_id": "app",
+                             "meterpay_invoice_id": "inv", "meterpay_customer_id": "cust"}
+            }}
+        }));
+        assert_eq!(
+            event.data,
+            StripeEvent::Invoice {
+                change: InvoiceChange::PaymentFailed,
+                invoice: InvoiceEvent {
+                    id: Some("in_1".into()),
+                    ours: Some(OurInvoiceMetadata {
+                        namespace: "ns".into(),
+                        app_id: "app".into(),
+                        invoice_id: "inv".into(),
+                    }),
+                    status: Some(StripeInvoiceStatus::Open),
+                    number: Some("ABC-0001".into()),
+                    hosted_invoice_url: Some("https://pay.example/i/1".into()),
+                    invoice_pdf: Some("https://pay.example/i/1.pdf".into()),
+                    amount_paid: Some(0),
+                    amount_remaining: Some(1234),
+                    due_date: None,
+                    last_finalization_error: None,
+                },
+            }
+        );
+        let failed = parse(json!({"id": "evt_8", "type": "invoice.finalization_failed",
+            "data": {"object": {"id": "in_2", "status": "draft",
+                "last_finalization_error": {"code": "customer_tax_location_invalid", "message": null}}}}));
+        let StripeEvent::Invoice { change, invoice } = failed.data else {
+            panic!("{failed:?}")
+        };
+        assert_eq!(change, InvoiceChange::FinalizationFailed);
+        assert_eq!(
+            (invoice.ours, invoice.last_finalization_error),
+            (None, Some("customer_tax_location_invalid".into()))
+        );
+    }
+
+    #[test]
     fn other_events_are_unknown_and_envelopes_need_id_and_type() {
         let event = parse(
-            json!({"id": "evt_5", "type": "invoice.paid", "data": {"object": {"id": "in_1"}}}),
+            json!({"id": "evt_5", "type": "invoice.created", "data": {"object": {"id": "in_1"}}}),
         );
         assert_eq!(
             event.data,
             StripeEvent::Unknown {
-                kind: "invoice.paid".into()
+                kind: "invoice.created".into()
             }
         );
         // A known type without its object still parses, with nothing in it.

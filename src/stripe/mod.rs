@@ -6,14 +6,15 @@
 mod client;
 pub mod events;
 pub mod ids;
+pub mod invoices;
 mod transformers;
 pub mod webhook;
 
 pub use client::StripeClient;
 pub use transformers::{
-    CheckoutRules, CheckoutSessionFor, META_APP_ID, META_CUSTOMER_ID, META_NAMESPACE, PortalField,
-    PortalSessionFor, StripeCustomerFor, checkout_field_for_param, is_portal_locale,
-    portal_field_for_param,
+    CheckoutRules, CheckoutSessionFor, META_APP_ID, META_CUSTOMER_ID, META_NAMESPACE,
+    METADATA_LIMITS, MetadataLimits, PortalField, PortalSessionFor, StripeCustomerFor,
+    checkout_field_for_param, is_portal_locale, portal_field_for_param, portal_locales,
 };
 
 use std::collections::BTreeMap;

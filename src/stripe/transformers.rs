@@ -69,6 +69,28 @@ const MAX_METADATA_KEYS: usize = 50;
 const MAX_METADATA_KEY_CHARS: usize = 40;
 const MAX_METADATA_VALUE_CHARS: usize = 500;
 
+/// What [`ProviderRules::check_metadata`] takes in a client's metadata, for
+/// the API document to state.
+#[derive(Debug, Clone, Copy)]
+pub struct MetadataLimits {
+    pub max_keys: usize,
+    /// Keys are 1 to this many characters, without `[` or `]`.
+    pub max_key_chars: usize,
+    pub max_value_chars: usize,
+    /// Keys may not start with it.
+    pub reserved_prefix: &'static str,
+    /// Keys that may not be used.
+    pub reserved_keys: &'static [&'static str],
+}
+
+pub const METADATA_LIMITS: MetadataLimits = MetadataLimits {
+    max_keys: MAX_METADATA_KEYS,
+    max_key_chars: MAX_METADATA_KEY_CHARS,
+    max_value_chars: MAX_METADATA_VALUE_CHARS,
+    reserved_prefix: RESERVED_METADATA_PREFIX,
+    reserved_keys: &UPSTREAM_RESERVED,
+};
+
 /// The metadata meterpay puts on what it creates for an app's customer, so
 /// that webhooks can find their way back.
 fn our_metadata(
@@ -213,6 +235,20 @@ impl ProviderRules for CheckoutRules {
             }
         }
     }
+}
+
+/// Every locale of the pinned version's `BillingPortalSessionLocale`, in its order.
+pub fn portal_locales() -> Vec<String> {
+    use BillingPortalSessionLocale::*;
+    [
+        Auto, Bg, Cs, Da, De, El, En, EnMinusAu, EnMinusCa, EnMinusGb, EnMinusIe, EnMinusIn,
+        EnMinusNz, EnMinusSg, Es, EsMinus419, Et, Fi, Fil, Fr, FrMinusCa, Hr, Hu, Id, It, Ja, Ko,
+        Lt, Lv, Ms, Mt, Nb, Nl, Pl, Pt, PtMinusBr, Ro, Ru, Sk, Sl, Sv, Th, Tr, Vi, Zh, ZhMinusHk,
+        ZhMinusTw,
+    ]
+    .iter()
+    .map(|l| l.as_str().to_owned())
+    .collect()
 }
 
 /// Whether Stripe's customer portal knows this locale (`auto`, `en`, `fr-CA`, …),
@@ -782,6 +818,9 @@ mod tests {
         assert!(!rules.is_setup_payment_method_type("bitcoin"));
         assert!(is_portal_locale("fr-CA"));
         assert!(!is_portal_locale("klingon"));
+        let listed = portal_locales();
+        assert!(listed.iter().all(|l| is_portal_locale(l)), "{listed:?}");
+        assert_eq!(listed.len(), 47);
     }
 
     #[test]

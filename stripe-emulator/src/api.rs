@@ -52,12 +52,22 @@ pub(crate) fn router(shared: Ctx) -> Router {
             "/_emulator/checkout/sessions/{id}/complete",
             post(ctl_complete),
         )
+        .route("/_emulator/invoices/{id}/pay", post(ctl_invoice_pay))
+        .route(
+            "/_emulator/invoices/{id}/authenticate",
+            post(ctl_invoice_authenticate),
+        )
+        .route(
+            "/_emulator/invoices/{id}/advance",
+            post(ctl_invoice_advance),
+        )
         .route("/_emulator/events", get(ctl_events))
         .route("/_emulator/webhook_deliveries", get(ctl_deliveries))
         .route("/_emulator/objects/{id}", get(ctl_object))
         .route("/_emulator/stats", get(ctl_stats))
         .route("/_emulator/connections", get(ctl_connections))
         .merge(crate::hosted::routes())
+        .merge(crate::hosted_invoice::routes())
         .fallback(stripe_api)
         .with_state(shared)
 }
@@ -406,6 +416,10 @@ async fn stripe_api(
         match early {
             Some(answer) => answer,
             None => {
+                if method != Method::GET {
+                    // Whatever the endpoint changed goes to the state file.
+                    state.touch();
+                }
                 state.current_request = Some((
                     request_id.clone(),
                     if use_idem { idem_key.clone() } else { None },
@@ -485,6 +499,7 @@ pub(crate) fn complete_session(
         account_of(shared, id).ok_or_else(|| ApiError::no_such("checkout.session", id, None))?;
     let mut state = shared.lock();
     state.current_request = None;
+    state.touch();
     state.sweep_expired();
     match checkout_sessions::submit_card(&mut state, &account, id, card, Some(authenticate))? {
         Completion::Completed(session) => Ok(session),
@@ -493,6 +508,138 @@ pub(crate) fn complete_session(
             Err(ApiError::new(402, "card_error", "authentication required"))
         }
     }
+}
+
+/// What the invoice control routes do.
+pub(crate) enum InvoiceCommand {
+    /// Pay now, off-session, with `payment_method` or a card giving `outcome`
+    /// (`succeed` 4242…, `decline` 0341, `requires_action` 3184); a draft is finalized first.
+    Pay {
+        outcome: Option<String>,
+        payment_method: Option<String>,
+    },
+    /// Answer the 3D Secure step of a payment that `requires_action`.
+    Authenticate(bool),
+    /// The next automatic step now: finalize a draft; attempt collection of an open
+    /// `charge_automatically` invoice with its default payment method.
+    Advance,
+}
+
+/// Runs an invoice control command: `{"invoice", "outcome", "error"}` (outcome `paid`,
+/// `declined`, `requires_action`, `open`, ...) or an error status and body.
+pub(crate) fn invoice_command(
+    shared: &Shared,
+    id: &str,
+    command: InvoiceCommand,
+) -> Result<Value, ApiError> {
+    use crate::resources::invoice_transitions::{self, Attempt};
+    use crate::resources::{invoices, payment_methods};
+    let account = account_of(shared, id).ok_or_else(|| ApiError::no_such("invoice", id, None))?;
+    let mut state = shared.lock();
+    state.current_request = None;
+    state.sweep_expired();
+    let mut invoice = invoices::get(&state, &account, id)?;
+    let attempt = match command {
+        InvoiceCommand::Advance => match invoice["status"].as_str() {
+            Some("draft") => {
+                invoice_transitions::finalize(&mut state, &account, invoice)?;
+                state.sweep_invoices();
+                None
+            }
+            Some("open") if invoice["collection_method"] == "charge_automatically" => {
+                let now = state.now();
+                invoice_transitions::collect(&mut state, &account, invoice, now)?;
+                None
+            }
+            _ => {
+                return Err(ApiError::invalid(
+                    format!(
+                        "Nothing to advance: invoice {id} is {} ({}).",
+                        invoice["status"].as_str().unwrap_or_default(),
+                        invoice["collection_method"].as_str().unwrap_or_default()
+                    ),
+                    "invoice",
+                ));
+            }
+        },
+        InvoiceCommand::Authenticate(succeeded) => Some(invoice_transitions::authenticate(
+            &mut state, &account, invoice, succeeded,
+        )?),
+        InvoiceCommand::Pay {
+            outcome,
+            payment_method,
+        } => {
+            match invoice["status"].as_str() {
+                Some("paid") => {
+                    return Err(ApiError::invalid("Invoice is already paid", "invoice"));
+                }
+                Some("void") => {
+                    return Err(ApiError::invalid(
+                        "This invoice has been voided and can no longer be paid.",
+                        "invoice",
+                    ));
+                }
+                _ => {}
+            }
+            let payment_method = match (payment_method, outcome.as_deref()) {
+                (Some(pm), _) => payment_methods::get(&state, &account, &pm)?,
+                (None, Some(outcome)) => {
+                    let number = match outcome {
+                        "succeed" => "4242424242424242",
+                        "decline" => "4000000000000341",
+                        "requires_action" => "4000002760003184",
+                        other => {
+                            return Err(ApiError::invalid(
+                                format!(
+                                    "Unknown outcome {other:?}: use \"succeed\", \"decline\" or \"requires_action\"."
+                                ),
+                                "outcome",
+                            ));
+                        }
+                    };
+                    let card = CardInput {
+                        number: number.to_string(),
+                        exp_month: 12,
+                        exp_year: 2034,
+                        ..Default::default()
+                    };
+                    let payment_method = payment_methods::from_card(&state, &card);
+                    state.insert(&account, "payment_method", &payment_method)?;
+                    payment_method
+                }
+                (None, None) => return Err(ApiError::missing_param("outcome")),
+            };
+            if invoice["status"] == "draft" {
+                invoice = invoice_transitions::finalize(&mut state, &account, invoice)?;
+            }
+            if invoice["status"] == "paid" {
+                None
+            } else {
+                Some(invoice_transitions::attempt(
+                    &mut state,
+                    &account,
+                    invoice,
+                    &payment_method,
+                    true,
+                )?)
+            }
+        }
+    };
+    let (outcome, error) = match attempt {
+        Some(Attempt::Paid(_)) => ("paid", Value::Null),
+        Some(Attempt::Declined(_, error)) => ("declined", error.body()["error"].clone()),
+        Some(Attempt::RequiresAction(_, error)) => {
+            ("requires_action", error.body()["error"].clone())
+        }
+        None => ("", Value::Null),
+    };
+    let invoice = invoices::get(&state, &account, id)?;
+    let outcome = if outcome.is_empty() {
+        invoice["status"].as_str().unwrap_or_default().to_string()
+    } else {
+        outcome.to_string()
+    };
+    Ok(json!({"invoice": invoices::present(&invoice), "outcome": outcome, "error": error}))
 }
 
 pub(crate) fn all_events(shared: &Shared, account: Option<&str>) -> Vec<Value> {
@@ -597,6 +744,7 @@ async fn ctl_advance(AxState(ctx): AxState<Ctx>, body: Bytes) -> Response {
     };
     let clock = {
         let mut state = ctx.lock();
+        state.touch();
         state.clock_offset += advance.seconds;
         state.current_request = None;
         state.sweep_expired();
@@ -732,6 +880,79 @@ async fn ctl_complete(AxState(ctx): AxState<Ctx>, Path(id): Path<String>, body: 
     }
 }
 
+#[derive(Deserialize, Default)]
+struct InvoicePayBody {
+    #[serde(default)]
+    outcome: Option<String>,
+    #[serde(default)]
+    payment_method: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct InvoiceAuthenticateBody {
+    #[serde(default)]
+    succeed: Option<bool>,
+}
+
+fn json_body<T: for<'de> Deserialize<'de> + Default>(body: &Bytes) -> Result<T, Box<Response>> {
+    if body.is_empty() {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|error| {
+        Box::new(json_response(
+            400,
+            &json!({"error": {"message": format!("invalid body: {error}")}}),
+            &[],
+        ))
+    })
+}
+
+fn invoice_command_response(result: Result<Value, ApiError>) -> Response {
+    match result {
+        Ok(body) => json_response(200, &body, &[]),
+        Err(error) => json_response(error.status, &error.body(), &[]),
+    }
+}
+
+async fn ctl_invoice_pay(
+    AxState(ctx): AxState<Ctx>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let request: InvoicePayBody = match json_body(&body) {
+        Ok(request) => request,
+        Err(response) => return *response,
+    };
+    invoice_command_response(invoice_command(
+        &ctx,
+        &id,
+        InvoiceCommand::Pay {
+            outcome: request.outcome,
+            payment_method: request.payment_method,
+        },
+    ))
+}
+
+async fn ctl_invoice_authenticate(
+    AxState(ctx): AxState<Ctx>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let request: InvoiceAuthenticateBody = match json_body(&body) {
+        Ok(request) => request,
+        Err(response) => return *response,
+    };
+    invoice_command_response(invoice_command(
+        &ctx,
+        &id,
+        InvoiceCommand::Authenticate(request.succeed.unwrap_or(true)),
+    ))
+}
+
+async fn ctl_invoice_advance(AxState(ctx): AxState<Ctx>, Path(id): Path<String>) -> Response {
+    invoice_command_response(invoice_command(&ctx, &id, InvoiceCommand::Advance))
+}
+
 async fn ctl_events(AxState(ctx): AxState<Ctx>, Query(query): Query<SinceQuery>) -> Response {
     let events = all_events(&ctx, query.account.as_deref());
     json_response(200, &json!({"data": events}), &[])
@@ -766,6 +987,10 @@ async fn ctl_stats(AxState(ctx): AxState<Ctx>) -> Response {
             "last_seq": state.log_seq,
             "objects": state.accounts.values().map(|account| account.objects.len()).sum::<usize>(),
             "object_bytes": state.accounts.values().flat_map(|account| account.objects.values()).map(|text| text.len()).sum::<usize>(),
+            "state_file": ctx.config.state_file.as_ref().map(|path| path.display().to_string()),
+            "state_file_writes": ctx.state_writes.load(Ordering::Relaxed),
+            "state_file_last_copy_us": ctx.state_last_copy_us.load(Ordering::Relaxed),
+            "state_file_last_write_us": ctx.state_last_write_us.load(Ordering::Relaxed),
         })
     };
     json_response(200, &stats, &[])

@@ -83,6 +83,64 @@ pub fn card_outcome(number: &str) -> CardOutcome {
     }
 }
 
+/// The card `fingerprint` Stripe reports: the same for every payment method made from one
+/// number (here the first 16 hex digits of its SHA-256).
+pub fn fingerprint(number: &str) -> String {
+    hex::encode(<sha2::Sha256 as sha2::Digest>::digest(number.as_bytes()))
+        .chars()
+        .take(16)
+        .collect()
+}
+
+/// Test card numbers whose charges behave differently from 4242… (the rest succeed).
+const CHARGE_TEST_CARDS: &[&str] = &[
+    "4000000000000002",
+    "4000000000009995",
+    "4000000000000341",
+    "4000000000003220",
+    "4000002500003155",
+    "4000002760003184",
+];
+
+/// The test card a payment method was made from, recognised by its fingerprint.
+pub fn test_card_for_fingerprint(fingerprint_value: &str) -> Option<&'static str> {
+    CHARGE_TEST_CARDS
+        .iter()
+        .copied()
+        .find(|number| fingerprint(number) == fingerprint_value)
+}
+
+/// What charging a saved card does (a payment, not a setup).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChargeOutcome {
+    Succeeds,
+    /// The issuer declines: `card_declined` with this `decline_code`.
+    Declined(&'static str),
+    /// 3D Secure must be completed by the cardholder first.
+    RequiresAuthentication,
+}
+
+/// The outcome of charging card `number` (None: not one of the special test cards).
+/// `off_session`: the customer is not present; `set_up`: the card was saved through a setup
+/// intent that authenticated it. As Stripe's test cards: 0341 attaches but every charge is
+/// declined; 0002 and 9995 are declined; 3184 and 3220 always require authentication; 3155
+/// requires it except off-session once set up.
+pub fn charge_outcome(number: Option<&str>, off_session: bool, set_up: bool) -> ChargeOutcome {
+    match number {
+        Some("4000000000000341") | Some("4000000000000002") => {
+            ChargeOutcome::Declined("generic_decline")
+        }
+        Some("4000000000009995") => ChargeOutcome::Declined("insufficient_funds"),
+        Some("4000002760003184") | Some("4000000000003220") => {
+            ChargeOutcome::RequiresAuthentication
+        }
+        Some("4000002500003155") if !(off_session && set_up) => {
+            ChargeOutcome::RequiresAuthentication
+        }
+        _ => ChargeOutcome::Succeeds,
+    }
+}
+
 /// The Luhn checksum every card number carries in its last digit.
 fn passes_luhn(number: &str) -> bool {
     let sum: u32 = number
@@ -384,6 +442,39 @@ mod tests {
         assert_eq!(outcome, CardOutcome::Declined);
         let (outcome, _) = validate(&card("4000000000003220", 1, 2030), MARCH_2026).unwrap();
         assert_eq!(outcome, CardOutcome::RequiresAuthentication);
+    }
+
+    #[test]
+    fn charges_follow_the_test_cards() {
+        assert_eq!(charge_outcome(None, true, false), ChargeOutcome::Succeeds);
+        assert_eq!(
+            charge_outcome(Some("4000000000000341"), true, true),
+            ChargeOutcome::Declined("generic_decline")
+        );
+        assert_eq!(
+            charge_outcome(Some("4000002760003184"), true, true),
+            ChargeOutcome::RequiresAuthentication
+        );
+        assert_eq!(
+            charge_outcome(Some("4000002500003155"), true, true),
+            ChargeOutcome::Succeeds
+        );
+        assert_eq!(
+            charge_outcome(Some("4000002500003155"), false, true),
+            ChargeOutcome::RequiresAuthentication
+        );
+        assert_eq!(
+            charge_outcome(Some("4000002500003155"), true, false),
+            ChargeOutcome::RequiresAuthentication
+        );
+        assert_eq!(
+            test_card_for_fingerprint(&fingerprint("4000000000000341")),
+            Some("4000000000000341")
+        );
+        assert_eq!(
+            test_card_for_fingerprint(&fingerprint("4242424242424242")),
+            None
+        );
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub(crate) fn routes() -> Router<Ctx> {
 }
 
 /// `text` escaped for HTML text and attribute values.
-fn esc(text: &str) -> String {
+pub(crate) fn esc(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -36,7 +36,7 @@ fn esc(text: &str) -> String {
         .replace('\'', "&#39;")
 }
 
-fn layout(title: &str, body: &str) -> String {
+pub(crate) fn layout(title: &str, body: &str) -> String {
     format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -68,7 +68,7 @@ fn find(ctx: &Shared, id: &str) -> Option<(String, Value)> {
     (session["ui_mode"] == "hosted_page").then_some((account, session))
 }
 
-fn not_found() -> Response {
+pub(crate) fn not_found() -> Response {
     (
         StatusCode::NOT_FOUND,
         Html(layout(
@@ -166,7 +166,7 @@ async fn page(AxState(ctx): AxState<Ctx>, Path(id): Path<String>) -> Response {
     }
 }
 
-fn parse_form(body: &[u8]) -> std::collections::HashMap<String, String> {
+pub(crate) fn parse_form(body: &[u8]) -> std::collections::HashMap<String, String> {
     form_urlencoded::parse(body).into_owned().collect()
 }
 
@@ -186,7 +186,7 @@ fn parse_exp(expiry: &str) -> (i64, i64) {
     }
 }
 
-fn card_from(form: &std::collections::HashMap<String, String>) -> CardInput {
+pub(crate) fn card_from(form: &std::collections::HashMap<String, String>) -> CardInput {
     let (exp_month, exp_year) = match (form.get("exp_month"), form.get("exp_year")) {
         (Some(month), Some(year)) => (
             month.trim().parse().unwrap_or(0),
@@ -230,6 +230,7 @@ fn finish(
     let result = {
         let mut state = ctx.lock();
         state.current_request = None;
+        state.touch();
         submit_card(&mut state, account, id, card, authenticated)
     };
     match result {

@@ -3,7 +3,7 @@
 //!
 //! Start one with [`Emulator::start`] (tests) or [`serve`] (the `meterpay emulate-stripe`
 //! command). Stripe's API lives under `/v1/`, the hosted checkout page under `/c/pay/{id}`, the
-//! billing portal under `/p/session/{id}`, and the emulator's control API under `/_emulator/`
+//! billing portal under `/p/session/{id}`, the hosted invoice page under `/i/{id}`, and the emulator's control API under `/_emulator/`
 //! (see `README.md`).
 //!
 //! Memory: objects are stored as compact JSON text (see `state::StoredObject`); a checkout
@@ -11,6 +11,9 @@
 //! ~4.9 KB of RSS in the release binary. The request log is a ring of
 //! [`EmulatorConfig::request_log_capacity`] entries. Expiry works from a queue ordered by
 //! `expires_at`, so the work of a request does not grow with what is stored.
+//!
+//! With [`EmulatorConfig::state_file`] the state survives restarts: requests only count their
+//! changes, and a background task writes snapshots atomically (`persist.rs`, README).
 
 mod api;
 mod cards;
@@ -18,9 +21,12 @@ mod error;
 mod expand;
 mod form;
 mod hosted;
+mod hosted_invoice;
 mod ids;
+mod money;
 mod pagination;
 mod params;
+mod persist;
 mod resources;
 mod spec;
 #[rustfmt::skip]
@@ -29,6 +35,7 @@ mod state;
 mod webhooks;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -37,6 +44,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
 pub use cards::{BillingAddress, CardInput};
+pub use persist::{VERSION as STATE_FILE_VERSION, WRITE_INTERVAL as STATE_FILE_WRITE_INTERVAL};
 pub use state::{API_VERSION, DeliveryAttempt, FaultRule, RequestLogEntry};
 pub use webhooks::{signature_header, verify_signature};
 
@@ -59,6 +67,11 @@ pub struct EmulatorConfig {
     /// counting). Default 10,000; environment `STRIPE_EMULATOR_REQUEST_LOG_CAPACITY` through
     /// [`EmulatorConfig::with_env`].
     pub request_log_capacity: usize,
+    /// Where the emulator keeps its state between runs (see `persist.rs` and the README):
+    /// loaded on start if the file exists (a file that cannot be read is a start error naming
+    /// it), written within [`STATE_FILE_WRITE_INTERVAL`] of a change and on shutdown. None =
+    /// in memory only.
+    pub state_file: Option<PathBuf>,
 }
 
 impl EmulatorConfig {
@@ -86,6 +99,7 @@ impl Default for EmulatorConfig {
             webhook_timeout_ms: 5_000,
             faults: Vec::new(),
             request_log_capacity: 10_000,
+            state_file: None,
         }
     }
 }
@@ -97,6 +111,12 @@ pub(crate) struct Shared {
     connections_accepted: AtomicU64,
     /// Base URL of hosted pages (a copy of the state's, readable without the lock).
     public_url: String,
+    /// Snapshots written to the state file since start.
+    state_writes: AtomicU64,
+    /// Microseconds the last snapshot held the lock to copy the state.
+    state_last_copy_us: AtomicU64,
+    /// Microseconds the last snapshot took to serialise, write and fsync (without the lock).
+    state_last_write_us: AtomicU64,
 }
 
 impl Shared {
@@ -120,11 +140,28 @@ pub struct Emulator {
     base_url: String,
     shutdown_tx: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    /// The state file's writer (with [`EmulatorConfig::state_file`]).
+    persister: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Emulator {
     /// Bind `addr` (use "127.0.0.1:0" in tests), spawn the server on the current tokio runtime, return at once.
+    ///
+    /// With [`EmulatorConfig::state_file`] the state is loaded from it first (an error naming
+    /// the file if it cannot be read or is another emulator's) and written to it at once, so a
+    /// file that cannot be written is a start error too.
     pub async fn start(addr: SocketAddr, config: EmulatorConfig) -> std::io::Result<Emulator> {
+        let stored = match &config.state_file {
+            Some(path) => {
+                let lock = persist::lock(path)?;
+                let read = path.clone();
+                let snapshot = tokio::task::spawn_blocking(move || persist::load(&read))
+                    .await
+                    .map_err(std::io::Error::other)??;
+                Some((path.clone(), lock, snapshot))
+            }
+            None => None,
+        };
         let listener = TcpListener::bind(addr).await?;
         let local = listener.local_addr()?;
         let base_url = format!("http://{local}");
@@ -134,6 +171,10 @@ impl Emulator {
             .unwrap_or_else(|| base_url.clone());
         let public_url = public_url.trim_end_matches('/').to_string();
         let mut state = state::State::new(public_url.clone());
+        let mut stored = stored;
+        if let Some(snapshot) = stored.as_mut().and_then(|(_, _, snapshot)| snapshot.take()) {
+            snapshot.restore(&mut state);
+        }
         for key in &config.api_keys {
             state.add_key(key);
         }
@@ -144,11 +185,33 @@ impl Emulator {
             config,
             connections_accepted: AtomicU64::new(0),
             public_url,
+            state_writes: AtomicU64::new(0),
+            state_last_copy_us: AtomicU64::new(0),
+            state_last_write_us: AtomicU64::new(0),
         });
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let persister = match stored {
+            Some((path, lock, _)) => {
+                // Written at once: the file exists from the start, and a path that cannot be
+                // written fails the start rather than the first save.
+                // u64::MAX: a change count the new state has not reached, so this writes.
+                let saved = persist::save_if_changed(&shared, &path, u64::MAX)
+                    .await?
+                    .map(|(changes, _)| changes)
+                    .unwrap_or_default();
+                Some(tokio::spawn(persist::run(
+                    shared.clone(),
+                    path,
+                    saved,
+                    lock,
+                    shutdown_rx.clone(),
+                )))
+            }
+            None => None,
+        };
         let delivery_tx = webhooks::start(shared.clone());
         shared.lock().delivery_tx = Some(delivery_tx);
         let app = api::router(shared.clone());
-        let (shutdown_tx, shutdown_rx) = watch::channel(false);
         // Sessions also expire in real time without any request arriving.
         let ticker_shared = shared.clone();
         let mut ticker_stop = shutdown_rx.clone();
@@ -172,6 +235,7 @@ impl Emulator {
             base_url,
             shutdown_tx,
             task,
+            persister,
         })
     }
 
@@ -201,13 +265,16 @@ impl Emulator {
         if !state.accounts.contains_key(account) {
             return false;
         }
+        state.touch();
         state.keys.insert(key.to_string(), account.to_string());
         true
     }
 
     /// Revokes an API key: later requests with it get Stripe's 401.
     pub fn revoke_api_key(&self, key: &str) -> bool {
-        self.shared.lock().keys.remove(key).is_some()
+        let mut state = self.shared.lock();
+        state.touch();
+        state.keys.remove(key).is_some()
     }
 
     /// The account id an API key belongs to.
@@ -239,6 +306,7 @@ impl Emulator {
     /// Moves the clock forward; open checkout sessions past `expires_at` expire (with events).
     pub fn advance_clock(&self, seconds: i64) -> i64 {
         let mut state = self.shared.lock();
+        state.touch();
         state.clock_offset += seconds;
         state.current_request = None;
         state.sweep_expired();
@@ -273,6 +341,35 @@ impl Emulator {
             .map_err(|error| error.body())
     }
 
+    /// Pays invoice `id` now, off-session, with a card giving `outcome` (`"succeed"` 4242…,
+    /// `"decline"` 0341, `"requires_action"` 3184); a draft is finalized first. Returns
+    /// `{"invoice", "outcome", "error"}` or Stripe's error body. Also
+    /// `POST /_emulator/invoices/{id}/pay`.
+    pub fn pay_invoice(&self, id: &str, outcome: &str) -> Result<Value, Value> {
+        api::invoice_command(
+            &self.shared,
+            id,
+            api::InvoiceCommand::Pay {
+                outcome: Some(outcome.to_string()),
+                payment_method: None,
+            },
+        )
+        .map_err(|error| error.body())
+    }
+
+    /// Answers the 3D Secure step of invoice `id`'s payment (as the hosted invoice page does).
+    pub fn authenticate_invoice_payment(&self, id: &str, succeed: bool) -> Result<Value, Value> {
+        api::invoice_command(&self.shared, id, api::InvoiceCommand::Authenticate(succeed))
+            .map_err(|error| error.body())
+    }
+
+    /// Does invoice `id`'s next automatic step now (finalize a draft; collect an open
+    /// `charge_automatically` invoice). Also `POST /_emulator/invoices/{id}/advance`.
+    pub fn advance_invoice(&self, id: &str) -> Result<Value, Value> {
+        api::invoice_command(&self.shared, id, api::InvoiceCommand::Advance)
+            .map_err(|error| error.body())
+    }
+
     /// Every event of every account, oldest first.
     pub fn events(&self) -> Vec<Value> {
         api::all_events(&self.shared, None)
@@ -292,10 +389,20 @@ impl Emulator {
             .find_map(|account| account.objects.get(id).map(state::StoredObject::value))
     }
 
-    /// Stops accepting connections, closes open ones and stops webhook delivery.
+    /// Snapshots written to the state file since start (0 without one). Also
+    /// `GET /_emulator/stats` (`state_file_writes`).
+    pub fn state_file_writes(&self) -> u64 {
+        self.shared.state_writes.load(Ordering::Relaxed)
+    }
+
+    /// Stops accepting connections, closes open ones and stops webhook delivery; with a state
+    /// file, writes the last changes and releases the file.
     pub async fn shutdown(mut self) {
         self.stop();
         let _ = (&mut self.task).await;
+        if let Some(persister) = self.persister.take() {
+            let _ = persister.await;
+        }
     }
 
     fn stop(&self) {
@@ -322,6 +429,13 @@ pub async fn serve(addr: SocketAddr, config: EmulatorConfig) -> std::io::Result<
         API_VERSION
     );
     println!("  control API:     {}/_emulator/", emulator.base_url());
+    match &config.state_file {
+        Some(path) => println!(
+            "  state file:      {} (delete it while stopped to start empty)",
+            path.display()
+        ),
+        None => println!("  state:           in memory only (--state-file PATH keeps it)"),
+    }
     for key in &config.api_keys {
         let account = emulator.account_for_key(key).unwrap_or_default();
         println!("  API key: {key}  (account {account})");

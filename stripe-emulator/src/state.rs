@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc::UnboundedSender;
@@ -146,6 +146,7 @@ pub struct Delivery {
 }
 
 /// The stored response to an idempotent request, replayed for the same key and parameters.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StoredResponse {
     /// Method, path and parameters of the first request, as compact JSON.
     pub fingerprint: String,
@@ -164,9 +165,13 @@ pub struct StoredResponse {
 /// objects take ~4 KB, ~2.8 KB once the top-level nulls (half of a session's 70 fields) are left
 /// out. Reads parse the text (a few microseconds for a session), which only retrieves,
 /// expansions and lists do; the checkout hot path reads none of the big objects.
+///
+/// The text is shared (`Arc`), so cloning an object (as the state file's snapshot does for every
+/// object) copies no text. In the state file an object is `{"json": TEXT}` plus `"nulls": [..]`
+/// when it has null fields: the text as a JSON string, written and read without parsing it.
 #[derive(Debug, Clone)]
 pub struct StoredObject {
-    text: Box<str>,
+    text: Arc<str>,
     /// Names of the top-level fields that are `null`, shared by all objects with the same set.
     nulls: Option<NullNames>,
 }
@@ -220,7 +225,7 @@ impl StoredObject {
             None => (serde_json::to_string(object).unwrap_or_default(), None),
         };
         StoredObject {
-            text: text.into_boxed_str(),
+            text: text.into(),
             nulls,
         }
     }
@@ -242,14 +247,85 @@ impl StoredObject {
     }
 }
 
+/// How a [`StoredObject`] is written in the state file.
+#[derive(Serialize)]
+struct StoredObjectOut<'a> {
+    json: &'a str,
+    #[serde(skip_serializing_if = "no_nulls")]
+    nulls: &'a [Box<str>],
+}
+
+fn no_nulls(nulls: &&[Box<str>]) -> bool {
+    nulls.is_empty()
+}
+
+#[derive(Deserialize)]
+struct StoredObjectIn {
+    json: String,
+    #[serde(default)]
+    nulls: Vec<Box<str>>,
+}
+
+impl Serialize for StoredObject {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        StoredObjectOut {
+            json: &self.text,
+            nulls: self.nulls.as_deref().unwrap_or_default(),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for StoredObject {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let StoredObjectIn { json, nulls } = StoredObjectIn::deserialize(deserializer)?;
+        Ok(StoredObject {
+            text: json.into(),
+            nulls: (!nulls.is_empty()).then(|| intern_nulls(nulls)),
+        })
+    }
+}
+
+/// List kinds are `&'static str` (the resource modules name them); the few distinct kinds read
+/// from a state file are leaked once each, so loading any number of files leaks nothing more.
+fn intern_kind(kind: String) -> &'static str {
+    static KINDS: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let mut kinds = KINDS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(known) = kinds.get(kind.as_str()) {
+        return known;
+    }
+    let leaked: &'static str = Box::leak(kind.into_boxed_str());
+    kinds.insert(leaked);
+    leaked
+}
+
+fn deserialize_lists<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<HashMap<&'static str, Vec<String>>, D::Error> {
+    let lists = HashMap::<String, Vec<String>>::deserialize(deserializer)?;
+    Ok(lists
+        .into_iter()
+        .map(|(kind, ids)| (intern_kind(kind), ids))
+        .collect())
+}
+
 /// One emulated Stripe account and everything it owns.
-#[derive(Default)]
+///
+/// All of it is kept in the state file (see `persist.rs`): a field added here is saved and
+/// loaded with no further code (it must be `Clone + Serialize + Deserialize`; files written
+/// before the field existed load it as its `Default`).
+#[derive(Default, Clone, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Account {
     pub id: String,
     pub created: i64,
     /// Every object by id, as stored (unexpanded), as compact JSON text.
     pub objects: HashMap<String, StoredObject>,
     /// Insertion-ordered ids per list kind (`customer`, `checkout.session`, ...).
+    #[serde(deserialize_with = "deserialize_lists")]
     pub lists: HashMap<&'static str, Vec<String>>,
     /// Ids of deleted customers (retrieving one answers `{"deleted": true}`).
     pub deleted_customers: HashSet<String>,
@@ -291,6 +367,38 @@ pub struct State {
     expiry_seq: u64,
     /// Sessions the expiry step has examined so far (a work counter for tests).
     pub expiry_examined: u64,
+    /// Invoice work waiting for the clock (automatic finalization of `auto_advance` drafts,
+    /// automatic collection attempts, `invoice.overdue`), ordered by time. Plain data, so the
+    /// state's persistence carries it; each entry is checked against the invoice when it is
+    /// due and skipped if the invoice has moved on.
+    pub invoice_schedule: BTreeSet<ScheduledInvoiceWork>,
+    /// Sequence of the last entry put in `invoice_schedule`.
+    pub invoice_schedule_seq: u64,
+    /// Counts changes to what the state file keeps (see [`State::touch`]); the state file's
+    /// writer saves a snapshot when it differs from the count it saved last.
+    changes: u64,
+}
+
+/// What the clock does to an invoice when it reaches a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScheduledInvoiceAction {
+    /// Finalize an `auto_advance` draft (at its `automatically_finalizes_at`).
+    Finalize,
+    /// Attempt payment of an open `charge_automatically` invoice (at `next_payment_attempt`).
+    Collect,
+    /// Announce `invoice.overdue` for an open `send_invoice` invoice (at `due_date`).
+    Overdue,
+}
+
+/// One entry of [`State::invoice_schedule`].
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ScheduledInvoiceWork {
+    pub at: i64,
+    pub seq: u64,
+    pub account: String,
+    pub invoice: String,
+    pub action: ScheduledInvoiceAction,
 }
 
 /// Real Unix time in seconds.
@@ -318,7 +426,23 @@ impl State {
             expiry_queue: BTreeMap::new(),
             expiry_seq: 0,
             expiry_examined: 0,
+            invoice_schedule: BTreeSet::new(),
+            invoice_schedule_seq: 0,
+            changes: 0,
         }
+    }
+
+    /// Notes a change to what the state file keeps (accounts and everything in them, keys,
+    /// the clock). [`State::account_mut`] (and so `insert` and `save`) call it, and so does
+    /// every `/v1/` request other than a GET; code that changes the state some other way must
+    /// call it too. Costs one increment under the lock the change holds anyway.
+    pub fn touch(&mut self) {
+        self.changes = self.changes.wrapping_add(1);
+    }
+
+    /// The change count (see [`State::touch`]).
+    pub fn changes(&self) -> u64 {
+        self.changes
     }
 
     /// The emulated clock: real time plus the advances.
@@ -329,6 +453,7 @@ impl State {
     /// Accepts an API key, creating its account if new; returns the account id.
     pub fn add_key(&mut self, key: &str) -> String {
         let account = account_id_for_key(key);
+        self.touch();
         self.keys.insert(key.to_string(), account.clone());
         let now = self.now();
         self.accounts
@@ -342,6 +467,7 @@ impl State {
     }
 
     pub fn account_mut(&mut self, id: &str) -> ApiResult<&mut Account> {
+        self.touch();
         self.accounts
             .get_mut(id)
             .ok_or_else(|| ApiError::new(500, "api_error", "account vanished"))
@@ -480,11 +606,50 @@ impl State {
         );
     }
 
+    /// Schedules `action` for `invoice` of `account` at `at` (emulated clock).
+    pub fn schedule_invoice(
+        &mut self,
+        account: &str,
+        invoice: &str,
+        at: i64,
+        action: ScheduledInvoiceAction,
+    ) {
+        self.invoice_schedule_seq += 1;
+        self.invoice_schedule.insert(ScheduledInvoiceWork {
+            at,
+            seq: self.invoice_schedule_seq,
+            account: account.to_string(),
+            invoice: invoice.to_string(),
+            action,
+        });
+    }
+
+    /// Does the invoice work that is due (in time order); later work an action schedules for
+    /// a time already passed runs in the same sweep.
+    pub fn sweep_invoices(&mut self) {
+        loop {
+            let now = self.now();
+            let Some(first) = self.invoice_schedule.first() else {
+                return;
+            };
+            if first.at > now {
+                return;
+            }
+            let Some(work) = self.invoice_schedule.pop_first() else {
+                return;
+            };
+            if let Err(error) = crate::resources::invoice_transitions::run_scheduled(self, &work) {
+                tracing::warn!("{:?} of {}: {}", work.action, work.invoice, error.message);
+            }
+        }
+    }
+
     /// Expires open checkout sessions whose `expires_at` has passed (by the emulator's clock).
     /// Only due entries of `expiry_queue` are looked at; they expire in creation order (as when
     /// this was a scan of each account's sessions), each emitting `setup_intent.canceled` and
     /// `checkout.session.expired`.
     pub fn sweep_expired(&mut self) {
+        self.sweep_invoices();
         let now = self.now();
         let mut due: Vec<(u64, String, String)> = Vec::new();
         while let Some(entry) = self.expiry_queue.first_entry() {

@@ -137,6 +137,10 @@ async fn deliver(shared: &Shared, client: &reqwest::Client, delivery: Delivery) 
         let succeeded = status.is_some_and(|status| (200..300).contains(&status));
         {
             let mut state = shared.lock();
+            if succeeded {
+                // The event's `pending_webhooks` goes down.
+                state.touch();
+            }
             state.deliveries.push(DeliveryAttempt {
                 event_id: event_id.clone(),
                 event_type: event_type.clone(),

@@ -88,6 +88,22 @@ roots = {
     "WEBHOOK_CREATE": "CreateWebhookEndpointBuilder",
     "WEBHOOK_UPDATE": "UpdateWebhookEndpointBuilder",
     "PM_ATTACH": "AttachPaymentMethodBuilder",
+    "INVOICE_CREATE": "CreateInvoiceBuilder",
+    "INVOICE_UPDATE": "UpdateInvoiceBuilder",
+    "INVOICE_LIST": "ListInvoiceBuilder",
+    "INVOICE_ADD_LINES": "AddLinesInvoiceBuilder",
+    "INVOICE_UPDATE_LINES": "UpdateLinesInvoiceBuilder",
+    "INVOICE_REMOVE_LINES": "RemoveLinesInvoiceBuilder",
+    "INVOICE_FINALIZE": "FinalizeInvoiceInvoiceBuilder",
+    "INVOICE_PAY": "PayInvoiceBuilder",
+    "INVOICE_LINE_UPDATE": "UpdateInvoiceLineItemBuilder",
+    "INVOICE_LINES_LIST": "ListInvoiceInvoiceLineItemBuilder",
+    "INVOICEITEM_CREATE": "CreateInvoiceItemBuilder",
+    "INVOICEITEM_UPDATE": "UpdateInvoiceItemBuilder",
+    "INVOICEITEM_LIST": "ListInvoiceItemBuilder",
+    "INVOICE_PAYMENT_LIST": "ListInvoicePaymentBuilder",
+    "PAYMENT_INTENT_LIST": "ListPaymentIntentBuilder",
+    "CHARGE_LIST": "ListChargeBuilder",
 }
 lines = []
 for pub, root in roots.items():

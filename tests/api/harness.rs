@@ -55,7 +55,7 @@ pub fn postgres_base_url() -> String {
 }
 
 /// Creates a fresh schema and returns a URL whose connections use it.
-async fn postgres_schema_url() -> String {
+pub async fn postgres_schema_url() -> String {
     use sqlx::Connection;
     let base = postgres_base_url();
     let schema = format!("meterpay_test_{}", ulid::Ulid::generate()).to_lowercase();

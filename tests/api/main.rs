@@ -14,6 +14,7 @@ mod checkout;
 mod customer_billing;
 mod customers_v1;
 mod customers_v3;
+mod emulated_restart;
 mod history;
 mod invoices_v1;
 mod invoices_v3;

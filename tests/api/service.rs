@@ -322,3 +322,98 @@ async fn emulate_stripe_command_serves_the_stripe_api() {
     assert!(body["id"].as_str().unwrap().starts_with("acct_"));
     assert_eq!(anonymous, 401);
 }
+
+/// `meterpay emulate-stripe --state-file`: what one run created is there in
+/// the next (SIGTERM writes the last changes).
+#[tokio::test]
+async fn emulate_stripe_command_keeps_its_state_file() {
+    let dir = temp_dir();
+    let state_file = dir.0.join("emulator.json");
+    let client = reqwest::Client::new();
+    let run = |port: u16| {
+        meterpay()
+            .args([
+                "emulate-stripe",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--state-file",
+                state_file.to_str().unwrap(),
+            ])
+            .env_remove("METERPAY_EMULATOR_API_KEYS")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let stop = |child: std::process::Child| async move {
+        let pid = child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let mut child = child;
+        tokio::task::spawn_blocking(move || child.wait())
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let child = run(port);
+    wait_until_up(&client, &format!("{base}/_emulator/health")).await;
+    let created: serde_json::Value = client
+        .post(format!("{base}/v1/customers"))
+        .bearer_auth("sk_test_emulator")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("email=kept%40example.com")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let status = stop(child).await;
+    assert!(status.success(), "exit status {status:?}");
+
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let child = run(port);
+    wait_until_up(&client, &format!("{base}/_emulator/health")).await;
+    let id = created["id"].as_str().unwrap();
+    let kept = client
+        .get(format!("{base}/v1/customers/{id}"))
+        .bearer_auth("sk_test_emulator")
+        .send()
+        .await
+        .unwrap();
+    let kept_status = kept.status().as_u16();
+    let kept: serde_json::Value = kept.json().await.unwrap();
+    let status = stop(child).await;
+    assert_eq!((kept_status, &kept), (200, &created));
+    assert!(status.success(), "exit status {status:?}");
+
+    // A state file that is not one: the command refuses to start and says why.
+    std::fs::write(&state_file, "not json").unwrap();
+    let out = meterpay()
+        .args([
+            "emulate-stripe",
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--state-file",
+            state_file.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "the Stripe emulator's state file {} is not a valid state file",
+            state_file.display()
+        )),
+        "{stderr}"
+    );
+}

@@ -4,6 +4,8 @@
 //! (default `127.0.0.1:12111` and the key `sk_test_emulator`; meterpay's `emulate-stripe`
 //! command does the same through `stripe_emulator::serve`). The environment variable
 //! `STRIPE_EMULATOR_REQUEST_LOG_CAPACITY` sets the request log's capacity too (the flag wins).
+//! `--state-file PATH` keeps the emulator's state in PATH across restarts (see the README);
+//! without it the state lives in memory only.
 
 use stripe_emulator::{EmulatorConfig, serve};
 
@@ -19,7 +21,14 @@ fn invalid(message: String) -> std::io::Error {
 }
 
 #[tokio::main]
-async fn main() -> std::io::Result<()> {
+async fn main() {
+    if let Err(error) = run().await {
+        eprintln!("stripe-emulator: {error}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> std::io::Result<()> {
     let mut config = EmulatorConfig::default().with_env().map_err(invalid)?;
     let mut positional = Vec::new();
     let mut listen = None;
@@ -34,6 +43,18 @@ async fn main() -> std::io::Result<()> {
             config.request_log_capacity = value
                 .parse()
                 .map_err(|e| invalid(format!("bad --request-log-capacity {value:?}: {e}")))?;
+        } else if let Some(value) = arg.strip_prefix("--state-file") {
+            let value = match value.strip_prefix('=') {
+                Some(value) => value.to_string(),
+                None if value.is_empty() => args
+                    .next()
+                    .ok_or_else(|| invalid("--state-file needs a path".to_string()))?,
+                None => {
+                    positional.push(arg);
+                    continue;
+                }
+            };
+            config.state_file = Some(value.into());
         } else if arg == "--listen" || arg == "--api-key" {
             let value = args
                 .next()
@@ -45,7 +66,7 @@ async fn main() -> std::io::Result<()> {
             }
         } else if arg == "-h" || arg == "--help" {
             println!(
-                "usage: stripe-emulator [--request-log-capacity N] [--listen ADDR | ADDR (127.0.0.1:12111)] [--api-key KEY... | API_KEY...]"
+                "usage: stripe-emulator [--request-log-capacity N] [--state-file PATH] [--listen ADDR | ADDR (127.0.0.1:12111)] [--api-key KEY... | API_KEY...]"
             );
             return Ok(());
         } else {

@@ -1,6 +1,7 @@
 //! Stripe's API resources, one module per resource, in the order of Stripe's API reference
 //! (https://docs.stripe.com/api): Customers, Events, Setup Intents, Payment Methods, Checkout
-//! Sessions, Customer Portal Sessions, Accounts, Webhook Endpoints. Each module holds the
+//! Sessions, Customer Portal Sessions, Invoices (`invoices`, `invoice_transitions`), Invoice
+//! Items, Invoice Payments, Payment Intents, Charges, Accounts, Webhook Endpoints. Each module holds the
 //! handlers of its endpoints and builds the objects it returns by hand, as `json!` literals with
 //! the fields of the emulated API version's object schemas (no fixtures are read;
 //! `tests/async_stripe.rs` checks that every response deserialises into async-stripe's types for
@@ -8,9 +9,15 @@
 
 pub mod account;
 pub mod billing_portal_sessions;
+pub mod charges;
 pub mod checkout_sessions;
 pub mod customers;
 pub mod events;
+pub mod invoice_items;
+pub mod invoice_payments;
+pub mod invoice_transitions;
+pub mod invoices;
+pub mod payment_intents;
 pub mod payment_methods;
 pub mod setup_intents;
 pub mod webhook_endpoints;
@@ -75,6 +82,53 @@ pub fn route(
         ("POST", ["billing_portal", "sessions"]) => {
             billing_portal_sessions::create(state, account, params)?
         }
+        // Invoices
+        ("POST", ["invoices"]) => invoices::create(state, account, params)?,
+        ("GET", ["invoices"]) => invoices::list(state, account, params)?,
+        ("GET", ["invoices", id]) => invoices::retrieve(state, account, id, params)?,
+        ("POST", ["invoices", id]) => invoices::update(state, account, id, params)?,
+        ("DELETE", ["invoices", id]) => invoices::delete(state, account, id, params)?,
+        ("GET", ["invoices", id, "lines"]) => invoices::lines(state, account, id, params)?,
+        ("POST", ["invoices", id, "lines", line]) => {
+            invoices::update_line(state, account, id, line, params)?
+        }
+        ("POST", ["invoices", id, "add_lines"]) => invoices::add_lines(state, account, id, params)?,
+        ("POST", ["invoices", id, "update_lines"]) => {
+            invoices::update_lines(state, account, id, params)?
+        }
+        ("POST", ["invoices", id, "remove_lines"]) => {
+            invoices::remove_lines(state, account, id, params)?
+        }
+        ("POST", ["invoices", id, "finalize"]) => {
+            invoice_transitions::finalize_request(state, account, id, params)?
+        }
+        ("POST", ["invoices", id, "pay"]) => invoice_transitions::pay(state, account, id, params)?,
+        ("POST", ["invoices", id, "void"]) => {
+            invoice_transitions::void(state, account, id, params)?
+        }
+        ("POST", ["invoices", id, "mark_uncollectible"]) => {
+            invoice_transitions::mark_uncollectible(state, account, id, params)?
+        }
+        ("POST", ["invoices", id, "send"]) => {
+            invoice_transitions::send(state, account, id, params)?
+        }
+        // Invoice Items
+        ("POST", ["invoiceitems"]) => invoice_items::create(state, account, params)?,
+        ("GET", ["invoiceitems"]) => invoice_items::list(state, account, params)?,
+        ("GET", ["invoiceitems", id]) => invoice_items::retrieve(state, account, id, params)?,
+        ("POST", ["invoiceitems", id]) => invoice_items::update(state, account, id, params)?,
+        ("DELETE", ["invoiceitems", id]) => invoice_items::delete(state, account, id, params)?,
+        // Invoice Payments
+        ("GET", ["invoice_payments"]) => invoice_payments::list(state, account, params)?,
+        ("GET", ["invoice_payments", id]) => {
+            invoice_payments::retrieve(state, account, id, params)?
+        }
+        // Payment Intents
+        ("GET", ["payment_intents"]) => payment_intents::list(state, account, params)?,
+        ("GET", ["payment_intents", id]) => payment_intents::retrieve(state, account, id, params)?,
+        // Charges
+        ("GET", ["charges"]) => charges::list(state, account, params)?,
+        ("GET", ["charges", id]) => charges::retrieve(state, account, id, params)?,
         // Accounts
         ("GET", ["account"]) => account::retrieve(state, account, params)?,
         // Webhook Endpoints

@@ -149,12 +149,7 @@ pub fn check_attached_to(
 pub fn from_card(state: &State, card: &CardInput) -> Value {
     let brand = cards::brand(&card.number);
     let last4 = &card.number[card.number.len().saturating_sub(4)..];
-    let fingerprint: String = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
-        card.number.as_bytes(),
-    ))
-    .chars()
-    .take(16)
-    .collect();
+    let fingerprint = cards::fingerprint(&card.number);
     json!({
         "allow_redisplay": "always",
         "billing_details": {

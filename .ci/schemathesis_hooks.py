@@ -1,0 +1,118 @@
+"""schemathesis hooks for .ci/schemathesis: the one check meterpay adds.
+
+A few operations may rightly refuse a request that is valid by the document,
+because the refusal depends on state a generated request cannot know: a
+Stripe API key only Stripe can tell real, a Stripe-Signature only the app's
+webhook secret can make, references to objects that do not exist, the time
+of day. `.ci/schemathesis.toml` lets those operations answer 400 to valid
+data; this check makes sure such a 400 is one of exactly those refusals —
+every invalid parameter it names is listed below for that operation, with
+its rule and reason — so that any other refusal of valid data (the document
+saying less than the server checks) still fails the run.
+"""
+
+import re
+
+import schemathesis
+
+ANY = r".*"
+API_KEY = r"^Stripe rejected this API key"
+# The app's mode is fixed at install: a key of the other mode is refused.
+KEY_MODE = r"^this is a (live|test)-mode key, but app \[\w+\] is installed in (live|test) mode"
+APP_REF = r"^app \[\w+\] (does not exist in this namespace|was uninstalled)"
+PROFILE_REF = r"^billing profile \[\w+\] (does not exist|was deleted)"
+NO_STRIPE_CUSTOMER = r"has no Stripe customer in app"
+STRIPE_CUSTOMER = r"^Stripe customer \[[^\]]+\] does not exist|^Stripe refused the request: No such customer: "
+STRIPE_CUSTOMER_NEEDED = r"^the customer has no Stripe customer for app \[\w+\] yet"
+EXPIRY = r"^must be between 30 minutes and 24 hours from now"
+CURRENCY = r"^is required in setup mode when payment_method_types is not given and the customer has no currency"
+DEFAULT_PROFILE = r"is the default profile and stays the default"
+APPS_FIXED = r"^a billing profile's apps are fixed when it is created"
+
+# operation label -> [(field pattern, rule or None for any, reason pattern)]
+STATE_DEPENDENT = {
+    # A signature only the app's webhook secret can make.
+    "POST /api/v1/apps/{id}/stripe/webhook": [(r"Stripe-Signature", None, ANY)],
+    # Stripe decides whether a well-formed key is real.
+    "POST /api/v1/marketplace/listings/{type}/install/apikey": [(r"apiKey", "invalid", API_KEY)],
+    "POST /api/v3/openmeter/app-catalog/install": [(r"api_key", "invalid", API_KEY)],
+    "PUT /api/v1/apps/{id}": [(r"secretAPIKey", "invalid", API_KEY), (r"secretAPIKey", "invalid", KEY_MODE)],
+    "PUT /api/v1/apps/{id}/stripe/api-key": [
+        (r"secretAPIKey", "invalid", API_KEY),
+        (r"secretAPIKey", "invalid", KEY_MODE),
+    ],
+    # References to apps that do not exist (or were uninstalled).
+    "POST /api/v1/billing/profiles": [(r"apps\.(tax|invoicing|payment)", "invalid", APP_REF)],
+    "POST /api/v3/openmeter/profiles": [(r"apps\.(tax|invoicing|payment)\.id", "invalid", APP_REF)],
+    # The stored profile decides: the default stays the default; v1 may echo
+    # the profile's own apps back, not others.
+    "PUT /api/v1/billing/profiles/{id}": [
+        (r"default", "invalid", DEFAULT_PROFILE),
+        (r"apps\.(tax|invoicing|payment)", "invalid", APPS_FIXED),
+    ],
+    "PUT /api/v3/openmeter/profiles/{id}": [(r"default", "invalid", DEFAULT_PROFILE)],
+    # References to billing profiles that do not exist (or were deleted).
+    "PUT /api/v1/billing/customers/{customerId}": [(r"billingProfileId", "invalid", PROFILE_REF)],
+    # A portal session needs the customer's Stripe customer, which only a
+    # checkout session or a linked Stripe customer id creates.
+    "POST /api/v1/customers/{customerIdOrKey}/stripe/portal": [
+        (r"customerIdOrKey", None, NO_STRIPE_CUSTOMER),
+    ],
+    "POST /api/v3/openmeter/customers/{customerId}/billing/stripe/portal-sessions": [
+        (r"customerId", None, NO_STRIPE_CUSTOMER),
+    ],
+    # Stripe customers that do not exist in the app's Stripe account.
+    "PUT /api/v1/customers/{customerIdOrKey}/apps": [
+        (r"\[\d+\]\.stripeCustomerId", "invalid", STRIPE_CUSTOMER),
+    ],
+    "PUT /api/v1/customers/{customerIdOrKey}/stripe": [(r"stripeCustomerId", "invalid", STRIPE_CUSTOMER)],
+    "PUT /api/v3/openmeter/customers/{customerId}/billing/app-data": [
+        (r"stripe\.customer_id", "invalid", STRIPE_CUSTOMER),
+        # Only a default payment method given, and no Stripe customer known yet.
+        (r"stripe\.customer_id", "required", STRIPE_CUSTOMER_NEEDED),
+    ],
+    # The expiry is relative to now; the currency may come from the customer.
+    "POST /api/v1/stripe/checkout/sessions": [
+        (r"options\.expiresAt", "invalid", EXPIRY),
+        (r"options\.currency", "required", CURRENCY),
+        (r"stripeCustomerId", "invalid", STRIPE_CUSTOMER),
+    ],
+    "POST /api/v3/openmeter/customers/{customerId}/billing/stripe/checkout-sessions": [
+        (r"stripe_options\.expires_at", "invalid", EXPIRY),
+        (r"stripe_options\.currency", "required", CURRENCY),
+    ],
+}
+
+
+def explained(label, parameter):
+    for field, rule, reason in STATE_DEPENDENT.get(label, []):
+        if (
+            re.fullmatch(field, parameter.get("field", ""))
+            and (rule is None or parameter.get("rule") == rule)
+            and re.search(reason, parameter.get("reason", ""))
+        ):
+            return True
+    return False
+
+
+@schemathesis.check
+def valid_data_refused_only_for_state(ctx, response, case):
+    """A 400 to valid data names only refusals that depend on state."""
+    meta = case.meta
+    if meta is None or not meta.generation.mode.is_positive or response.status_code != 400:
+        return None
+    label = case.operation.label
+    if label not in STATE_DEPENDENT:
+        # positive_data_acceptance already refuses this 400.
+        return None
+    try:
+        parameters = response.json().get("invalid_parameters") or []
+    except ValueError:
+        parameters = []
+    unexplained = [p for p in parameters if not explained(label, p)]
+    if not parameters or unexplained:
+        raise AssertionError(
+            "Valid data refused for a reason that does not depend on state: "
+            + (str(unexplained) if unexplained else response.text[:500])
+        )
+    return None
