@@ -112,8 +112,10 @@ async fn handle(ctx: &Context, app: &App, payload: &[u8]) -> Result<Outcome> {
         StripeEvent::CheckoutSessionExpired(session) => {
             session_status(ctx, app, session, CheckoutSessionStatus::Expired).await
         }
-        // TODO(issue 15): move meterpay's invoice (the invoicing service).
-        StripeEvent::Invoice { .. } | StripeEvent::Unknown { .. } => Ok(Outcome::Ignored(format!(
+        StripeEvent::Invoice { change, invoice } => {
+            super::invoice_sync::apply_event(ctx, app, *change, invoice).await
+        }
+        StripeEvent::Unknown { .. } => Ok(Outcome::Ignored(format!(
             "meterpay does not handle {kind} events"
         ))),
     };

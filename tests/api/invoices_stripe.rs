@@ -1,0 +1,452 @@
+//! Invoices through Stripe, end to end against the emulator: issuing makes
+//! exactly one Stripe invoice with one item per line, Stripe charges the
+//! saved card, and Stripe's webhooks move the invoice to paid, failed,
+//! action required or overdue. Every meterpay response is validated against
+//! the v1 invoicing contract.
+
+use serde_json::{Value, json};
+
+use crate::customer_billing::stripe_customer;
+use crate::harness::{Backend, TestApp};
+use crate::invoices_v1::{INVOICES, act, add_lines, check, invoice_lines, setup, two_lines};
+use crate::webhooks::wait_for;
+
+crate::both_backends!(
+    a_saved_card_pays_the_invoice_and_stripe_holds_exactly_what_was_billed,
+    a_declined_card_fails_and_a_new_card_pays_on_retry,
+    authentication_on_the_hosted_invoice_page_pays,
+    a_sent_invoice_becomes_overdue_when_stripes_clock_passes_the_due_date,
+    voiding_an_issued_invoice_voids_it_in_stripe,
+    the_worker_issues_after_the_draft_period,
+    a_sync_interrupted_by_stripe_resumes_without_duplicates,
+);
+
+const MANUAL: &str = r#"{"invoicing": {"autoAdvance": false}}"#;
+
+fn manual() -> Value {
+    serde_json::from_str(MANUAL).unwrap()
+}
+
+/// Saves `card` for `acme` through a setup-mode session in the emulator and
+/// links it as the default of a new Stripe customer.
+async fn card_on_file(app: &TestApp, key: &str, app_id: &str, card: &str) -> (String, String) {
+    let cus = stripe_customer(app, key, "billing@acme.example").await;
+    let pm = save_card(app, key, &cus, card).await;
+    let data = json!([{"type": "stripe", "id": app_id, "stripeCustomerId": cus,
+                       "stripeDefaultPaymentMethodId": pm}]);
+    let resp = app.put("/api/v1/customers/acme/apps", data).await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    (cus, pm)
+}
+
+async fn save_card(app: &TestApp, key: &str, cus: &str, card: &str) -> String {
+    let session: Value = app
+        .client
+        .post(format!("{}/v1/checkout/sessions", app.emu.base_url()))
+        .bearer_auth(key)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "mode=setup&currency=usd&customer={cus}&success_url=https%3A%2F%2Fx.example%2Fok"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let card = stripe_emulator::CardInput {
+        number: card.into(),
+        exp_month: 12,
+        exp_year: 2034,
+        name: None,
+        email: None,
+        address: None,
+    };
+    let done = app
+        .emu
+        .complete_checkout_session(session["id"].as_str().unwrap(), &card, true)
+        .expect("completed session");
+    let intent = app
+        .emu
+        .object(done["setup_intent"].as_str().unwrap())
+        .unwrap();
+    intent["payment_method"].as_str().unwrap().to_owned()
+}
+
+/// Pending lines → one draft → approved; returns the approve response's body.
+async fn approved(app: &TestApp, customer_id: &str) -> Value {
+    add_lines(app, customer_id, two_lines()).await;
+    let resp = invoice_lines(app, json!({"customerId": customer_id})).await;
+    assert_eq!(resp.status, 201, "{}", resp.body);
+    let id = resp.body[0]["id"].as_str().unwrap().to_owned();
+    let resp = act(app, &id, "approve").await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    resp.body
+}
+
+async fn get(app: &TestApp, id: &str) -> Value {
+    let resp = app.get(&format!("{INVOICES}/{id}")).await;
+    check(&resp, "getInvoice");
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    resp.body
+}
+
+/// Waits until the invoice's extended status is `status` (webhooks arrive
+/// asynchronously), then returns it.
+async fn reaches(app: &TestApp, id: &str, status: &str) -> Value {
+    for _ in 0..100 {
+        let body = get(app, id).await;
+        if body["statusDetails"]["extendedStatus"] == status {
+            return body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let deliveries: Vec<String> = app
+        .emu
+        .webhook_deliveries()
+        .iter()
+        .map(|d| format!("{} {:?} {:?}", d.event_type, d.status, d.error))
+        .collect();
+    panic!(
+        "invoice {id} never reached {status}: {}\ndeliveries: {deliveries:#?}",
+        get(app, id).await
+    );
+}
+
+/// The Stripe requests of a kind the emulator received.
+fn stripe_requests(
+    app: &TestApp,
+    method: &str,
+    path_prefix: &str,
+) -> Vec<stripe_emulator::RequestLogEntry> {
+    app.emu
+        .requests(0)
+        .into_iter()
+        .filter(|r| r.method == method && r.path.starts_with(path_prefix) && r.status == 200)
+        .collect()
+}
+
+fn stripe_objects(app: &TestApp, kind: &str) -> Vec<Value> {
+    app.emu
+        .events()
+        .into_iter()
+        .filter(|e| e["type"] == format!("{kind}.created"))
+        .map(|e| e["data"]["object"].clone())
+        .collect()
+}
+
+async fn a_saved_card_pays_the_invoice_and_stripe_holds_exactly_what_was_billed(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let s = setup(&app, manual(), false).await;
+    let (cus, pm) = card_on_file(&app, &s.key, &s.app_id, "4242424242424242").await;
+    let invoice = approved(&app, &s.customer_id).await;
+    let id = invoice["id"].as_str().unwrap().to_owned();
+
+    // Approval issued it in Stripe and the payment went through at once.
+    assert_eq!(
+        invoice["statusDetails"],
+        json!({"immutable": true, "failed": false, "extendedStatus": "paid", "availableActions": {}})
+    );
+    assert_eq!(invoice["status"], "paid");
+    let stripe_id = invoice["externalIds"]["invoicing"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(stripe_id.starts_with("in_"), "{invoice}");
+    let stripe = app.emu.object(&stripe_id).unwrap();
+    assert_eq!(invoice["number"], stripe["number"]);
+    assert_eq!(invoice["issuedAt"].is_string(), true);
+    assert!(invoice.get("validationIssues").is_none(), "{invoice}");
+    for (i, line) in invoice["lines"].as_array().unwrap().iter().enumerate() {
+        assert!(
+            line["externalIds"]["invoicing"]
+                .as_str()
+                .unwrap()
+                .starts_with("ii_"),
+            "line {i}: {line}"
+        );
+    }
+
+    // Exactly one Stripe invoice with one item per line, in cents, with
+    // meterpay's ids, charged to the saved card.
+    let invoices = stripe_requests(&app, "POST", "/v1/invoices");
+    let created: Vec<_> = invoices
+        .iter()
+        .filter(|r| r.path == "/v1/invoices")
+        .collect();
+    assert_eq!(created.len(), 1);
+    assert_eq!(
+        created[0].params,
+        json!({"customer": cus, "currency": "usd", "auto_advance": "false",
+               // The profile enables tax; Stripe cannot place a customer without an
+               // address, and as tax is not enforced the invoice goes out without it.
+               "automatic_tax": {"enabled": "true"},
+               "collection_method": "charge_automatically", "default_payment_method": pm,
+               "pending_invoice_items_behavior": "exclude",
+               "metadata": {"meterpay_namespace": "default", "meterpay_app_id": s.app_id,
+                            "meterpay_customer_id": s.customer_id, "meterpay_invoice_id": id}})
+    );
+    assert_eq!(
+        created[0].idempotency_key.as_deref(),
+        Some(format!("meterpay-invoice-{id}").as_str())
+    );
+    let items = stripe_requests(&app, "POST", "/v1/invoiceitems");
+    let lines = invoice["lines"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    for (item, (line, amount)) in items.iter().zip(lines.iter().zip(["4999", "1250"])) {
+        let line_id = line["id"].as_str().unwrap();
+        assert_eq!(item.params["amount"], amount);
+        assert_eq!(item.params["invoice"], json!(stripe_id));
+        assert_eq!(item.params["currency"], "usd");
+        assert_eq!(
+            item.params["metadata"],
+            json!({"meterpay_invoice_id": id, "meterpay_invoice_line_id": line_id})
+        );
+        assert_eq!(
+            item.idempotency_key.as_deref(),
+            Some(format!("meterpay-invoice-{id}-line-{line_id}").as_str())
+        );
+    }
+    assert_eq!(
+        (
+            stripe["status"].clone(),
+            stripe["amount_paid"].clone(),
+            stripe["total"].clone()
+        ),
+        (json!("paid"), json!(6249), json!(6249))
+    );
+
+    // Stripe's invoice.paid arrives after; it changes nothing, once.
+    wait_for("invoice.paid delivered", || {
+        app.emu
+            .webhook_deliveries()
+            .iter()
+            .any(|d| d.event_type == "invoice.paid" && d.succeeded)
+    })
+    .await;
+    let now = get(&app, &id).await;
+    assert_eq!(now["statusDetails"], invoice["statusDetails"]);
+    assert_eq!(now["updatedAt"], invoice["updatedAt"]);
+}
+
+async fn a_declined_card_fails_and_a_new_card_pays_on_retry(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let s = setup(&app, manual(), false).await;
+    let (cus, _) = card_on_file(&app, &s.key, &s.app_id, "4000000000000341").await;
+    let invoice = approved(&app, &s.customer_id).await;
+    let id = invoice["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        invoice["statusDetails"],
+        json!({"immutable": true, "failed": true, "extendedStatus": "payment_processing.failed",
+               "availableActions": {"retry": {"resultingState": "payment_processing.pending"},
+                                    "void": {"resultingState": "voided"}}})
+    );
+    // Why it was not paid, in Stripe's words.
+    let issues = invoice["validationIssues"].as_array().unwrap();
+    assert_eq!(issues.len(), 1, "{invoice}");
+    assert_eq!(
+        (
+            issues[0]["severity"].clone(),
+            issues[0]["code"].clone(),
+            issues[0]["component"].clone()
+        ),
+        (
+            json!("warning"),
+            json!("payment_failed"),
+            json!("app.stripe.payment")
+        )
+    );
+    assert_eq!(
+        issues[0]["message"],
+        "Stripe could not charge the payment method: Your card was declined. (card_declined)"
+    );
+
+    // A new card saved for the customer becomes Stripe's default; retry pays.
+    let pm = save_card(&app, &s.key, &cus, "4242424242424242").await;
+    let resp = app
+        .put(
+            "/api/v1/customers/acme/apps",
+            json!([{"type": "stripe", "id": s.app_id, "stripeCustomerId": cus,
+                     "stripeDefaultPaymentMethodId": pm}]),
+        )
+        .await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    let stripe_id = invoice["externalIds"]["invoicing"].as_str().unwrap();
+    // The invoice itself names the declined card; Stripe charges the invoice's default.
+    app.client
+        .post(format!("{}/v1/invoices/{stripe_id}", app.emu.base_url()))
+        .bearer_auth(&s.key)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("default_payment_method={pm}"))
+        .send()
+        .await
+        .unwrap();
+    let resp = act(&app, &id, "retry").await;
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    assert_eq!(resp.body["statusDetails"]["extendedStatus"], "paid");
+    assert!(resp.body.get("validationIssues").is_none(), "{}", resp.body);
+    assert_eq!(
+        stripe_requests(&app, "POST", "/v1/invoices")
+            .iter()
+            .filter(|r| r.path == "/v1/invoices")
+            .count(),
+        1
+    );
+}
+
+async fn authentication_on_the_hosted_invoice_page_pays(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let s = setup(&app, manual(), false).await;
+    card_on_file(&app, &s.key, &s.app_id, "4000002760003184").await;
+    let invoice = approved(&app, &s.customer_id).await;
+    let id = invoice["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        invoice["statusDetails"]["extendedStatus"],
+        "payment_processing.action_required"
+    );
+    let stripe_id = invoice["externalIds"]["invoicing"].as_str().unwrap();
+    let hosted = app.emu.object(stripe_id).unwrap()["hosted_invoice_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let issue = &invoice["validationIssues"][0];
+    assert_eq!(issue["code"], "payment_action_required");
+    assert!(
+        issue["message"].as_str().unwrap().ends_with(&hosted),
+        "{issue}"
+    );
+
+    // The customer authenticates on Stripe's page; invoice.paid moves it.
+    app.emu
+        .authenticate_invoice_payment(stripe_id, true)
+        .expect("authenticated");
+    let paid = reaches(&app, &id, "paid").await;
+    assert_eq!(paid["status"], "paid");
+    assert!(paid.get("validationIssues").is_none(), "{paid}");
+}
+
+async fn a_sent_invoice_becomes_overdue_when_stripes_clock_passes_the_due_date(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let s = setup(
+        &app,
+        json!({"invoicing": {"autoAdvance": false, "dueAfter": "P7D"},
+               "payment": {"collectionMethod": "send_invoice"}}),
+        false,
+    )
+    .await;
+    card_on_file(&app, &s.key, &s.app_id, "4242424242424242").await;
+    let invoice = approved(&app, &s.customer_id).await;
+    let id = invoice["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        invoice["statusDetails"]["extendedStatus"],
+        "payment_processing.pending"
+    );
+    let stripe_id = invoice["externalIds"]["invoicing"].as_str().unwrap();
+    let stripe = app.emu.object(stripe_id).unwrap();
+    assert_eq!(stripe["collection_method"], "send_invoice");
+    assert_eq!(invoice["dueAt"].is_string(), true, "{invoice}");
+    // No charge was attempted: the customer pays the sent invoice.
+    assert!(stripe_requests(&app, "POST", &format!("/v1/invoices/{stripe_id}/pay")).is_empty());
+
+    app.emu.advance_clock(8 * 86_400);
+    let overdue = reaches(&app, &id, "overdue").await;
+    assert_eq!(overdue["status"], "overdue");
+}
+
+async fn voiding_an_issued_invoice_voids_it_in_stripe(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let s = setup(
+        &app,
+        json!({"invoicing": {"autoAdvance": false, "dueAfter": "P7D"},
+               "payment": {"collectionMethod": "send_invoice"}}),
+        false,
+    )
+    .await;
+    card_on_file(&app, &s.key, &s.app_id, "4242424242424242").await;
+    let invoice = approved(&app, &s.customer_id).await;
+    let id = invoice["id"].as_str().unwrap().to_owned();
+    let void = json!({"action": {"percentage": 100, "action": {"type": "discard"}}, "reason": "duplicate"});
+    let resp = app.post(&format!("{INVOICES}/{id}/void"), void).await;
+    check(&resp, "voidInvoiceAction");
+    assert_eq!(resp.status, 200, "{}", resp.body);
+    assert_eq!(resp.body["statusDetails"]["extendedStatus"], "voided");
+    let stripe_id = invoice["externalIds"]["invoicing"].as_str().unwrap();
+    assert_eq!(app.emu.object(stripe_id).unwrap()["status"], "void");
+    // Stripe's invoice.voided arrives after and changes nothing.
+    wait_for("invoice.voided delivered", || {
+        app.emu
+            .webhook_deliveries()
+            .iter()
+            .any(|d| d.event_type == "invoice.voided" && d.succeeded)
+    })
+    .await;
+    assert_eq!(get(&app, &id).await["updatedAt"], resp.body["updatedAt"]);
+}
+
+async fn the_worker_issues_after_the_draft_period(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let s = setup(
+        &app,
+        json!({"invoicing": {"autoAdvance": true, "draftPeriod": "P1D"}}),
+        false,
+    )
+    .await;
+    card_on_file(&app, &s.key, &s.app_id, "4242424242424242").await;
+    add_lines(&app, &s.customer_id, two_lines()).await;
+    let resp = invoice_lines(&app, json!({"customerId": s.customer_id})).await;
+    let id = resp.body[0]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        resp.body[0]["statusDetails"]["extendedStatus"],
+        "draft.waiting_auto_approval"
+    );
+    // Within the draft period the worker leaves it alone.
+    assert_eq!(app.server.work_invoices_once().await.unwrap(), 0);
+    assert!(stripe_objects(&app, "invoice").is_empty());
+    app.server
+        .clock()
+        .advance(time::Duration::days(1) + time::Duration::seconds(1));
+    assert_eq!(app.server.work_invoices_once().await.unwrap(), 1);
+    assert_eq!(
+        get(&app, &id).await["statusDetails"]["extendedStatus"],
+        "paid"
+    );
+    assert_eq!(app.server.work_invoices_once().await.unwrap(), 0);
+    assert_eq!(stripe_objects(&app, "invoice").len(), 1);
+}
+
+async fn a_sync_interrupted_by_stripe_resumes_without_duplicates(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let s = setup(&app, manual(), false).await;
+    card_on_file(&app, &s.key, &s.app_id, "4242424242424242").await;
+    // Stripe stops answering after the invoice and its first item were made
+    // (the responses are lost: the item exists, meterpay never heard of it).
+    app.emu.set_faults(vec![
+        "POST /v1/invoiceitems:error=drop_after,count=1"
+            .parse()
+            .unwrap(),
+        "POST /v1/invoiceitems:error=500,count=10".parse().unwrap(),
+    ]);
+    let invoice = approved(&app, &s.customer_id).await;
+    let id = invoice["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        invoice["statusDetails"]["extendedStatus"],
+        "issuing.syncing"
+    );
+    assert!(invoice["externalIds"]["invoicing"].is_string(), "{invoice}");
+    app.emu.clear_faults();
+    // The worker resumes once the retry time has come.
+    assert_eq!(app.server.work_invoices_once().await.unwrap(), 0);
+    app.server.clock().advance(time::Duration::minutes(2));
+    assert_eq!(app.server.work_invoices_once().await.unwrap(), 1);
+    let done = get(&app, &id).await;
+    assert_eq!(done["statusDetails"]["extendedStatus"], "paid", "{done}");
+    // One Stripe invoice, each line billed once.
+    assert_eq!(stripe_objects(&app, "invoice").len(), 1);
+    let items = stripe_objects(&app, "invoiceitem");
+    assert_eq!(items.len(), 2, "{items:?}");
+    let stripe = app
+        .emu
+        .object(done["externalIds"]["invoicing"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(stripe["total"], 6249);
+}
