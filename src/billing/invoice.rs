@@ -626,6 +626,12 @@ pub struct Invoice {
 }
 
 impl Invoice {
+    /// The number the customer sees: the invoicing app's once issued (Stripe's
+    /// `PREFIX-0001`), meterpay's placeholder before.
+    pub fn display_number(&self) -> &str {
+        self.external.number.as_deref().unwrap_or(&self.number)
+    }
+
     pub fn has_critical_issues(&self) -> bool {
         self.validation_issues
             .iter()

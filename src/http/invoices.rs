@@ -481,10 +481,7 @@ pub fn invoice_body(invoice: Invoice, now: OffsetDateTime, with_lines: bool) -> 
         created_at: invoice.created_at,
         updated_at: invoice.updated_at,
         deleted_at: invoice.deleted_at,
-        number: external
-            .number
-            .clone()
-            .unwrap_or_else(|| invoice.number.clone()),
+        number: invoice.display_number().to_owned(),
         currency: invoice.currency.to_string(),
         supplier: Supplier {
             name: invoice.supplier.name.clone(),

@@ -786,7 +786,7 @@ pub fn invoice_v1(invoice: Invoice, now: OffsetDateTime, expand: Expand) -> Invo
             .iter()
             .flatten()
             .filter(|l| expand.deleted_lines || l.deleted_at.is_none())
-            .map(|l| line_v1(l, &invoice.number))
+            .map(|l| line_v1(l, invoice.display_number()))
             .collect()
     });
     let w = &invoice.workflow;
@@ -814,10 +814,7 @@ pub fn invoice_v1(invoice: Invoice, now: OffsetDateTime, expand: Expand) -> Invo
                 subject_keys: invoice.customer.subject_keys.clone(),
             },
         },
-        number: external
-            .number
-            .clone()
-            .unwrap_or_else(|| invoice.number.clone()),
+        number: invoice.display_number().to_owned(),
         currency: invoice.currency.to_string(),
         totals: TotalsV1::of(invoice.totals.amount),
         status: status.as_str(),
@@ -944,7 +941,7 @@ async fn create_pending_lines(
         .iter()
         .flatten()
         .filter(|l| result.lines.contains(&l.id))
-        .map(|l| line_v1(l, &result.invoice.number))
+        .map(|l| line_v1(l, result.invoice.display_number()))
         .collect();
     Ok((
         StatusCode::CREATED,

@@ -48,31 +48,48 @@ const TAX_LOCATION_INVALID: &str = "customer_tax_location_invalid";
 /// lets another take over after this.
 const LEASE: time::Duration = time::Duration::seconds(60);
 
-/// This process's name as a lease owner.
-static OWNER: LazyLock<String> = LazyLock::new(|| format!("meterpay-{}", crate::ids::new_ulid()));
+/// This process's name; each lease it takes is this plus the operation's own id.
+static PROCESS: LazyLock<String> = LazyLock::new(|| format!("meterpay-{}", crate::ids::new_ulid()));
+
+/// A lease owner for one operation of this process: sync steps and webhook
+/// events of one invoice exclude each other, in one process as across several.
+fn owner() -> String {
+    format!("{}-{}", *PROCESS, crate::ids::new_ulid())
+}
 
 /// Runs `step` for the invoice under this process's lease. Another process
 /// holding the lease is left to finish; the invoice is returned as it is.
 pub async fn run(ctx: &Context, ns: &str, id: InvoiceId, step: Step) -> Result<Invoice> {
-    let now = ctx.clock.now();
-    if ctx
-        .store
-        .claim_invoice(id, &OWNER, now + LEASE, now)
-        .await?
-    {
+    let owner = owner();
+    if claim(ctx, id, &owner).await? {
         let outcome = match step {
             Step::Issue => issue(ctx, ns, id).await,
             Step::RetryPayment => retry_payment(ctx, ns, id).await,
             Step::Void => void(ctx, ns, id).await,
         };
-        if let Err(e) = ctx.store.release_invoice(id, &OWNER).await {
+        if let Err(e) = ctx.store.release_invoice(id, &owner).await {
             tracing::warn!(invoice = %id, error = %e, "could not release an invoice lease");
         }
         outcome?;
     } else {
-        tracing::debug!(invoice = %id, ?step, "another process is working on the invoice");
+        // Still held: a sync of another process (the worker resumes an
+        // unfinished issue; its outcome is what the invoice shows).
+        tracing::info!(invoice = %id, ?step, "another process is working on the invoice");
     }
     ctx.store.require_invoice(ns, id, true).await
+}
+
+/// Takes the invoice's lease, waiting a little for a holder that is about to
+/// finish (a webhook event being applied holds it for one Stripe read).
+async fn claim(ctx: &Context, id: InvoiceId, owner: &str) -> Result<bool> {
+    for _ in 0..40 {
+        let now = ctx.clock.now();
+        if ctx.store.claim_invoice(id, owner, now + LEASE, now).await? {
+            return Ok(true);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(false)
 }
 
 fn issue_of(
@@ -508,7 +525,14 @@ async fn retry_payment(ctx: &Context, ns: &str, id: InvoiceId) -> Result<()> {
     let Some(stripe_invoice_id) = invoice.external.invoice_id.clone() else {
         return Ok(());
     };
-    if invoice.status != ExtendedStatus::PaymentPending {
+    // Pending after `retry`, or failed again by a late event of the previous
+    // attempt that arrived in between: either way the customer asked to pay now.
+    if !matches!(
+        invoice.status,
+        ExtendedStatus::PaymentPending
+            | ExtendedStatus::PaymentFailed
+            | ExtendedStatus::PaymentActionRequired
+    ) {
         return Ok(());
     }
     let client = client_for(ctx, ns, invoice.workflow.invoicing_app_id).await?;

@@ -1,8 +1,7 @@
 //! v1 invoicing: pending lines → draft invoices → approval, the lifecycle's
 //! actions, list filters, updates, and the refusals of what meterpay does
 //! not do. Every response is asserted whole and validated against the v1
-//! invoicing contract. (Issuing stops at `issuing.syncing` until the Stripe
-//! sync lands.)
+//! invoicing contract. (Issuing through Stripe end to end: `invoices_stripe`.)
 
 use serde_json::{Value, json};
 
@@ -209,6 +208,10 @@ fn expected_invoice(
         "issuedAt",
         "voidedAt",
         "validationIssues",
+        "dueAt",
+        "externalIds",
+        // Set when Stripe's invoice.sent arrives (asynchronously).
+        "sentToCustomerAt",
     ] {
         if let Some(value) = actual.get(member) {
             expected[member] = value.clone();
@@ -333,22 +336,38 @@ async fn pending_lines_become_a_draft_that_approval_sends_to_issuing(backend: Ba
     assert_eq!(resp.body["totals"], zero_totals("200"));
     assert_eq!(resp.body["lines"][0]["id"], json!(support_line));
 
-    // Approval hands the draft to issuing (where the Stripe sync takes over).
+    // Approval issues the draft through Stripe, which charges the saved card
+    // at once: the invoice takes Stripe's number, the lines their item ids.
     let resp = act(&app, &draft_id, "approve").await;
     assert_eq!(resp.status, 200, "{}", resp.body);
+    let stripe_number = resp.body["number"].as_str().unwrap().to_owned();
+    assert!(stripe_number.ends_with("-0001"), "{stripe_number}");
+    let mut lines = expected_two_lines(&resp.body["lines"], &draft_id, &stripe_number);
+    for (i, line) in resp.body["lines"].as_array().unwrap().iter().enumerate() {
+        assert!(
+            line["externalIds"]["invoicing"]
+                .as_str()
+                .unwrap()
+                .starts_with("ii_")
+        );
+        lines[i]["externalIds"] = line["externalIds"].clone();
+    }
+    assert!(
+        resp.body["externalIds"]["invoicing"]
+            .as_str()
+            .unwrap()
+            .starts_with("in_")
+    );
+    assert_rfc3339(&resp.body["issuedAt"]);
     assert_eq!(
         resp.body,
         expected_invoice(
             &s,
             &resp.body,
-            "issuing",
-            details("issuing.syncing", true, json!({})),
+            "paid",
+            details("paid", true, json!({})),
             "62.49",
-            Some(expected_two_lines(
-                &resp.body["lines"],
-                &draft_id,
-                &draft_number
-            )),
+            Some(lines),
         )
     );
     // Approving again does not apply.
@@ -357,7 +376,7 @@ async fn pending_lines_become_a_draft_that_approval_sends_to_issuing(backend: Ba
         &resp,
         invalid_problem(
             json!([{"field": "invoiceId", "source": "path", "rule": "invalid",
-            "reason": format!("invoice [{draft_id}] is issuing.syncing: approve does not apply (no action applies now)")}]),
+            "reason": format!("invoice [{draft_id}] is paid: approve does not apply (no action applies now)")}]),
         ),
     );
 
@@ -715,11 +734,8 @@ async fn auto_approval_waits_for_the_draft_period(backend: Backend) {
     );
     let resp = act(&app, &id, "advance").await;
     assert_eq!(resp.status, 200, "{}", resp.body);
-    assert_eq!(resp.body["status"], "issuing");
-    assert_eq!(
-        resp.body["statusDetails"],
-        details("issuing.syncing", true, json!({}))
-    );
+    assert_eq!(resp.body["status"], "paid");
+    assert_eq!(resp.body["statusDetails"], details("paid", true, json!({})));
 
     // With a zero draft period auto-approval is immediate.
     let s2 = s;
@@ -736,10 +752,7 @@ async fn auto_approval_waits_for_the_draft_period(backend: Backend) {
     assert_eq!(resp.status, 200, "{}", resp.body);
     add_lines(&app, &s2.customer_id, two_lines()).await;
     let resp = invoice_lines(&app, json!({"customerId": s2.customer_id})).await;
-    assert_eq!(
-        resp.body[0]["statusDetails"]["extendedStatus"],
-        "issuing.syncing"
-    );
+    assert_eq!(resp.body[0]["statusDetails"]["extendedStatus"], "paid");
 }
 
 async fn a_customer_without_a_payment_method_gets_validation_issues(backend: Backend) {
@@ -951,30 +964,19 @@ async fn force_status(app: &TestApp, id: &str, to: meterpay::billing::invoice::E
 async fn issued_invoices_are_voided_and_failed_payments_retried(backend: Backend) {
     use meterpay::billing::invoice::ExtendedStatus as S;
     let app = TestApp::start(backend).await;
-    let s = setup(&app, manual(), true).await;
+    // Sent invoices: Stripe charges nothing, so they wait in payment processing.
+    // (Failed payments and their retry: `invoices_stripe`.)
+    let s = setup(
+        &app,
+        json!({"invoicing": {"autoAdvance": false},
+               "payment": {"collectionMethod": "send_invoice"}}),
+        true,
+    )
+    .await;
     add_lines(&app, &s.customer_id, two_lines()).await;
     let resp = invoice_lines(&app, json!({"customerId": s.customer_id})).await;
     let id = resp.body[0]["id"].as_str().unwrap().to_owned();
     act(&app, &id, "approve").await;
-
-    // A payment attempt failed: retry sends it back to pending.
-    force_status(&app, &id, S::PaymentFailed).await;
-    let resp = app.get(&format!("{INVOICES}/{id}")).await;
-    check(&resp, "getInvoice");
-    assert_eq!(resp.body["status"], "payment_processing");
-    assert_eq!(
-        resp.body["statusDetails"],
-        json!({"immutable": true, "failed": true, "extendedStatus": "payment_processing.failed",
-               "availableActions": {"retry": {"resultingState": "payment_processing.pending"},
-                                    "void": {"resultingState": "voided"}}})
-    );
-    let resp = act(&app, &id, "retry").await;
-    assert_eq!(resp.status, 200, "{}", resp.body);
-    assert_eq!(
-        resp.body["statusDetails"],
-        json!({"immutable": true, "failed": false, "extendedStatus": "payment_processing.pending",
-               "availableActions": {"void": {"resultingState": "voided"}}})
-    );
 
     // Voiding an issued invoice: voided, with the time, nothing left to do.
     let void = json!({"action": {"percentage": 100, "action": {"type": "discard"}}, "reason": "duplicate"});
