@@ -79,6 +79,11 @@ pub struct ServeArgs {
     )]
     pub invoice_worker_interval_ms: u64,
 
+    /// How long one process's claim on an invoice it is issuing lasts, in
+    /// seconds; if the process dies, another takes the invoice over after this.
+    #[arg(long, env = "METERPAY_INVOICE_LEASE_SECS", default_value_t = 60)]
+    pub invoice_lease_secs: u64,
+
     /// Where the in-process emulator listens (with `--emulate-stripe`); its
     /// hosted checkout pages are served from here.
     #[arg(
@@ -182,6 +187,7 @@ impl std::fmt::Debug for ServeArgs {
                 "invoice_worker_interval_ms",
                 &self.invoice_worker_interval_ms,
             )
+            .field("invoice_lease_secs", &self.invoice_lease_secs)
             .field("emulator_listen", &self.emulator_listen)
             .field("stripe_api_base", &self.stripe_api_base)
             .field("public_url", &self.public_url)

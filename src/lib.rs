@@ -107,6 +107,9 @@ impl Server {
             public_url,
             clients: service::ClientCache::default(),
             clock: service::Clock::default(),
+            invoice_lease: time::Duration::seconds(
+                i64::try_from(args.invoice_lease_secs.max(1)).unwrap_or(60),
+            ),
         };
         let clock = ctx.clock.clone();
         if let Some(emulator) = &emulator {

@@ -44,10 +44,6 @@ pub const PAYMENT_COMPONENT: &str = "app.stripe.payment";
 /// Stripe's code for an automatic-tax invoice whose customer it cannot place.
 const TAX_LOCATION_INVALID: &str = "customer_tax_location_invalid";
 
-/// How long a claim on an invoice lasts; a process that dies holding one
-/// lets another take over after this.
-const LEASE: time::Duration = time::Duration::seconds(60);
-
 /// This process's name; each lease it takes is this plus the operation's own id.
 static PROCESS: LazyLock<String> = LazyLock::new(|| format!("meterpay-{}", crate::ids::new_ulid()));
 
@@ -84,7 +80,11 @@ pub async fn run(ctx: &Context, ns: &str, id: InvoiceId, step: Step) -> Result<I
 async fn claim(ctx: &Context, id: InvoiceId, owner: &str) -> Result<bool> {
     for _ in 0..40 {
         let now = ctx.clock.now();
-        if ctx.store.claim_invoice(id, owner, now + LEASE, now).await? {
+        if ctx
+            .store
+            .claim_invoice(id, owner, now + ctx.invoice_lease, now)
+            .await?
+        {
             return Ok(true);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

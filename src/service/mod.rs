@@ -34,6 +34,9 @@ pub struct Context {
     pub clients: ClientCache,
     /// What time it is for invoicing's rules (draft periods, `asOf`).
     pub clock: Clock,
+    /// How long a process's claim on an invoice lasts; after a crash another
+    /// process takes the invoice over once it has passed.
+    pub invoice_lease: time::Duration,
 }
 
 /// The time invoicing's rules go by: the system's, moved ahead by an offset

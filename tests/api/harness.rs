@@ -87,6 +87,7 @@ pub fn serve_args(database_url: String) -> ServeArgs {
         emulate_stripe: false,
         // Tests run the invoice worker's passes themselves (`work_invoices_once`).
         invoice_worker_interval_ms: 0,
+        invoice_lease_secs: 60,
         emulator_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         stripe_api_base: "http://127.0.0.1:9".into(),
         public_url: None,

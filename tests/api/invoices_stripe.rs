@@ -29,7 +29,7 @@ fn manual() -> Value {
 
 /// Saves `card` for `acme` through a setup-mode session in the emulator and
 /// links it as the default of a new Stripe customer.
-async fn card_on_file(app: &TestApp, key: &str, app_id: &str, card: &str) -> (String, String) {
+pub async fn card_on_file(app: &TestApp, key: &str, app_id: &str, card: &str) -> (String, String) {
     let cus = stripe_customer(app, key, "billing@acme.example").await;
     let pm = save_card(app, key, &cus, card).await;
     let data = json!([{"type": "stripe", "id": app_id, "stripeCustomerId": cus,

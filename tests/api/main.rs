@@ -16,6 +16,7 @@ mod customers_v1;
 mod customers_v3;
 mod emulated_restart;
 mod history;
+mod invoices_processes;
 mod invoices_stripe;
 mod invoices_v1;
 mod invoices_v3;
