@@ -1,5 +1,6 @@
-//! Operating meterpay: the real binary's logs (and, in later modules, a real
-//! browser on the hosted pages).
+//! Operating meterpay: the real binary's logs, and a real browser on the
+//! hosted pages.
 
+mod browser;
 mod logs;
 mod process;
