@@ -101,7 +101,7 @@ async fn browser() -> Option<Browser> {
         json!({
             "binary": chromium,
             "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=900,1000", "--hide-scrollbars"],
+                     "--window-size=900,1300", "--hide-scrollbars"],
         }),
     );
     let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
@@ -159,6 +159,11 @@ async fn wait_for(client: &Client, id: &str) -> fantoccini::elements::Element {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The text of the element with this id, once it is there.
+async fn text(client: &Client, id: &str) -> String {
+    wait_for(client, id).await.text().await.unwrap()
 }
 
 /// A merchant's page for Checkout to send the customer back to.
@@ -225,7 +230,47 @@ async fn a_browser_saves_a_card_through_hosted_checkout() {
         .await
         .expect("open the hosted checkout");
     wait_for(b, "cardNumber").await;
+    // Whose page, for whom, what for, and that it is a test.
+    assert_eq!(text(b, "merchant-name").await, "meterpay emulated account");
+    assert_eq!(text(b, "test-mode").await, "TEST MODE");
+    assert_eq!(
+        text(b, "customer").await,
+        "ACME Inc. · billing@acme.example"
+    );
+    assert_eq!(
+        text(b, "setting-up").await,
+        "A card for future payments in USD"
+    );
     screenshot(b, "checkout-form").await;
+
+    // A mistyped number: the error sits under the number; the rest is kept.
+    fill(b, "cardNumber", "4242 4242 4242 4241").await;
+    fill(b, "cardExpiry", "12 / 34").await;
+    fill(b, "cardCvc", "123").await;
+    fill(b, "billingName", "Ada Lovelace").await;
+    click(b, "submit").await;
+    let error = wait_for(b, "error").await;
+    assert_eq!(
+        error.text().await.unwrap(),
+        "Your card number is incorrect."
+    );
+    assert!(
+        b.find(Locator::Css("#cardNumber[aria-invalid=true] + #error"))
+            .await
+            .is_ok(),
+        "the error is not under the card number"
+    );
+    assert_eq!(
+        b.find(Locator::Id("billingName"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("Ada Lovelace")
+    );
+    screenshot(b, "checkout-invalid-number").await;
 
     // A declined card: the page says so next to the form, nothing is saved.
     fill(b, "cardNumber", "4000 0000 0000 0002").await;
@@ -372,9 +417,23 @@ async fn a_browser_pays_an_open_invoice_on_its_hosted_page() {
         .await
         .expect("open the hosted invoice page");
     wait_for(b, "cardNumber").await;
+    assert_eq!(text(b, "merchant-name").await, "meterpay emulated account");
+    assert_eq!(text(b, "test-mode").await, "TEST MODE");
     assert_eq!(
-        wait_for(b, "amount-due").await.text().await.unwrap(),
-        "22.99 USD"
+        text(b, "billed-to").await,
+        "ACME Inc. · billing@acme.example"
+    );
+    assert_eq!(text(b, "description").await, "Usage for March");
+    assert_eq!(text(b, "amount-due").await, "22.99 USD");
+    assert_eq!(text(b, "submit").await, "Pay 22.99 USD");
+    let lines = b.find_all(Locator::Css("#lines tbody tr")).await.unwrap();
+    let mut shown = Vec::new();
+    for line in lines {
+        shown.push(line.text().await.unwrap());
+    }
+    assert_eq!(
+        shown,
+        ["Platform fee 1 19.99 USD", "API calls 1200 3.00 USD"]
     );
     screenshot(b, "invoice-open").await;
     fill(b, "cardNumber", "4242 4242 4242 4242").await;
