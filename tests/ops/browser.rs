@@ -135,14 +135,23 @@ async fn fill(client: &Client, id: &str, text: &str) {
     field.send_keys(text).await.expect("type");
 }
 
+/// Clicks the element with this id and waits (bounded) until the page it
+/// was on is gone: the next page's elements are the ones found after this.
 async fn click(client: &Client, id: &str) {
-    client
+    let element = client
         .find(Locator::Id(id))
         .await
-        .unwrap_or_else(|e| panic!("no #{id}: {e}"))
-        .click()
-        .await
-        .expect("click");
+        .unwrap_or_else(|e| panic!("no #{id}: {e}"));
+    element.click().await.expect("click");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    // A reference to an element of a page that was left is stale.
+    while element.tag_name().await.is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "clicking #{id} did not leave the page"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Waits (bounded) for an element with this id to be on the page.
