@@ -15,8 +15,27 @@ pub const DEFAULT_NAMESPACE: &str = "default";
     about = "Stripe payment-method flow for usage-based billing"
 )]
 pub struct Cli {
+    /// Log line format: `text` (one readable line an event) or `json` (one
+    /// JSON object a line, for log collectors). Lines logged while serving a
+    /// request carry its `request_id` (the response's `x-request-id`).
+    #[arg(
+        long,
+        global = true,
+        env = "METERPAY_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text
+    )]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines are written (`--log-format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

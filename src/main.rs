@@ -2,21 +2,21 @@ use anyhow::Context;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use meterpay::config::{Cli, Command};
+use meterpay::config::{Cli, Command, LogFormat};
 use meterpay::store::Store;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("METERPAY_LOG")
-                .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info,stripe=error")),
-        )
-        .init();
-    match Cli::parse().command {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    match cli.command {
         Command::Serve(args) => {
             let server = meterpay::Server::start(&args).await?;
-            println!("meterpay listening on {}", server.base_url());
+            // In JSON mode stdout carries only log objects (the "meterpay
+            // listening" line has the address).
+            if cli.log_format == LogFormat::Text {
+                println!("meterpay listening on {}", server.base_url());
+            }
             shutdown_signal().await;
             tracing::info!("shutting down: finishing in-flight requests");
             server.shutdown().await
@@ -42,6 +42,26 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("Stripe emulator on {}", args.listen))
         }
+    }
+}
+
+/// Log lines on stdout, filtered by `METERPAY_LOG` (tracing's `EnvFilter`
+/// syntax). A request's lines are inside its `request` span (request id,
+/// method, path): text shows it as a prefix, JSON as the `span` object.
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("METERPAY_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info,stripe=error"));
+    // Colours only for a terminal, never into files or collectors.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
     }
 }
 

@@ -34,8 +34,10 @@ use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use tower_http::LatencyUnit;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
 
 use crate::error::Error;
 use crate::service::Context;
@@ -86,8 +88,19 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(panic_response))
+        // One line a response (status, latency) and an error line for 5xx,
+        // in the request's span (made by `request_context`, which runs first).
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|_: &Request| tracing::Span::current())
+                .on_response(
+                    DefaultOnResponse::new()
+                        .level(Level::INFO)
+                        .latency_unit(LatencyUnit::Millis),
+                ),
+        )
+        // Outermost, so that every line logged for a request carries its id.
         .layer(middleware::from_fn(request_context))
-        .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 

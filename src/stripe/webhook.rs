@@ -55,10 +55,11 @@ pub fn verify_signature(
     if signatures.is_empty() {
         return Err(SignatureError::Malformed);
     }
-    let age_secs = (now_unix - t).abs();
-    if age_secs > tolerance_secs {
+    // Any `t` a sender writes: the distance cannot overflow (`abs_diff`).
+    let age = now_unix.abs_diff(t);
+    if tolerance_secs < 0 || age > tolerance_secs.unsigned_abs() {
         return Err(SignatureError::Stale {
-            age_secs,
+            age_secs: i64::try_from(age).unwrap_or(i64::MAX),
             tolerance_secs,
         });
     }

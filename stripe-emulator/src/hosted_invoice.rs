@@ -19,7 +19,13 @@ use crate::Shared;
 use crate::api::account_of;
 use crate::cards;
 use crate::error::ApiError;
-use crate::hosted::{card_from, esc, layout, not_found, parse_form};
+use std::collections::HashMap;
+
+use crate::cards::CardInput;
+use crate::hosted::{
+    CVC_INCOMPLETE, FormError, card_fields, card_from, cvc_complete, date, entered_from, esc,
+    form_error, layout, not_found, parse_form,
+};
 use crate::money;
 use crate::resources::invoice_transitions::{self, Attempt};
 use crate::resources::{invoice_payments, payment_methods};
@@ -64,7 +70,7 @@ fn summary(invoice: &Value) -> String {
                 .iter()
                 .map(|line| {
                     format!(
-                        "<tr class=\"line\"><td>{}</td><td>{}</td><td class=\"amount\">{}</td></tr>",
+                        "<tr class=\"line\"><td>{}</td><td class=\"num\">{}</td><td class=\"num amount\">{}</td></tr>",
                         esc(line["description"].as_str().unwrap_or("Item")),
                         esc(line["quantity_decimal"].as_str().unwrap_or("1")),
                         esc(&money::display(line["amount"].as_i64().unwrap_or(0), currency))
@@ -73,19 +79,51 @@ fn summary(invoice: &Value) -> String {
                 .collect()
         })
         .unwrap_or_default();
+    let more = if invoice["lines"]["has_more"] == true {
+        r#"<p class="note">More lines are in the PDF.</p>"#
+    } else {
+        ""
+    };
+    let billed_to = match (
+        invoice["customer_name"].as_str().filter(|s| !s.is_empty()),
+        invoice["customer_email"].as_str().filter(|s| !s.is_empty()),
+    ) {
+        (Some(name), Some(email)) => format!("{} · {}", esc(name), esc(email)),
+        (Some(one), None) | (None, Some(one)) => esc(one),
+        (None, None) => esc(invoice["customer"].as_str().unwrap_or_default()),
+    };
+    let mut facts = format!(r#"<dt>Billed to</dt><dd id="billed-to">{billed_to}</dd>"#);
+    if let Some(at) = invoice["status_transitions"]["finalized_at"].as_i64() {
+        facts.push_str(&format!(
+            r#"<dt>Issued</dt><dd id="issued">{}</dd>"#,
+            date(at)
+        ));
+    }
+    if let Some(due) = invoice["due_date"].as_i64() {
+        facts.push_str(&format!(r#"<dt>Due</dt><dd id="due">{}</dd>"#, date(due)));
+    }
+    if let Some(description) = invoice["description"].as_str().filter(|s| !s.is_empty()) {
+        facts.push_str(&format!(
+            r#"<dt>For</dt><dd id="description">{}</dd>"#,
+            esc(description)
+        ));
+    }
     format!(
-        r#"<p id="merchant">{}</p>
-<h1>Invoice <span id="number">{}</span></h1>
-<p>Status: <strong id="status" data-status="{status}">{status}</strong></p>
-<table id="lines"><thead><tr><th>Description</th><th>Qty</th><th>Amount</th></tr></thead><tbody>{lines}</tbody></table>
-<p>Total: <span id="total">{}</span></p>
-<p>Amount paid: <span id="amount-paid">{}</span></p>
-<p>Amount due: <strong id="amount-due">{}</strong></p>"#,
-        esc(invoice["account_name"].as_str().unwrap_or_default()),
-        esc(invoice["number"].as_str().unwrap_or_default()),
-        esc(&amount("total")),
-        esc(&amount("amount_paid")),
-        esc(&amount("amount_remaining")),
+        r#"<p id="merchant" class="lead">Invoice from {merchant}</p>
+<h1>Invoice <span id="number">{number}</span> <span class="pill" id="status" data-status="{status}">{status}</span></h1>
+<dl class="summary">{facts}</dl>
+<table class="lines" id="lines"><thead><tr><th>Description</th><th class="num">Qty</th><th class="num">Amount</th></tr></thead><tbody>{lines}</tbody></table>
+{more}
+<table class="totals"><tbody>
+<tr><td>Total</td><td class="num" id="total">{total}</td></tr>
+<tr><td>Amount paid</td><td class="num" id="amount-paid">{paid}</td></tr>
+<tr class="due"><td>Amount due</td><td class="num" id="amount-due">{due}</td></tr>
+</tbody></table>"#,
+        merchant = esc(invoice["account_name"].as_str().unwrap_or_default()),
+        number = esc(invoice["number"].as_str().unwrap_or_default()),
+        total = esc(&amount("total")),
+        paid = esc(&amount("amount_paid")),
+        due = esc(&amount("amount_remaining")),
         status = esc(invoice["status"].as_str().unwrap_or_default()),
     )
 }
@@ -94,48 +132,52 @@ fn render(
     ctx: &Shared,
     account: &str,
     invoice: &Value,
-    error: Option<&str>,
+    entered: &HashMap<String, String>,
+    error: Option<FormError>,
     status: StatusCode,
 ) -> Response {
     let id = esc(invoice["id"].as_str().unwrap_or_default());
-    let error_box = error
-        .map(|message| {
-            format!(
-                r#"<div class="error" id="error" role="alert">{}</div>"#,
-                esc(message)
-            )
-        })
-        .unwrap_or_default();
     let payable = matches!(
         invoice["status"].as_str(),
         Some("open") | Some("uncollectible")
     );
     let action = if !payable {
-        match invoice["status"].as_str() {
-            Some("paid") => "<p id=\"paid\">This invoice has been paid. Thank you!</p>".to_string(),
+        form_error(error)
+            + &match invoice["status"].as_str() {
+            Some("paid") => {
+                let when = invoice["status_transitions"]["paid_at"]
+                    .as_i64()
+                    .map(|at| format!(" on {}", date(at)))
+                    .unwrap_or_default();
+                format!(
+                    "<p class=\"success\" id=\"paid\">This invoice has been paid{when}. Thank you!</p>"
+                )
+            }
             Some("void") => {
-                "<p id=\"void\">This invoice has been voided and can no longer be paid.</p>"
+                "<p class=\"error\" id=\"void\">This invoice has been voided and can no longer be paid.</p>"
                     .to_string()
             }
             _ => String::new(),
         }
     } else if awaiting_authentication(ctx, account, invoice) {
         format!(
-            r#"<h2 id="three-d-secure">Authenticate your payment</h2>
-<p>Your bank requires you to confirm this payment (3D Secure test page).</p>
+            r#"{}<h2 id="three-d-secure">Authenticate your payment</h2>
+<p class="lead">Your bank asks you to confirm this payment (a 3D Secure test page).</p>
 <form method="post" action="/i/{id}/authenticate"><input type="hidden" name="action" value="complete"><button type="submit" id="complete-auth">Complete authentication</button></form>
-<form method="post" action="/i/{id}/authenticate"><input type="hidden" name="action" value="fail"><button type="submit" class="secondary" id="fail-auth">Fail authentication</button></form>"#
+<form method="post" action="/i/{id}/authenticate"><input type="hidden" name="action" value="fail"><button type="submit" class="secondary" id="fail-auth">Fail authentication</button></form>"#,
+            form_error(error)
         )
     } else {
         format!(
-            r#"<form method="post" action="/i/{id}" id="payment-form">
-<label for="cardNumber">Card number</label><input id="cardNumber" name="card_number" inputmode="numeric" autocomplete="cc-number" placeholder="1234 1234 1234 1234" required>
-<div class="row"><div><label for="cardExpiry">Expiration</label><input id="cardExpiry" name="exp" autocomplete="cc-exp" placeholder="MM / YY" required></div>
-<div><label for="cardCvc">CVC</label><input id="cardCvc" name="cvc" inputmode="numeric" autocomplete="cc-csc" placeholder="CVC" required></div></div>
-<label for="billingName">Cardholder name</label><input id="billingName" name="name" autocomplete="cc-name">
+            r#"<h2>Pay with card</h2>
+<form method="post" action="/i/{id}" id="payment-form" novalidate>
+{}
+{}
 <button type="submit" id="submit">Pay {}</button>
 </form>
-<p class="note">Test cards: 4242 4242 4242 4242 pays · 4000 0000 0000 0341 is declined · 4000 0027 6000 3184 asks for authentication. Any future date and any CVC.</p>"#,
+<p class="testcards">Test mode: 4242 4242 4242 4242 pays · 4000 0000 0000 0341 is declined · 4000 0027 6000 3184 asks for authentication. Any future date and any CVC.</p>"#,
+            form_error(error),
+            card_fields(entered, error),
             esc(&money::display(
                 invoice["amount_remaining"].as_i64().unwrap_or(0),
                 invoice["currency"].as_str().unwrap_or("usd")
@@ -143,7 +185,7 @@ fn render(
         )
     };
     let body = format!(
-        "{}{error_box}{action}<p class=\"note\"><a href=\"/i/{id}/pdf\" id=\"pdf\">Download invoice (PDF)</a></p>",
+        "{}{action}<p class=\"note\"><a href=\"/i/{id}/pdf\" id=\"pdf\">Download invoice (PDF)</a></p>",
         summary(invoice)
     );
     (status, Html(layout("Invoice", &body))).into_response()
@@ -152,7 +194,14 @@ fn render(
 async fn page(AxState(ctx): AxState<Ctx>, Path(id): Path<String>) -> Response {
     match find(&ctx, &id) {
         None => not_found(),
-        Some((account, invoice)) => render(&ctx, &account, &invoice, None, StatusCode::OK),
+        Some((account, invoice)) => render(
+            &ctx,
+            &account,
+            &invoice,
+            &HashMap::new(),
+            None,
+            StatusCode::OK,
+        ),
     }
 }
 
@@ -161,20 +210,39 @@ fn after_attempt(
     ctx: &Shared,
     account: &str,
     id: &str,
+    card: Option<&CardInput>,
     result: Result<Attempt, ApiError>,
 ) -> Response {
     let Some((_, invoice)) = find(ctx, id) else {
         return not_found();
     };
+    let entered = card.map(entered_from).unwrap_or_default();
     match result {
-        Ok(Attempt::Paid(_)) | Ok(Attempt::RequiresAction(..)) => {
-            render(ctx, account, &invoice, None, StatusCode::OK)
-        }
-        Ok(Attempt::Declined(_, error)) | Err(error) => render(
+        Ok(Attempt::Paid(_)) | Ok(Attempt::RequiresAction(..)) => render(
             ctx,
             account,
             &invoice,
-            Some(&error.message),
+            &HashMap::new(),
+            None,
+            StatusCode::OK,
+        ),
+        Ok(Attempt::Declined(_, error)) => render(
+            ctx,
+            account,
+            &invoice,
+            &entered,
+            Some(FormError {
+                message: &error.message,
+                field: None,
+            }),
+            StatusCode::from_u16(error.status).unwrap_or(StatusCode::PAYMENT_REQUIRED),
+        ),
+        Err(error) => render(
+            ctx,
+            account,
+            &invoice,
+            &entered,
+            Some(FormError::of(&error)),
             StatusCode::from_u16(error.status).unwrap_or(StatusCode::BAD_REQUEST),
         ),
     }
@@ -188,20 +256,27 @@ async fn submit(AxState(ctx): AxState<Ctx>, Path(id): Path<String>, body: Bytes)
         invoice["status"].as_str(),
         Some("open") | Some("uncollectible")
     ) {
-        return render(&ctx, &account, &invoice, None, StatusCode::OK);
-    }
-    let form = parse_form(&body);
-    let cvc = form.get("cvc").map(|cvc| cvc.trim()).unwrap_or_default();
-    if !(3..=4).contains(&cvc.len()) || !cvc.chars().all(|c| c.is_ascii_digit()) {
         return render(
             &ctx,
             &account,
             &invoice,
-            Some("Your card's security code is incomplete."),
+            &HashMap::new(),
+            None,
+            StatusCode::OK,
+        );
+    }
+    let form = parse_form(&body);
+    let card = card_from(&form);
+    if !cvc_complete(&form) {
+        return render(
+            &ctx,
+            &account,
+            &invoice,
+            &entered_from(&card),
+            Some(CVC_INCOMPLETE),
             StatusCode::PAYMENT_REQUIRED,
         );
     }
-    let card = card_from(&form);
     let result = {
         let mut state = ctx.lock();
         state.current_request = None;
@@ -223,7 +298,7 @@ async fn submit(AxState(ctx): AxState<Ctx>, Path(id): Path<String>, body: Bytes)
             }
         }
     };
-    after_attempt(&ctx, &account, &id, result)
+    after_attempt(&ctx, &account, &id, Some(&card), result)
 }
 
 async fn authenticate(AxState(ctx): AxState<Ctx>, Path(id): Path<String>, body: Bytes) -> Response {
@@ -237,7 +312,7 @@ async fn authenticate(AxState(ctx): AxState<Ctx>, Path(id): Path<String>, body: 
         state.current_request = None;
         invoice_transitions::authenticate(&mut state, &account, invoice, completed)
     };
-    after_attempt(&ctx, &account, &id, result)
+    after_attempt(&ctx, &account, &id, None, result)
 }
 
 /// A one-page PDF with the invoice number, status and amounts.

@@ -19,11 +19,13 @@ mod api;
 mod cards;
 mod error;
 mod expand;
-mod form;
+/// Stripe's form decoding (public for the property tests and other clients).
+pub mod form;
 mod hosted;
 mod hosted_invoice;
 mod ids;
-mod money;
+/// Stripe's money arithmetic (public for the property tests).
+pub mod money;
 mod pagination;
 mod params;
 mod persist;

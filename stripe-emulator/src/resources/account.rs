@@ -12,6 +12,10 @@ pub fn retrieve(state: &State, account: &str, params: &Value) -> ApiResult<Value
     Ok(account_object(state, account))
 }
 
+/// The business name of every emulated account (its dashboard display name,
+/// the invoices' `account_name`, the merchant the hosted pages show).
+pub(crate) const ACCOUNT_NAME: &str = "meterpay emulated account";
+
 /// The account object: a standard US account with payments and payouts enabled.
 fn account_object(state: &State, account: &str) -> Value {
     let created = state
@@ -22,7 +26,7 @@ fn account_object(state: &State, account: &str) -> Value {
     json!({
         "business_profile": {
             "annual_revenue": null, "estimated_worker_count": null, "mcc": null,
-            "minority_owned_business_designation": null, "name": "meterpay emulated account",
+            "minority_owned_business_designation": null, "name": ACCOUNT_NAME,
             "product_description": null, "support_address": null, "support_email": null,
             "support_phone": null, "support_url": null, "url": null
         },
@@ -47,7 +51,7 @@ fn account_object(state: &State, account: &str) -> Value {
             "branding": {"icon": null, "logo": null, "primary_color": null, "secondary_color": null},
             "card_issuing": {"tos_acceptance": {"date": null, "ip": null}},
             "card_payments": {"decline_on": {"avs_failure": false, "cvc_failure": false}, "statement_descriptor_prefix": null, "statement_descriptor_prefix_kana": null, "statement_descriptor_prefix_kanji": null},
-            "dashboard": {"display_name": "meterpay emulated account", "timezone": "Etc/UTC"},
+            "dashboard": {"display_name": ACCOUNT_NAME, "timezone": "Etc/UTC"},
             "invoices": {"default_account_tax_ids": null, "hosted_payment_method_save": "always"},
             "payments": {"statement_descriptor": null, "statement_descriptor_kana": null, "statement_descriptor_kanji": null, "statement_descriptor_prefix_kana": null, "statement_descriptor_prefix_kanji": null},
             "payouts": {"debit_negative_balances": true, "schedule": {"delay_days": 2, "interval": "daily"}, "statement_descriptor": null},

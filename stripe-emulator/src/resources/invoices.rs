@@ -439,7 +439,7 @@ pub fn create(state: &mut State, account: &str, params: &Value) -> ApiResult<Val
     let id = new_id("in");
     let mut invoice = json!({
         "account_country": "US",
-        "account_name": "meterpay emulated account",
+        "account_name": crate::resources::account::ACCOUNT_NAME,
         "account_tax_ids": null,
         "amount_due": 0,
         "amount_overpaid": 0,
