@@ -539,16 +539,19 @@ impl Store {
         namespace: &str,
         customer_id: CustomerId,
     ) -> Result<Option<(Customer, Option<CheckoutApp>)>> {
+        // Joins only (a derived table would make SQLite materialise it, an
+        // ephemeral table per call): the profile by the rule, its app unless
+        // uninstalled, the customer's Stripe customer in that app.
         static SQL: LazyLock<String> = LazyLock::new(|| {
             format!(
-                "SELECT {}, pa.* FROM customers c LEFT JOIN ({}) pa ON 1 = 1 \
-                 WHERE c.namespace = $1 AND c.id = $2",
+                "SELECT {}, {} WHERE c.namespace = $1 AND c.id = $2",
                 super::customers::COLUMNS,
-                payment_app_sql(
-                    "(SELECT pc.billing_profile_id FROM customers pc \
-                     WHERE pc.namespace = $1 AND pc.id = $2)",
-                    Select::CheckoutPrefixed,
-                )
+                Select::CheckoutPrefixed.from(&format!(
+                    "customers c LEFT JOIN billing_profiles p ON p.namespace = c.namespace \
+                     AND p.id = {} \
+                     LEFT JOIN apps a ON a.id = p.payment_app_id AND a.deleted_at IS NULL",
+                    payment_profile_sql("c.namespace", "c.billing_profile_id"),
+                )),
             )
         });
         let row = sqlx::query(sqlx::AssertSqlSafe(SQL.as_str()))
@@ -628,7 +631,7 @@ enum Select {
 impl Select {
     /// `columns FROM <from> [join]`.
     fn from(self, from: &str) -> String {
-        const JOIN: &str = "LEFT JOIN customer_stripe cs ON cs.namespace = a.namespace \
+        const JOIN: &str = "LEFT JOIN customer_stripe cs ON cs.namespace = $1 \
                             AND cs.app_id = a.id AND cs.customer_id = $2";
         match self {
             Select::App => format!("{} FROM {from}", app_columns()),
@@ -648,14 +651,23 @@ impl Select {
 /// namespace's default profile; that profile's payment app unless uninstalled.
 fn payment_app_sql(pinned_id: &str, select: Select) -> String {
     format!(
-        "SELECT {} \
-         WHERE p.namespace = $1 AND a.deleted_at IS NULL AND p.id = COALESCE( \
+        "SELECT {} WHERE p.namespace = $1 AND a.deleted_at IS NULL AND p.id = {}",
+        select.from("billing_profiles p JOIN apps a ON a.id = p.payment_app_id"),
+        payment_profile_sql("$1", pinned_id),
+    )
+}
+
+/// The billing profile whose payment app a customer uses: the profile
+/// `pinned_id` names while it is live, else namespace `namespace`'s default
+/// (SQL expressions both).
+fn payment_profile_sql(namespace: &str, pinned_id: &str) -> String {
+    format!(
+        "COALESCE( \
            (SELECT pinned.id FROM billing_profiles pinned \
-            WHERE pinned.namespace = $1 AND pinned.id = {pinned_id} \
+            WHERE pinned.namespace = {namespace} AND pinned.id = {pinned_id} \
             AND pinned.deleted_at IS NULL), \
            (SELECT d.id FROM billing_profiles d \
-            WHERE d.namespace = $1 AND d.is_default = 1 AND d.deleted_at IS NULL))",
-        select.from("billing_profiles p JOIN apps a ON a.id = p.payment_app_id"),
+            WHERE d.namespace = {namespace} AND d.is_default = 1 AND d.deleted_at IS NULL))"
     )
 }
 
