@@ -25,7 +25,9 @@ use crate::billing::checkout::{
     TermsOfService, UiMode, UpdateBehavior,
 };
 use crate::error::{Error, Result, Rule};
-use crate::service::checkout::{CheckoutRequest, CheckoutResult, create_checkout_session};
+use crate::service::checkout::{
+    CheckoutRequest, CheckoutResult, create_checkout_session, create_checkout_session_for,
+};
 
 pub fn v3_router() -> Router<AppState> {
     Router::new().route(
@@ -239,18 +241,8 @@ async fn create_v3(
     ApiJson(body): ApiJson<CreateV3>,
 ) -> Result<(StatusCode, Json<ResultV3>)> {
     let id: crate::ids::CustomerId = path_ulid("customerId", &id)?;
-    let customer = state.ctx.store.require_customer(&ns, id).await?;
-    let result = create_checkout_session(
-        &state.ctx,
-        &ns,
-        &customer,
-        CheckoutRequest {
-            app_id: None,
-            stripe_customer_id: None,
-            options: body.stripe_options.into(),
-        },
-    )
-    .await?;
+    let result =
+        create_checkout_session_for(&state.ctx, &ns, id, body.stripe_options.into()).await?;
     Ok((StatusCode::CREATED, Json(result.into())))
 }
 

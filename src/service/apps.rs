@@ -259,21 +259,28 @@ pub async fn client_for(ctx: &Context, ns: &str, id: AppId) -> Result<StripeClie
         .app_secrets(ns, id)
         .await?
         .ok_or_else(|| Error::not_found("app", id))?;
-    if secrets.api_key_encrypted.is_empty() {
+    client_with_key(ctx, id, &secrets.api_key_encrypted)
+}
+
+/// The Stripe client for app `id`'s key as stored (`api_key_encrypted`, read
+/// by the caller with the app): decrypted once per stored ciphertext, then
+/// taken from [`super::ClientCache`]. A rotated key is a new ciphertext, so
+/// no client of an older key is handed out.
+pub fn client_with_key(ctx: &Context, id: AppId, api_key_encrypted: &str) -> Result<StripeClient> {
+    if api_key_encrypted.is_empty() {
         return Err(Error::Gone(format!(
             "app [{id}] was uninstalled; install it again to use it"
         )));
     }
-    if let Some(client) = ctx.clients.get(id, &secrets.api_key_encrypted) {
+    if let Some(client) = ctx.clients.get(id, api_key_encrypted) {
         return Ok(client);
     }
     let key = ctx
         .secrets
-        .decrypt(&secrets.api_key_encrypted, &App::api_key_context(id))
+        .decrypt(api_key_encrypted, &App::api_key_context(id))
         .map_err(|e| Error::Internal(anyhow::Error::new(e)))?;
     let client = ctx.stripe.client(&key);
-    ctx.clients
-        .put(id, &secrets.api_key_encrypted, client.clone());
+    ctx.clients.put(id, api_key_encrypted, client.clone());
     Ok(client)
 }
 

@@ -9,13 +9,14 @@ use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use super::Context;
-use super::apps::{client_for, note_key_rejected};
-use super::customer_billing::{no_app_error, resolve_stripe_app};
+use super::apps::{client_with_key, note_key_rejected};
+use super::customer_billing::no_app_error;
 use crate::billing::app::{App, AppStatus};
 use crate::billing::checkout::{CheckoutOptions, CheckoutSessionStatus, UiMode, ValidCheckout};
 use crate::billing::customer::Customer;
 use crate::error::{Error, FieldError, Remedy, Result, Rule};
 use crate::ids::{AppId, CustomerId, StripeCustomerId};
+use crate::store::apps::CheckoutApp;
 use crate::store::checkout_sessions::CheckoutSessionRecord;
 use crate::stripe::{
     CheckoutRules, CheckoutSessionFor, CreatedCheckoutSession, StripeClient, StripeCustomerFor,
@@ -71,11 +72,44 @@ pub struct CheckoutResult {
     pub return_url: Option<String>,
 }
 
+/// A checkout for customer `customer_id`, through its payment app (v3): the
+/// customer, the app, its key and the Stripe customer are one read.
+pub async fn create_checkout_session_for(
+    ctx: &Context,
+    ns: &str,
+    customer_id: CustomerId,
+    options: CheckoutOptions,
+) -> Result<CheckoutResult> {
+    let (customer, target) = ctx
+        .store
+        .customer_checkout(ns, customer_id)
+        .await?
+        .ok_or_else(|| Error::not_found("customer", customer_id))?;
+    let req = CheckoutRequest {
+        app_id: None,
+        stripe_customer_id: None,
+        options,
+    };
+    checkout(ctx, ns, &customer, req, Some(target)).await
+}
+
 pub async fn create_checkout_session(
     ctx: &Context,
     ns: &str,
     customer: &Customer,
     req: CheckoutRequest,
+) -> Result<CheckoutResult> {
+    checkout(ctx, ns, customer, req, None).await
+}
+
+/// `target`: the Stripe app, already read with the customer (`Some`), or
+/// to be read after validation (`None`).
+async fn checkout(
+    ctx: &Context,
+    ns: &str,
+    customer: &Customer,
+    req: CheckoutRequest,
+    target: Option<Option<CheckoutApp>>,
 ) -> Result<CheckoutResult> {
     customer.ensure_live()?;
     // 1. Everything that can be checked without the network.
@@ -93,31 +127,37 @@ pub async fn create_checkout_session(
     };
     let (valid, given) = merge_invalid(valid, given)?;
 
-    // 2. The Stripe app.
-    let app = resolve_stripe_app(ctx, ns, customer, req.app_id)
-        .await?
-        .ok_or_else(|| no_app_error("app_id", Rule::Required, true))?;
+    // 2. The Stripe app (DESIGN step 2: the explicit app, else the customer's
+    // payment app), its key and the customer's Stripe customer: one read.
+    let target = match target {
+        Some(target) => target,
+        None => ctx.store.checkout_app(ns, customer.id, req.app_id).await?,
+    };
+    let target = match (target, req.app_id) {
+        (Some(target), _) => target,
+        (None, Some(id)) => return Err(Error::not_found("app", id)),
+        (None, None) => return Err(no_app_error("app_id", Rule::Required, true)),
+    };
+    let app = target.app;
+    app.ensure_live()?;
     if app.status == AppStatus::Unauthorized {
         return Err(key_invalid(&app));
     }
 
     // 3. The Stripe customer.
-    let client = client_for(ctx, ns, app.id).await?;
-    let mapping = ctx
-        .store
-        .get_customer_stripe(ns, app.id, customer.id)
-        .await?;
+    let client = client_with_key(ctx, app.id, &target.api_key_encrypted)?;
+    let mapping = target.stripe_customer_id;
     let (stripe_customer_id, map_after) = match (mapping, given) {
-        (Some(m), Some(given)) if m.stripe_customer_id != given => {
+        (Some(m), Some(given)) if m != given => {
             return Err(Error::conflict(
                 "stripe_customer_id",
                 format!(
                     "customer [{}] is already linked to Stripe customer [{}], not [{given}]",
-                    customer.id, m.stripe_customer_id
+                    customer.id, m
                 ),
             ));
         }
-        (Some(m), _) => (m.stripe_customer_id, false),
+        (Some(m), _) => (m, false),
         (None, Some(given)) => (given, true),
         (None, None) => (
             create_stripe_customer(ctx, ns, &app, &client, customer).await?,

@@ -10,8 +10,9 @@ use sqlx::any::AnyRow;
 use super::Page;
 use super::{OnUnique, Store, Unique, get_json, get_opt_ts, get_ts, to_json};
 use crate::billing::app::{App, AppStatus};
+use crate::billing::customer::Customer;
 use crate::error::{Error, Result};
-use crate::ids::{AppId, CustomerId, ProfileId};
+use crate::ids::{AppId, CustomerId, ProfileId, StripeCustomerId};
 use crate::timestamp;
 
 /// A Stripe app to insert, secrets encrypted.
@@ -40,6 +41,17 @@ pub struct AppSecrets {
     pub webhook_secret_encrypted: Option<String>,
     /// The signing secret of an endpoint being replaced, until it is deleted.
     pub previous_webhook_secret_encrypted: Option<String>,
+}
+
+/// What a checkout needs of the Stripe app, read in one statement: the
+/// app, its encrypted key and the customer's Stripe customer in it.
+#[derive(Debug, Clone)]
+pub struct CheckoutApp {
+    pub app: App,
+    /// Empty once the app is uninstalled.
+    pub api_key_encrypted: String,
+    /// The customer's Stripe customer in this app, when already known.
+    pub stripe_customer_id: Option<StripeCustomerId>,
 }
 
 /// A webhook endpoint replacing an app's current one.
@@ -443,6 +455,7 @@ impl Store {
             payment_app_sql(
                 "(SELECT c.billing_profile_id FROM customers c \
                  WHERE c.namespace = $1 AND c.id = $2)",
+                Select::App,
             )
         });
         self.payment_app(&SQL, namespace, Some(customer_id.to_string()))
@@ -456,7 +469,7 @@ impl Store {
         namespace: &str,
         pinned: Option<ProfileId>,
     ) -> Result<Option<App>> {
-        static SQL: LazyLock<String> = LazyLock::new(|| payment_app_sql("$2"));
+        static SQL: LazyLock<String> = LazyLock::new(|| payment_app_sql("$2", Select::App));
         self.payment_app(&SQL, namespace, pinned.map(|id| id.to_string()))
             .await
     }
@@ -473,6 +486,94 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         row.map(|r| app_from_row(&r)).transpose()
+    }
+
+    /// The checkout's one read: customer `customer_id`'s payment app (as
+    /// [`Store::payment_app_for_customer`] resolves it), or app `explicit`
+    /// (uninstalled or not, as [`Store::get_app`]), with the app's encrypted
+    /// key and the customer's Stripe customer in that app.
+    pub async fn checkout_app(
+        &self,
+        namespace: &str,
+        customer_id: CustomerId,
+        explicit: Option<AppId>,
+    ) -> Result<Option<CheckoutApp>> {
+        static BY_CUSTOMER: LazyLock<String> = LazyLock::new(|| {
+            payment_app_sql(
+                "(SELECT c.billing_profile_id FROM customers c \
+                 WHERE c.namespace = $1 AND c.id = $2)",
+                Select::Checkout,
+            )
+        });
+        static EXPLICIT: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {} WHERE a.namespace = $1 AND a.id = $3",
+                Select::Checkout.from("apps a"),
+            )
+        });
+        let query = match explicit {
+            Some(id) => sqlx::query(sqlx::AssertSqlSafe(EXPLICIT.as_str()))
+                .bind(namespace)
+                .bind(customer_id.to_string())
+                .bind(id.to_string()),
+            None => sqlx::query(sqlx::AssertSqlSafe(BY_CUSTOMER.as_str()))
+                .bind(namespace)
+                .bind(customer_id.to_string()),
+        };
+        let Some(row) = query.fetch_optional(&self.pool).await? else {
+            return Ok(None);
+        };
+        let stripe_customer_id: Option<String> = row.try_get("stripe_customer_id")?;
+        Ok(Some(CheckoutApp {
+            app: app_from_row(&row)?,
+            api_key_encrypted: row.try_get("api_key_encrypted")?,
+            stripe_customer_id: stripe_customer_id.map(StripeCustomerId::from),
+        }))
+    }
+
+    /// Customer `customer_id` (deleted or not) and, as
+    /// [`Store::checkout_app`] finds it without an explicit app, what its
+    /// checkout needs of its payment app: the v3 checkout's one read.
+    pub async fn customer_checkout(
+        &self,
+        namespace: &str,
+        customer_id: CustomerId,
+    ) -> Result<Option<(Customer, Option<CheckoutApp>)>> {
+        // Joins only (a derived table would make SQLite materialise it, an
+        // ephemeral table per call): the profile by the rule, its app unless
+        // uninstalled, the customer's Stripe customer in that app.
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {}, {} WHERE c.namespace = $1 AND c.id = $2",
+                super::customers::COLUMNS,
+                Select::CheckoutPrefixed.from(&format!(
+                    "customers c LEFT JOIN billing_profiles p ON p.namespace = c.namespace \
+                     AND p.id = {} \
+                     LEFT JOIN apps a ON a.id = p.payment_app_id AND a.deleted_at IS NULL",
+                    payment_profile_sql("c.namespace", "c.billing_profile_id"),
+                )),
+            )
+        });
+        let row = sqlx::query(sqlx::AssertSqlSafe(SQL.as_str()))
+            .bind(namespace)
+            .bind(customer_id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let customer = super::customers::customer_from_row(&row)?;
+        let app_id: Option<String> = row.try_get("app_id")?;
+        if app_id.is_none() {
+            return Ok(Some((customer, None)));
+        }
+        let stripe_customer_id: Option<String> = row.try_get("app_stripe_customer_id")?;
+        Ok(Some((
+            customer,
+            Some(CheckoutApp {
+                app: app_from_columns(&row, "app_")?,
+                api_key_encrypted: row.try_get("app_api_key_encrypted")?,
+                stripe_customer_id: stripe_customer_id.map(StripeCustomerId::from),
+            }),
+        )))
     }
 
     /// The encrypted secrets of an app (uninstalled apps included).
@@ -509,20 +610,64 @@ pub(crate) fn duplicate_account(account: &str, livemode: bool) -> Error {
     )
 }
 
+/// The app's columns, qualified by `a.`.
+fn app_columns() -> String {
+    let columns: Vec<String> = COLUMNS.split(", ").map(|c| format!("a.{c}")).collect();
+    columns.join(", ")
+}
+
+/// What a query over one app `a` selects: the app's columns, or the
+/// checkout's (adding the app's encrypted key and customer `$2`'s Stripe
+/// customer in the app, joined as `cs`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Select {
+    App,
+    /// Named as [`App`](Select::App) plus `api_key_encrypted` and `stripe_customer_id`.
+    Checkout,
+    /// The same, every column named `app_<column>`.
+    CheckoutPrefixed,
+}
+
+impl Select {
+    /// `columns FROM <from> [join]`.
+    fn from(self, from: &str) -> String {
+        const JOIN: &str = "LEFT JOIN customer_stripe cs ON cs.namespace = $1 \
+                            AND cs.app_id = a.id AND cs.customer_id = $2";
+        match self {
+            Select::App => format!("{} FROM {from}", app_columns()),
+            Select::Checkout => format!(
+                "{}, a.api_key_encrypted, cs.stripe_customer_id FROM {from} {JOIN}",
+                app_columns()
+            ),
+            Select::CheckoutPrefixed => {
+                format!("{} FROM {from} {JOIN}", prefixed_checkout_columns())
+            }
+        }
+    }
+}
+
 /// The payment app rule, in one query: the profile `pinned_id` names (an SQL
 /// expression over `$1` namespace and `$2`) while it is live, else the
 /// namespace's default profile; that profile's payment app unless uninstalled.
-fn payment_app_sql(pinned_id: &str) -> String {
-    let columns: Vec<String> = COLUMNS.split(", ").map(|c| format!("a.{c}")).collect();
+fn payment_app_sql(pinned_id: &str, select: Select) -> String {
     format!(
-        "SELECT {} FROM billing_profiles p JOIN apps a ON a.id = p.payment_app_id \
-         WHERE p.namespace = $1 AND a.deleted_at IS NULL AND p.id = COALESCE( \
+        "SELECT {} WHERE p.namespace = $1 AND a.deleted_at IS NULL AND p.id = {}",
+        select.from("billing_profiles p JOIN apps a ON a.id = p.payment_app_id"),
+        payment_profile_sql("$1", pinned_id),
+    )
+}
+
+/// The billing profile whose payment app a customer uses: the profile
+/// `pinned_id` names while it is live, else namespace `namespace`'s default
+/// (SQL expressions both).
+fn payment_profile_sql(namespace: &str, pinned_id: &str) -> String {
+    format!(
+        "COALESCE( \
            (SELECT pinned.id FROM billing_profiles pinned \
-            WHERE pinned.namespace = $1 AND pinned.id = {pinned_id} \
+            WHERE pinned.namespace = {namespace} AND pinned.id = {pinned_id} \
             AND pinned.deleted_at IS NULL), \
            (SELECT d.id FROM billing_profiles d \
-            WHERE d.namespace = $1 AND d.is_default = 1 AND d.deleted_at IS NULL))",
-        columns.join(", ")
+            WHERE d.namespace = {namespace} AND d.is_default = 1 AND d.deleted_at IS NULL))"
     )
 }
 
@@ -531,26 +676,50 @@ fn clamp(n: u64) -> i64 {
 }
 
 fn app_from_row(row: &AnyRow) -> Result<App> {
+    app_from_columns(row, "")
+}
+
+/// An app from columns named `{prefix}{column}`.
+fn app_from_columns(row: &AnyRow, prefix: &str) -> Result<App> {
+    let name = |column: &'static str| -> std::borrow::Cow<'static, str> {
+        if prefix.is_empty() {
+            column.into()
+        } else {
+            format!("{prefix}{column}").into()
+        }
+    };
     let parse = || -> anyhow::Result<App> {
-        let id: String = row.try_get("id")?;
-        let status: String = row.try_get("status")?;
-        let livemode: i64 = row.try_get("livemode")?;
+        let id: String = row.try_get(&*name("id"))?;
+        let status: String = row.try_get(&*name("status"))?;
+        let livemode: i64 = row.try_get(&*name("livemode"))?;
         Ok(App {
             id: id.parse()?,
-            namespace: row.try_get("namespace")?,
-            name: row.try_get("name")?,
-            description: row.try_get("description")?,
-            labels: get_json(row, "labels")?,
+            namespace: row.try_get(&*name("namespace"))?,
+            name: row.try_get(&*name("name"))?,
+            description: row.try_get(&*name("description"))?,
+            labels: get_json(row, &name("labels"))?,
             status: AppStatus::parse(&status)
                 .ok_or_else(|| anyhow::anyhow!("unknown app status {status}"))?,
-            stripe_account_id: row.try_get("stripe_account_id")?,
+            stripe_account_id: row.try_get(&*name("stripe_account_id"))?,
             livemode: livemode != 0,
-            masked_api_key: row.try_get("masked_api_key")?,
-            webhook_endpoint_id: row.try_get("webhook_endpoint_id")?,
-            created_at: get_ts(row, "created_at")?,
-            updated_at: get_ts(row, "updated_at")?,
-            deleted_at: get_opt_ts(row, "deleted_at")?,
+            masked_api_key: row.try_get(&*name("masked_api_key"))?,
+            webhook_endpoint_id: row.try_get(&*name("webhook_endpoint_id"))?,
+            created_at: get_ts(row, &name("created_at"))?,
+            updated_at: get_ts(row, &name("updated_at"))?,
+            deleted_at: get_opt_ts(row, &name("deleted_at"))?,
         })
     };
     parse().map_err(Error::Internal)
+}
+
+/// The checkout's columns of app `a` (and customer_stripe `cs`), each named
+/// `app_<column>`: beside a customer's columns, names must not collide.
+fn prefixed_checkout_columns() -> String {
+    let mut columns: Vec<String> = COLUMNS
+        .split(", ")
+        .map(|c| format!("a.{c} AS app_{c}"))
+        .collect();
+    columns.push("a.api_key_encrypted AS app_api_key_encrypted".to_owned());
+    columns.push("cs.stripe_customer_id AS app_stripe_customer_id".to_owned());
+    columns.join(", ")
 }

@@ -89,6 +89,9 @@ macro_rules! columns {
     };
 }
 
+/// The selected columns of customer `c`.
+pub(crate) const COLUMNS: &str = columns!();
+
 impl Store {
     pub async fn insert_customer(&self, namespace: &str, input: ValidCustomer) -> Result<Customer> {
         let now = timestamp::now();
@@ -516,7 +519,7 @@ fn push_condition(sql: &mut Sql, column: &str, filter: &StringFilter) {
     }
 }
 
-fn customer_from_row(row: &AnyRow) -> Result<Customer> {
+pub(crate) fn customer_from_row(row: &AnyRow) -> Result<Customer> {
     let parse = || -> anyhow::Result<Customer> {
         let id: String = row.try_get("id")?;
         let currency: Option<String> = row.try_get("currency")?;

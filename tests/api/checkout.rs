@@ -112,6 +112,7 @@ crate::both_backends!(
     v1_checkout_by_id_key_and_inline_customer,
     warm_checkouts_reuse_stripe_connections,
     embedded_return_url_is_left_to_stripe,
+    warm_checkouts_read_once_and_write_once,
 );
 
 /// Whether an embedded session needs `return_url` depends on the payment
@@ -170,6 +171,37 @@ async fn warm_checkouts_reuse_stripe_connections(backend: Backend) {
         opened <= 3,
         "100 sequential warm checkouts opened {opened} connections to Stripe"
     );
+}
+
+/// The warm checkout's database work, counted by the store (no timing): v3
+/// reads the customer, its payment app, the app's key and the Stripe
+/// customer in one statement and records the session in a second; v1 with
+/// an explicit app reads the customer, then the app with its key and the
+/// Stripe customer, then records.
+async fn warm_checkouts_read_once_and_write_once(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (stripe_app, _, id) = setup(&app).await;
+    let app_id = stripe_app["id"].as_str().unwrap().to_owned();
+    let store = app.server.store();
+    let options = json!({"success_url": "https://app.example/ok"});
+    // The first checkout creates the Stripe customer; the rest are warm.
+    assert_eq!(checkout(&app, &id, options.clone()).await.status, 201);
+    for _ in 0..3 {
+        let before = store.acquisitions();
+        let resp = checkout(&app, &id, options.clone()).await;
+        assert_eq!(resp.status, 201, "{}", resp.body);
+        assert_eq!(store.acquisitions() - before, 2, "v3 warm checkout");
+    }
+    let v1 = json!({"appId": app_id, "customer": {"id": id},
+        "options": {"successURL": "https://x.example/s"}});
+    for _ in 0..2 {
+        let before = store.acquisitions();
+        let resp = app
+            .post("/api/v1/stripe/checkout/sessions", v1.clone())
+            .await;
+        assert_eq!(resp.status, 201, "{}", resp.body);
+        assert_eq!(store.acquisitions() - before, 3, "v1 warm checkout");
+    }
 }
 
 async fn hosted_session_cold_then_warm(backend: Backend) {
