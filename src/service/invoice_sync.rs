@@ -75,10 +75,10 @@ pub async fn run(ctx: &Context, ns: &str, id: InvoiceId, step: Step) -> Result<I
     ctx.store.require_invoice(ns, id, true).await
 }
 
-/// Takes the invoice's lease, waiting a little for a holder that is about to
-/// finish (a webhook event being applied holds it for one Stripe read).
+/// Takes the invoice's lease, waiting (up to 10 s) for a holder that is about
+/// to finish (a webhook event being applied holds it for one Stripe read).
 async fn claim(ctx: &Context, id: InvoiceId, owner: &str) -> Result<bool> {
-    for _ in 0..40 {
+    for _ in 0..200 {
         let now = ctx.clock.now();
         if ctx
             .store
@@ -623,7 +623,10 @@ pub async fn apply_event(
         InvoiceChange::FinalizationFailed => (
             Trigger::Fail,
             &[S::IssuingFailed, S::PaymentFailed],
+            // Issuing: meterpay's own sync finalizes and reports a refusal itself
+            // (it also retries without automatic tax where tax is not enforced).
             &[
+                Status::Issuing,
                 Status::PaymentProcessing,
                 Status::Paid,
                 Status::Uncollectible,
@@ -651,6 +654,14 @@ pub async fn apply_event(
             return Ok(Outcome::Processed(Some(invoice.customer.id)));
         }
     };
+    // Stripe announces a payment that needs authentication as failed too
+    // (`invoice.payment_failed` with `invoice.payment_action_required`): the
+    // customer can still authenticate on the hosted invoice page.
+    if change == InvoiceChange::PaymentFailed && invoice.status == S::PaymentActionRequired {
+        return Ok(Outcome::Ignored(format!(
+            "invoice [{id}] waits for the customer's authentication"
+        )));
+    }
     if targets.contains(&invoice.status) || ignore_in.contains(&invoice.status.status()) {
         return Ok(Outcome::Ignored(format!(
             "invoice [{id}] is {}; the event changes nothing",
@@ -668,7 +679,12 @@ pub async fn apply_event(
         InvoiceChange::PaymentFailed
         | InvoiceChange::PaymentActionRequired
         | InvoiceChange::Overdue => current.status == Some(StripeInvoiceStatus::Open),
-        InvoiceChange::FinalizationFailed => current.last_finalization_error.is_some(),
+        // Still a draft: finalizing was refused and nothing finalized it since
+        // (the sync's own retry without automatic tax does, for one).
+        InvoiceChange::FinalizationFailed => {
+            current.status == Some(StripeInvoiceStatus::Draft)
+                && current.last_finalization_error.is_some()
+        }
         InvoiceChange::MarkedUncollectible => {
             current.status == Some(StripeInvoiceStatus::Uncollectible)
         }

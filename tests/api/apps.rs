@@ -12,12 +12,20 @@ use crate::support::{
 
 const APPS: &str = "/api/v3/openmeter/apps";
 const INSTALL: &str = "/api/v3/openmeter/app-catalog/install";
-const WEBHOOK_EVENTS: [&str; 5] = [
+const WEBHOOK_EVENTS: [&str; 13] = [
     "checkout.session.completed",
     "checkout.session.expired",
     "setup_intent.succeeded",
     "setup_intent.setup_failed",
     "setup_intent.requires_action",
+    "invoice.paid",
+    "invoice.payment_failed",
+    "invoice.payment_action_required",
+    "invoice.finalization_failed",
+    "invoice.overdue",
+    "invoice.marked_uncollectible",
+    "invoice.voided",
+    "invoice.sent",
 ];
 
 pub fn masked(key: &str) -> String {
