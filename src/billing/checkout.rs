@@ -197,6 +197,9 @@ pub trait ProviderRules {
     fn is_setup_payment_method_type(&self, kind: &str) -> bool;
     /// Every payment method type a setup session accepts, listed in the error.
     fn setup_payment_method_types(&self) -> Vec<String>;
+    /// Whether a payment method type may redirect the customer away (an
+    /// embedded session offering one needs a `return_url`).
+    fn is_redirect_payment_method_type(&self, kind: &str) -> bool;
     /// The provider's limits on metadata and the keys meterpay reserves in
     /// it; problems are reported under `{field}` and `{field}.{key}`.
     fn check_metadata(&self, v: &mut Violations, field: &str, metadata: &BTreeMap<String, String>);
@@ -257,10 +260,38 @@ impl CheckoutOptions {
                         );
                     }
                 }
-                // Whether `return_url` is needed depends on the payment
-                // methods the session may offer (Stripe requires it where a
-                // redirect-based one is possible): Stripe decides, and its
-                // refusal is reported on this field.
+                let never = self.redirect_on_completion == Some(RedirectOnCompletion::Never);
+                if never && self.return_url.is_some() {
+                    v.push(
+                        field("return_url"),
+                        Rule::Invalid,
+                        "cannot be used when redirect_on_completion is never",
+                    );
+                }
+                // Stripe requires `return_url` where the session may redirect:
+                // a redirect-based payment method listed here (checked here),
+                // or, without payment_method_types, one the account enables
+                // (Stripe decides; its refusal is reported on this field).
+                if let (false, None, Some(types)) =
+                    (never, &self.return_url, &self.payment_method_types)
+                {
+                    let redirecting: Vec<&str> = types
+                        .iter()
+                        .map(String::as_str)
+                        .filter(|kind| rules.is_redirect_payment_method_type(kind))
+                        .collect();
+                    if !redirecting.is_empty() {
+                        v.push(
+                            field("return_url"),
+                            Rule::Required,
+                            format!(
+                                "is required when ui_mode is embedded and a redirect-based payment \
+                                 method type is listed ({}), unless redirect_on_completion is never",
+                                redirecting.join(", ")
+                            ),
+                        );
+                    }
+                }
             }
         }
         for (name, value) in [
@@ -284,7 +315,8 @@ impl CheckoutOptions {
             );
         }
         if let Some(expires_at) = self.expires_at {
-            let ahead = expires_at - now;
+            // Saturating: any i64 may be given (a far-past one must not overflow).
+            let ahead = expires_at.saturating_sub(now);
             if !(MIN_EXPIRY_SECS..=MAX_EXPIRY_SECS).contains(&ahead) {
                 v.push(
                     field("expires_at"),
@@ -437,6 +469,9 @@ mod tests {
         fn setup_payment_method_types(&self) -> Vec<String> {
             vec!["card".into()]
         }
+        fn is_redirect_payment_method_type(&self, kind: &str) -> bool {
+            kind != "card"
+        }
         fn check_metadata(&self, v: &mut Violations, field: &str, m: &BTreeMap<String, String>) {
             for key in m.keys().filter(|k| k.starts_with('x')) {
                 v.push(format!("{field}.{key}"), Rule::Invalid, "reserved");
@@ -531,6 +566,17 @@ mod tests {
         assert!(at(24 * 3600).is_ok());
         assert!(at(30 * 60 - 1).is_err());
         assert!(at(24 * 3600 + 1).is_err());
+        // Any i64 is a refusal, never an overflow.
+        for extreme in [i64::MIN, i64::MIN + 1, i64::MAX] {
+            let options = CheckoutOptions {
+                expires_at: Some(extreme),
+                ..hosted()
+            };
+            assert_eq!(
+                fields(validate(options, None).unwrap_err()),
+                ["stripe_options.expires_at"]
+            );
+        }
         let no_currency = CheckoutOptions {
             currency: None,
             ..hosted()

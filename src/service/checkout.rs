@@ -38,6 +38,15 @@ pub mod provider_rules {
     pub fn setup_payment_method_types() -> Vec<String> {
         CheckoutRules.setup_payment_method_types()
     }
+
+    /// Those of them that never redirect (an embedded session offering
+    /// only these needs no `return_url`).
+    pub fn non_redirect_payment_method_types() -> Vec<String> {
+        setup_payment_method_types()
+            .into_iter()
+            .filter(|kind| !CheckoutRules.is_redirect_payment_method_type(kind))
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Default)]
