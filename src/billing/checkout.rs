@@ -197,9 +197,6 @@ pub trait ProviderRules {
     fn is_setup_payment_method_type(&self, kind: &str) -> bool;
     /// Every payment method type a setup session accepts, listed in the error.
     fn setup_payment_method_types(&self) -> Vec<String>;
-    /// Whether a payment method type may redirect the customer away (an
-    /// embedded session offering one needs a `return_url`).
-    fn is_redirect_payment_method_type(&self, kind: &str) -> bool;
     /// The provider's limits on metadata and the keys meterpay reserves in
     /// it; problems are reported under `{field}` and `{field}.{key}`.
     fn check_metadata(&self, v: &mut Violations, field: &str, metadata: &BTreeMap<String, String>);
@@ -260,38 +257,10 @@ impl CheckoutOptions {
                         );
                     }
                 }
-                let never = self.redirect_on_completion == Some(RedirectOnCompletion::Never);
-                if never && self.return_url.is_some() {
-                    v.push(
-                        field("return_url"),
-                        Rule::Invalid,
-                        "cannot be used when redirect_on_completion is never",
-                    );
-                }
-                // Stripe requires `return_url` where the session may redirect:
-                // a redirect-based payment method listed here (checked here),
-                // or, without payment_method_types, one the account enables
-                // (Stripe decides; its refusal is reported on this field).
-                if let (false, None, Some(types)) =
-                    (never, &self.return_url, &self.payment_method_types)
-                {
-                    let redirecting: Vec<&str> = types
-                        .iter()
-                        .map(String::as_str)
-                        .filter(|kind| rules.is_redirect_payment_method_type(kind))
-                        .collect();
-                    if !redirecting.is_empty() {
-                        v.push(
-                            field("return_url"),
-                            Rule::Required,
-                            format!(
-                                "is required when ui_mode is embedded and a redirect-based payment \
-                                 method type is listed ({}), unless redirect_on_completion is never",
-                                redirecting.join(", ")
-                            ),
-                        );
-                    }
-                }
+                // Whether `return_url` is needed depends on the payment
+                // methods the session may offer (Stripe requires it where a
+                // redirect-based one is possible): Stripe decides, and its
+                // refusal is reported on this field.
             }
         }
         for (name, value) in [
@@ -468,9 +437,6 @@ mod tests {
         }
         fn setup_payment_method_types(&self) -> Vec<String> {
             vec!["card".into()]
-        }
-        fn is_redirect_payment_method_type(&self, kind: &str) -> bool {
-            kind != "card"
         }
         fn check_metadata(&self, v: &mut Violations, field: &str, m: &BTreeMap<String, String>) {
             for key in m.keys().filter(|k| k.starts_with('x')) {

@@ -44,7 +44,9 @@ pub mod provider_rules {
     pub fn non_redirect_payment_method_types() -> Vec<String> {
         setup_payment_method_types()
             .into_iter()
-            .filter(|kind| !CheckoutRules.is_redirect_payment_method_type(kind))
+            .filter(|kind| {
+                crate::stripe::NON_REDIRECT_PAYMENT_METHOD_TYPES.contains(&kind.as_str())
+            })
             .collect()
     }
 }

@@ -199,10 +199,6 @@ impl ProviderRules for CheckoutRules {
             .collect()
     }
 
-    fn is_redirect_payment_method_type(&self, kind: &str) -> bool {
-        !NON_REDIRECT_PAYMENT_METHOD_TYPES.contains(&kind)
-    }
-
     fn check_metadata(&self, v: &mut Violations, field: &str, metadata: &BTreeMap<String, String>) {
         if metadata.len() > MAX_METADATA_KEYS {
             v.push(
