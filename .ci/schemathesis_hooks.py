@@ -28,6 +28,7 @@ EXPIRY = r"^must be between 30 minutes and 24 hours from now"
 CURRENCY = r"^is required in setup mode when payment_method_types is not given and the customer has no currency"
 DEFAULT_PROFILE = r"is the default profile and stays the default"
 APPS_FIXED = r"^a billing profile's apps are fixed when it is created"
+PORTAL_CONFIGURATION = r"^Stripe refused the request: No such configuration: "
 NO_STRIPE_APP = r"^no Stripe app is set up for this customer"
 PAYMENT_METHOD = (
     r"^payment method \[[^\]]+\] (does not exist in Stripe account|is not attached to Stripe customer"
@@ -95,9 +96,11 @@ STATE_DEPENDENT = {
     # checkout session or a linked Stripe customer id creates.
     "POST /api/v1/customers/{customerIdOrKey}/stripe/portal": [
         (r"customerIdOrKey", None, NO_STRIPE_CUSTOMER),
+        (r"configurationId", "invalid", PORTAL_CONFIGURATION),
     ],
     "POST /api/v3/openmeter/customers/{customerId}/billing/stripe/portal-sessions": [
         (r"customerId", None, NO_STRIPE_CUSTOMER),
+        (r"stripe_options\.configuration_id", "invalid", PORTAL_CONFIGURATION),
     ],
     # Stripe customers that do not exist in the app's Stripe account.
     "PUT /api/v1/customers/{customerIdOrKey}/apps": [
