@@ -50,6 +50,7 @@ PERIOD_ORDER = r"^must not be before period\.from$"
 TIER_ORDER = r"^must be greater than zero and than the previous tier's$"
 OPEN_TIER = r"^only the last tier may be open-ended$"
 BEYOND_TIERS = r"^is beyond the last tier \(up to [0-9.]+\); add an open-ended tier$"
+TOO_LARGE = r"^prices the line at more than [0-9]+ \(the largest amount of a line\)$"
 NOT_A_LINE = r"^\[\w+\] is not a line of invoice \[\w+\]$|^names a line given twice$"
 KEEPS_A_LINE = r"^a draft invoice needs at least one line; delete the invoice instead$"
 OWN_CUSTOMER = r"^an invoice stays with its customer \[\w+\]"
@@ -61,6 +62,7 @@ LINE_RULES = [
     (PRICE + r"\.tiers\[\d+\]\.up_?[tT]o_?[aA]mount", "invalid", TIER_ORDER),
     (PRICE + r"\.tiers\[\d+\]\.up_?[tT]o_?[aA]mount", "required", OPEN_TIER),
     (LINE + r"\.quantity", "invalid", BEYOND_TIERS),
+    (LINE + r"\.quantity", "invalid", TOO_LARGE),
 ]
 INVOICE_STATE = [(r"invoiceId", "invalid", ACTION_REFUSED), (r"invoiceId", "invalid", MOVED)]
 INVOICE_UPDATE = INVOICE_STATE + LINE_RULES + [
@@ -105,10 +107,15 @@ STATE_DEPENDENT = {
     # Stripe customers that do not exist in the app's Stripe account.
     "PUT /api/v1/customers/{customerIdOrKey}/apps": [
         (r"\[\d+\]\.stripeCustomerId", "invalid", STRIPE_CUSTOMER),
+        (r"\[\d+\]\.stripeDefaultPaymentMethodId", "invalid", PAYMENT_METHOD),
     ],
-    "PUT /api/v1/customers/{customerIdOrKey}/stripe": [(r"stripeCustomerId", "invalid", STRIPE_CUSTOMER)],
+    "PUT /api/v1/customers/{customerIdOrKey}/stripe": [
+        (r"stripeCustomerId", "invalid", STRIPE_CUSTOMER),
+        (r"stripeDefaultPaymentMethodId", "invalid", PAYMENT_METHOD),
+    ],
     "PUT /api/v3/openmeter/customers/{customerId}/billing/app-data": [
         (r"stripe\.customer_id", "invalid", STRIPE_CUSTOMER),
+        (r"stripe\.default_payment_method_id", "invalid", PAYMENT_METHOD),
         # Only a default payment method given, and no Stripe customer known yet.
         (r"stripe\.customer_id", "required", STRIPE_CUSTOMER_NEEDED),
     ],

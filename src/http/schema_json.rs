@@ -585,9 +585,13 @@ fn date_time() -> Value {
 
 /// `money::parse_numeric` and not negative (`-0` is zero): an amount, a
 /// quantity or a tier bound.
-const NON_NEGATIVE: &str = r"^(?:[0-9]+(?:\.[0-9]+)?|-0+(?:\.0+)?)$";
-/// Greater than zero: a package's size.
-const POSITIVE: &str = r"^(?:[0-9]*[1-9][0-9]*(?:\.[0-9]+)?|[0-9]+\.[0-9]*[1-9][0-9]*)$";
+/// (At most 18 digits before the point and 10 after: `money::MAX_WHOLE_DIGITS`,
+/// `money::MAX_FRACTION_DIGITS`; `numerics_agree_with_the_parser`.)
+const NON_NEGATIVE: &str = r"^(?:[0-9]{1,18}(?:\.[0-9]{1,10})?|-0{1,18}(?:\.0{1,10})?)$";
+/// Greater than zero: a package's size (`NON_NEGATIVE` with a digit not 0).
+fn positive() -> Value {
+    json!({"allOf": [non_negative(), {"type": "string", "pattern": "^[^-]*[1-9]"}]})
+}
 
 fn non_negative() -> Value {
     json!({"type": "string", "pattern": NON_NEGATIVE})
@@ -619,10 +623,7 @@ fn tier(api: Api) -> Value {
     let unit = name("unit_price", "unitPrice");
     let mut schema = api.object(
         vec![
-            (
-                up_to,
-                or_null(json!({"type": "string", "pattern": POSITIVE})),
-            ),
+            (up_to, or_null(positive())),
             (flat, or_null(amount.clone())),
             (unit, or_null(amount)),
         ],
@@ -694,10 +695,7 @@ fn price(api: Api) -> Value {
             variant(
                 "package",
                 &["amount", "quantityPerPackage"],
-                vec![(
-                    "quantityPerPackage",
-                    json!({"type": "string", "pattern": POSITIVE}),
-                )],
+                vec![("quantityPerPackage", positive())],
             ),
             variant(
                 "tiered",
@@ -1193,6 +1191,46 @@ mod tests {
     }
 
     /// The metadata key pattern refuses exactly the reserved keys and brackets.
+    #[test]
+    fn numerics_agree_with_the_parser() {
+        use crate::billing::money::parse_numeric;
+        let non_negative = non_negative();
+        let positive = positive();
+        let nine = |n: usize| "9".repeat(n);
+        let zero = |n: usize| "0".repeat(n);
+        for text in [
+            "0".to_owned(),
+            "-0".to_owned(),
+            "-0.000".to_owned(),
+            "12.5".to_owned(),
+            "0.001".to_owned(),
+            "-1".to_owned(),
+            "1e3".to_owned(),
+            ".5".to_owned(),
+            format!("{}.{}", nine(18), nine(10)),
+            format!("{}.{}", nine(19), nine(1)),
+            format!("1.{}", nine(11)),
+            format!("-{}.{}", zero(18), zero(10)),
+            format!("-{}", zero(19)),
+        ] {
+            let parsed = parse_numeric(&text);
+            let taken = parsed.is_some_and(|d| !d.is_sign_negative() || d.is_zero());
+            let pattern = non_negative["pattern"].as_str().unwrap();
+            assert_eq!(
+                matches(&json!({"pattern": pattern}), &text),
+                taken,
+                "{text}"
+            );
+            let greater = parsed.is_some_and(|d| d > rust_decimal::Decimal::ZERO);
+            let both = positive["allOf"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|s| matches(s, &text));
+            assert_eq!(both, greater, "{text}");
+        }
+    }
+
     #[test]
     fn metadata_key_pattern() {
         let schema = checkout_metadata();

@@ -993,7 +993,8 @@ pub const INVOICE_EXPAND: [&str; 3] = ["lines", "preceding", "workflow.apps"];
 fn expand_of(values: &[String], field: &str) -> std::result::Result<bool, FieldError> {
     let mut lines = false;
     for value in values {
-        for item in value.split(',').filter(|s| !s.is_empty()) {
+        // Every item names something: an empty one is refused, not skipped.
+        for item in value.split(',') {
             match item {
                 "lines" => lines = true,
                 other if INVOICE_EXPAND.contains(&other) => {}
@@ -1120,13 +1121,9 @@ fn parse_list(raw: Option<&str>) -> std::result::Result<(InvoiceQuery, bool), Er
     let mut descending = false;
     let mut order = InvoiceOrder::CreatedAt;
     for (name, value) in query_pairs(raw) {
-        let items = || {
-            value
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect::<Vec<_>>()
-        };
+        // Statuses and customers: every item names one (an empty item is
+        // refused, as the document says); extended statuses are free text.
+        let items = || value.split(',').map(str::to_owned).collect::<Vec<_>>();
         let outcome: std::result::Result<(), FieldError> = match name.as_str() {
             "statuses" => items()
                 .into_iter()
@@ -1142,7 +1139,8 @@ fn parse_list(raw: Option<&str>) -> std::result::Result<(InvoiceQuery, bool), Er
                     )),
                 }),
             "extendedStatuses" => {
-                q.extended_statuses.extend(items());
+                q.extended_statuses
+                    .extend(items().into_iter().filter(|s| !s.is_empty()));
                 Ok(())
             }
             "customers" => items().into_iter().try_for_each(|c| {

@@ -751,6 +751,11 @@ async fn invoicing_request_schemas_state_the_handlers_rules() {
             400,
         ),
     ];
+    // List parameters: an empty item names nothing and is refused.
+    for query in ["customers=", "statuses=draft,", "expand="] {
+        let resp = app.get(&format!("/api/v1/billing/invoices?{query}")).await;
+        assert_eq!(resp.status, 400, "{query}: {}", resp.body);
+    }
     for (method, path, concrete, body, valid, status) in cases {
         let validator = request_validator(&doc, method, path);
         let errors: Vec<String> = validator
