@@ -284,7 +284,8 @@ impl CheckoutOptions {
             );
         }
         if let Some(expires_at) = self.expires_at {
-            let ahead = expires_at - now;
+            // Saturating: any i64 may be given (a far-past one must not overflow).
+            let ahead = expires_at.saturating_sub(now);
             if !(MIN_EXPIRY_SECS..=MAX_EXPIRY_SECS).contains(&ahead) {
                 v.push(
                     field("expires_at"),
@@ -531,6 +532,17 @@ mod tests {
         assert!(at(24 * 3600).is_ok());
         assert!(at(30 * 60 - 1).is_err());
         assert!(at(24 * 3600 + 1).is_err());
+        // Any i64 is a refusal, never an overflow.
+        for extreme in [i64::MIN, i64::MIN + 1, i64::MAX] {
+            let options = CheckoutOptions {
+                expires_at: Some(extreme),
+                ..hosted()
+            };
+            assert_eq!(
+                fields(validate(options, None).unwrap_err()),
+                ["stripe_options.expires_at"]
+            );
+        }
         let no_currency = CheckoutOptions {
             currency: None,
             ..hosted()

@@ -942,7 +942,7 @@ impl LineInput {
                     v.push(
                         at("quantity"),
                         Rule::MatchesRegex,
-                        format!("[{text}] is not a decimal number such as 12.5 (a string)"),
+                        money::numeric_hint(text, "12.5"),
                     );
                     None
                 }

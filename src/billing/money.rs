@@ -19,19 +19,41 @@ use serde::{Deserialize, Serialize};
 use super::currency::CurrencyCode;
 use crate::error::{Rule, Violations};
 
+/// The most digits a `Numeric` may have before and after the point: 28
+/// digits in all, which a `Decimal` always holds exactly.
+pub const MAX_WHOLE_DIGITS: usize = 18;
+pub const MAX_FRACTION_DIGITS: usize = 10;
+
+/// The largest amount a line may come to (in the currency's major unit):
+/// invoice totals of such lines, and their minor units, stay exact.
+pub const MAX_LINE_AMOUNT: Decimal = Decimal::from_parts(0xA4C6_8000, 0x3_8D7E, 0, false, 0);
+
 /// Reads the contract's `Numeric` (`^-?[0-9]+(\.[0-9]+)?$`): no exponent, no
-/// sign other than a leading minus, digits on both sides of the point.
+/// sign other than a leading minus, digits on both sides of the point; at
+/// most [`MAX_WHOLE_DIGITS`] before it and [`MAX_FRACTION_DIGITS`] after.
 pub fn parse_numeric(text: &str) -> Option<Decimal> {
     let digits = text.strip_prefix('-').unwrap_or(text);
     let (whole, fraction) = match digits.split_once('.') {
         Some((w, f)) => (w, Some(f)),
         None => (digits, None),
     };
-    let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    if !all_digits(whole) || fraction.is_some_and(|f| !all_digits(f)) {
+    let all_digits = |s: &str, max: usize| {
+        !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_digit())
+    };
+    if !all_digits(whole, MAX_WHOLE_DIGITS)
+        || fraction.is_some_and(|f| !all_digits(f, MAX_FRACTION_DIGITS))
+    {
         return None;
     }
     text.parse::<Decimal>().ok()
+}
+
+/// The hint of a refused `Numeric`.
+pub fn numeric_hint(text: &str, example: &str) -> String {
+    format!(
+        "[{text}] is not a decimal number such as {example} (a string, at most \
+         {MAX_WHOLE_DIGITS} digits before the point and {MAX_FRACTION_DIGITS} after)"
+    )
 }
 
 /// A decimal as the API writes it: `Numeric`, without trailing zeros
@@ -167,17 +189,27 @@ pub enum Price {
 
 /// Why a quantity cannot be priced (the caller names the quantity field).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QuantityBeyondTiers {
-    pub last_bound: Decimal,
+pub enum QuantityBeyondTiers {
+    /// Beyond a bounded last tier.
+    Tiers { last_bound: Decimal },
+    /// The price of the quantity exceeds [`MAX_LINE_AMOUNT`].
+    TooLarge,
 }
 
 impl fmt::Display for QuantityBeyondTiers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "is beyond the last tier (up to {}); add an open-ended tier",
-            format(self.last_bound)
-        )
+        match self {
+            QuantityBeyondTiers::Tiers { last_bound } => write!(
+                f,
+                "is beyond the last tier (up to {}); add an open-ended tier",
+                format(*last_bound)
+            ),
+            QuantityBeyondTiers::TooLarge => write!(
+                f,
+                "prices the line at more than {} (the largest amount of a line)",
+                format(MAX_LINE_AMOUNT)
+            ),
+        }
     }
 }
 
@@ -190,15 +222,24 @@ impl Price {
     /// What `quantity` costs at this price, not yet rounded. A flat price
     /// ignores the quantity.
     pub fn amount(&self, quantity: Decimal) -> Result<Decimal, QuantityBeyondTiers> {
+        use QuantityBeyondTiers::TooLarge;
+        let mul = |a: Decimal, b: Decimal| a.checked_mul(b).ok_or(TooLarge);
+        let add = |a: Decimal, b: Decimal| a.checked_add(b).ok_or(TooLarge);
         match self {
             Price::Flat { amount, .. } => Ok(*amount),
-            Price::Unit { amount } => Ok(*amount * quantity),
+            Price::Unit { amount } => mul(*amount, quantity),
             Price::Package {
                 amount,
                 quantity_per_package,
-            } => Ok(*amount * (quantity / *quantity_per_package).ceil()),
+            } => {
+                let packages = quantity
+                    .checked_div(*quantity_per_package)
+                    .ok_or(TooLarge)?
+                    .ceil();
+                mul(*amount, packages)
+            }
             Price::Tiered { mode, tiers } => {
-                let beyond = || QuantityBeyondTiers {
+                let beyond = || QuantityBeyondTiers::Tiers {
                     last_bound: tiers.last().and_then(|t| t.up_to).unwrap_or_default(),
                 };
                 match mode {
@@ -208,9 +249,9 @@ impl Price {
                             .iter()
                             .find(|t| t.up_to.is_none_or(|up_to| quantity <= up_to))
                             .ok_or_else(beyond)?;
-                        Ok(
-                            tier.flat.unwrap_or_default()
-                                + tier.unit.unwrap_or_default() * quantity,
+                        add(
+                            tier.flat.unwrap_or_default(),
+                            mul(tier.unit.unwrap_or_default(), quantity)?,
                         )
                     }
                     TierMode::Graduated => {
@@ -230,8 +271,8 @@ impl Price {
                                 break;
                             }
                             let upper = tier.up_to.map_or(quantity, |u| u.min(quantity));
-                            total += tier.flat.unwrap_or_default()
-                                + tier.unit.unwrap_or_default() * (upper - lower);
+                            let units = mul(tier.unit.unwrap_or_default(), upper - lower)?;
+                            total = add(total, add(tier.flat.unwrap_or_default(), units)?)?;
                             lower = tier.up_to.unwrap_or(quantity);
                         }
                         Ok(total)
@@ -249,8 +290,11 @@ pub fn line_amount(
     quantity: Option<Decimal>,
     currency: &CurrencyCode,
 ) -> Result<Decimal, QuantityBeyondTiers> {
-    let amount = price.amount(quantity.unwrap_or(Decimal::ONE))?;
-    Ok(round_to_currency(amount, currency))
+    let amount = round_to_currency(price.amount(quantity.unwrap_or(Decimal::ONE))?, currency);
+    if amount.abs() > MAX_LINE_AMOUNT {
+        return Err(QuantityBeyondTiers::TooLarge);
+    }
+    Ok(amount)
 }
 
 // ---------------------------------------------------------------------------
@@ -300,11 +344,7 @@ fn amount_member(v: &mut Violations, field: &str, given: Option<&String>) -> Opt
 fn non_negative(v: &mut Violations, field: &str, text: &str) -> Option<Decimal> {
     match parse_numeric(text) {
         None => {
-            v.push(
-                field,
-                Rule::MatchesRegex,
-                format!("[{text}] is not a decimal number such as 12.50 (a string)"),
-            );
+            v.push(field, Rule::MatchesRegex, numeric_hint(text, "12.50"));
             None
         }
         Some(d) if d.is_sign_negative() && !d.is_zero() => {
@@ -510,6 +550,16 @@ mod tests {
         ] {
             assert!(parse_numeric(bad).is_none(), "{bad}");
         }
+        // 18 digits before the point, 10 after: always a Decimal.
+        let widest = format!("-{}.{}", "9".repeat(18), "9".repeat(10));
+        assert!(parse_numeric(&widest).is_some());
+        for bad in [
+            format!("1{}", "0".repeat(18)),
+            format!("0.{}", "0".repeat(11)),
+            "9709478314857211808693202806410720".to_owned(),
+        ] {
+            assert!(parse_numeric(&bad).is_none(), "{bad}");
+        }
         assert_eq!(format(d("100.10")), "100.1");
         assert_eq!(format(d("-0.00")), "0");
         assert_eq!(format(d("12.000")), "12");
@@ -660,11 +710,52 @@ mod tests {
     }
 
     #[test]
+    fn amounts_beyond_the_largest_line_are_refused_not_overflowed() {
+        let big = "9".repeat(18);
+        let usd = cur("USD");
+        let unit = Price::Unit { amount: d(&big) };
+        assert_eq!(
+            line_amount(&unit, Some(d(&big)), &usd),
+            Err(QuantityBeyondTiers::TooLarge)
+        );
+        let package = Price::Package {
+            amount: d(&big),
+            quantity_per_package: d("0.0000000001"),
+        };
+        assert_eq!(
+            line_amount(&package, Some(d(&big)), &usd),
+            Err(QuantityBeyondTiers::TooLarge)
+        );
+        let graduated = tiers(
+            TierMode::Graduated,
+            &[
+                (Some(&big), Some(&big), Some(&big)),
+                (None, Some(&big), Some(&big)),
+            ],
+        );
+        assert_eq!(
+            line_amount(&graduated, Some(d(&big)), &usd),
+            Err(QuantityBeyondTiers::TooLarge)
+        );
+        assert_eq!(
+            line_amount(&unit, Some(d("1")), &usd),
+            Err(QuantityBeyondTiers::TooLarge)
+        );
+        let at_most = Price::Unit {
+            amount: d("1000000000000000"),
+        };
+        assert_eq!(
+            line_amount(&at_most, Some(d("1")), &usd),
+            Ok(MAX_LINE_AMOUNT)
+        );
+    }
+
+    #[test]
     fn quantity_beyond_the_last_tier_is_refused() {
         let bounded = tiers(TierMode::Graduated, &[(Some("10"), None, Some("1"))]);
         assert_eq!(
             bounded.amount(d("11")),
-            Err(QuantityBeyondTiers {
+            Err(QuantityBeyondTiers::Tiers {
                 last_bound: d("10")
             })
         );

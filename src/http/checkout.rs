@@ -86,6 +86,30 @@ struct TaxIdV3 {
     required: Option<TaxIdRequired>,
 }
 
+/// `expires_at`: a whole number of Unix seconds. JSON (and the document's
+/// `integer`) count `1700000000.0` as one, serde's `i64` does not.
+fn unix_seconds<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<Option<i64>, D::Error> {
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    number
+        .as_i64()
+        .or_else(|| {
+            number
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && (i64::MIN as f64..i64::MAX as f64).contains(f))
+                .map(|f| f as i64)
+        })
+        .map(Some)
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "invalid type: number `{number}`, expected whole Unix seconds (an i64)"
+            ))
+        })
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct OptionsV3 {
@@ -96,6 +120,7 @@ struct OptionsV3 {
     consent_collection: Option<ConsentV3>,
     currency: Option<String>,
     custom_text: Option<CustomTextV3>,
+    #[serde(default, deserialize_with = "unix_seconds")]
     expires_at: Option<i64>,
     locale: Option<String>,
     metadata: Option<BTreeMap<String, String>>,
@@ -283,6 +308,7 @@ struct OptionsV1 {
     consent_collection: Option<ConsentV1>,
     currency: Option<String>,
     custom_text: Option<CustomTextV1>,
+    #[serde(default, deserialize_with = "unix_seconds")]
     expires_at: Option<i64>,
     locale: Option<String>,
     metadata: Option<BTreeMap<String, String>>,

@@ -32,7 +32,10 @@ pub fn router() -> Router<AppState> {
         )
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+/// Shared by customers and the invoice's customer snapshot: one schema
+/// component of this name (utoipa keeps only the last type registered under
+/// a name, so a second `UsageAttribution` would replace this one's rules).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UsageAttribution {
     #[schema(value_type = SubjectKeys)]

@@ -18,11 +18,12 @@ use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
+use super::customers::UsageAttribution;
 use super::extract::{ApiJson, parse_ulid, path_ulid, query_error};
 use super::openapi::{AddressBody, UlidParam};
 use super::page::{Page, PageExt, PageNumber, PageSize, PaginatedMeta, V3_DEFAULT_SIZE};
 use super::query::{ApiQuery, QueryParams};
-use super::schema::Labels;
+use super::schema::{InvoiceStatusV3, Labels, Ulid};
 use super::tenancy::Namespace;
 use crate::billing::customer::Address;
 use crate::billing::invoice::{Action, ExtendedStatus, Invoice, Line, LineInput, Status};
@@ -146,12 +147,6 @@ pub struct InvoiceCustomer {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<AddressBody>)]
     pub billing_address: Option<Address>,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UsageAttribution {
-    pub subject_keys: Vec<String>,
 }
 
 /// `BillingInvoiceValidationIssue`.
@@ -1190,11 +1185,11 @@ fn apply_filter(
     security(("bearer" = [])),
     params(
         ListQuery,
-        ("filter[status]" = Option<String>, Query, description = "Invoices of this status (`filter[status][oeq]=draft,issued`, `[neq]`)"),
-        ("filter[customer_id]" = Option<String>, Query, description = "Invoices of this customer (`[oeq]`, `[neq]`)"),
-        ("filter[issued_at]" = Option<String>, Query, description = "Issued at this time (`[gt]`, `[gte]`, `[lt]`, `[lte]`)"),
-        ("filter[service_period_start]" = Option<String>, Query, description = "Service period starting at this time (`[gt]`, …)"),
-        ("filter[created_at]" = Option<String>, Query, description = "Created at this time (`[gt]`, …)"),
+        ("filter[status]" = Option<InvoiceStatusV3>, Query, description = "Invoices of this status (`filter[status][oeq]=draft,issued`, `[neq]`)"),
+        ("filter[customer_id]" = Option<Ulid>, Query, description = "Invoices of this customer (`[oeq]`, `[neq]`)"),
+        ("filter[issued_at]" = Option<String>, Query, format = DateTime, description = "Issued at this time (`[gt]`, `[gte]`, `[lt]`, `[lte]`)"),
+        ("filter[service_period_start]" = Option<String>, Query, format = DateTime, description = "Service period starting at this time (`[gt]`, …)"),
+        ("filter[created_at]" = Option<String>, Query, format = DateTime, description = "Created at this time (`[gt]`, …)"),
     ),
     responses((status = 200, body = InvoicePage), (status = 400), (status = 503))
 )]

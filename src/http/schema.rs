@@ -168,6 +168,35 @@ schema_type!(
         .into()
 );
 
+schema_type!(
+    /// Invoice statuses (`listInvoices`' `statuses`), repeated or comma-separated.
+    InvoiceStatuses => array_of(string_choices(
+        crate::billing::invoice::Status::ALL.iter().map(|s| s.as_str())
+    ))
+);
+
+schema_type!(
+    /// An invoice status v3 lists (`filter[status]`): gathering invoices are v1's.
+    InvoiceStatusV3 => string_choices(
+        crate::billing::invoice::Status::ALL[1..].iter().map(|s| s.as_str())
+    )
+);
+
+schema_type!(
+    /// `listInvoices`' and `getInvoice`'s `expand`.
+    InvoiceExpand => array_of(string_choices(super::v1_invoices::INVOICE_EXPAND.iter().copied()))
+);
+
+schema_type!(
+    /// `listInvoices`' sort fields.
+    InvoiceOrderBy => string_choices(super::v1_invoices::INVOICE_ORDER_BY.map(|(name, _)| name))
+);
+
+schema_type!(
+    /// A ULID, either case (a query parameter's).
+    Ulid => string_pattern(super::openapi::ULID_PATTERN)
+);
+
 /// The schema types above that parameters name by reference (`Option<T>`
 /// cannot be inlined in a `#[utoipa::path]` parameter tuple); the document's
 /// components hold them.
@@ -191,5 +220,10 @@ pub fn components() -> Vec<(String, RefOr<Schema>)> {
         entry::<SupportedAppType>(),
         entry::<NullOnly>(),
         entry::<RedirectUrl>(),
+        entry::<InvoiceStatuses>(),
+        entry::<InvoiceStatusV3>(),
+        entry::<InvoiceExpand>(),
+        entry::<InvoiceOrderBy>(),
+        entry::<Ulid>(),
     ]
 }

@@ -23,8 +23,9 @@ use super::extract::{ApiJson, path_ulid, query_error};
 use super::openapi::UlidParam;
 use super::problem::V1Error;
 use super::profiles::{AppReference, AppReferences};
+use super::schema::{InvoiceExpand, InvoiceOrderBy, InvoiceStatuses, UlidList, V1Order};
 use super::tenancy::Namespace;
-use super::v1_customers::AddressV1;
+use super::v1_customers::{AddressV1, UsageAttributionV1};
 use super::v1_profiles::{PartyV1, TaxConfigV1, WorkflowV1};
 use crate::billing::invoice::{
     Action, Invoice, Line, LineInput, Severity, Status, StatusDetails, ValidationIssue,
@@ -452,12 +453,6 @@ pub struct InvoiceCustomerV1 {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub addresses: Option<Vec<AddressV1>>,
     pub usage_attribution: UsageAttributionV1,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct UsageAttributionV1 {
-    pub subject_keys: Vec<String>,
 }
 
 /// `InvoiceWorkflowSettings`.
@@ -991,22 +986,22 @@ async fn invoice_pending_lines(
     ))
 }
 
+/// `InvoiceExpand`: what `expand` may name.
+pub const INVOICE_EXPAND: [&str; 3] = ["lines", "preceding", "workflow.apps"];
+
 /// `expand` (`lines`, `preceding`, `workflow.apps`) and `includeDeletedLines`.
 fn expand_of(values: &[String], field: &str) -> std::result::Result<bool, FieldError> {
     let mut lines = false;
     for value in values {
-        for item in value.split(',').filter(|s| !s.is_empty()) {
+        // Every item names something: an empty one is refused, not skipped.
+        for item in value.split(',') {
             match item {
                 "lines" => lines = true,
-                "preceding" | "workflow.apps" => {}
+                other if INVOICE_EXPAND.contains(&other) => {}
                 other => {
                     return Err(query_error(
                         field,
-                        Rule::Enum(vec![
-                            "lines".into(),
-                            "preceding".into(),
-                            "workflow.apps".into(),
-                        ]),
+                        Rule::Enum(INVOICE_EXPAND.map(str::to_owned).to_vec()),
                         format!("[{other}] is not one of the allowed values"),
                     ));
                 }
@@ -1048,7 +1043,7 @@ fn time_param(name: &str, value: &str) -> std::result::Result<OffsetDateTime, Fi
     summary = "Get an invoice",
     tag = "OpenMeter v1",
     security(("bearer" = [])),
-    params(("invoiceId" = inline(UlidParam), Path), ("expand" = Option<Vec<String>>, Query, description = "lines (the default), preceding, workflow.apps"), ("includeDeletedLines" = Option<bool>, Query)),
+    params(("invoiceId" = inline(UlidParam), Path), ("expand" = Option<InvoiceExpand>, Query, description = "lines (the default), preceding, workflow.apps"), ("includeDeletedLines" = Option<bool>, Query)),
     responses((status = 200, body = InvoiceV1), (status = 400), (status = 404), (status = 503))
 )]
 async fn fetch(
@@ -1126,13 +1121,9 @@ fn parse_list(raw: Option<&str>) -> std::result::Result<(InvoiceQuery, bool), Er
     let mut descending = false;
     let mut order = InvoiceOrder::CreatedAt;
     for (name, value) in query_pairs(raw) {
-        let items = || {
-            value
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect::<Vec<_>>()
-        };
+        // Statuses and customers: every item names one (an empty item is
+        // refused, as the document says); extended statuses are free text.
+        let items = || value.split(',').map(str::to_owned).collect::<Vec<_>>();
         let outcome: std::result::Result<(), FieldError> = match name.as_str() {
             "statuses" => items()
                 .into_iter()
@@ -1148,7 +1139,8 @@ fn parse_list(raw: Option<&str>) -> std::result::Result<(InvoiceQuery, bool), Er
                     )),
                 }),
             "extendedStatuses" => {
-                q.extended_statuses.extend(items());
+                q.extended_statuses
+                    .extend(items().into_iter().filter(|s| !s.is_empty()));
                 Ok(())
             }
             "customers" => items().into_iter().try_for_each(|c| {
@@ -1266,21 +1258,21 @@ fn bounded(name: &str, value: &str, min: u64, max: u64) -> std::result::Result<u
     tag = "OpenMeter v1",
     security(("bearer" = [])),
     params(
-        ("statuses" = Option<Vec<String>>, Query, description = "Short statuses (gathering, draft, issuing, issued, payment_processing, overdue, paid, uncollectible, voided)"),
-        ("extendedStatuses" = Option<Vec<String>>, Query),
+        ("statuses" = Option<InvoiceStatuses>, Query, description = "Short statuses (gathering, draft, issuing, issued, payment_processing, overdue, paid, uncollectible, voided)"),
+        ("extendedStatuses" = Option<Vec<String>>, Query, description = "Extended statuses (`draft.created`, …); any value is taken"),
         ("issuedAfter" = Option<String>, Query, format = DateTime),
         ("issuedBefore" = Option<String>, Query, format = DateTime),
         ("periodStartAfter" = Option<String>, Query, format = DateTime),
         ("periodStartBefore" = Option<String>, Query, format = DateTime),
         ("createdAfter" = Option<String>, Query, format = DateTime),
         ("createdBefore" = Option<String>, Query, format = DateTime),
-        ("expand" = Option<Vec<String>>, Query, description = "lines, preceding, workflow.apps"),
-        ("customers" = Option<Vec<String>>, Query),
+        ("expand" = Option<InvoiceExpand>, Query, description = "lines, preceding, workflow.apps"),
+        ("customers" = Option<UlidList>, Query),
         ("includeDeleted" = Option<bool>, Query),
         ("page" = Option<u64>, Query, minimum = 1, maximum = 4294967295u64),
         ("pageSize" = Option<u64>, Query, minimum = 1, maximum = 1000),
-        ("order" = Option<String>, Query, description = "ASC or DESC"),
-        ("orderBy" = Option<String>, Query, description = "customer.name, issuedAt, status, createdAt, updatedAt or periodStart"),
+        ("order" = Option<V1Order>, Query, description = "ASC or DESC"),
+        ("orderBy" = Option<InvoiceOrderBy>, Query, description = "customer.name, issuedAt, status, createdAt, updatedAt or periodStart"),
     ),
     responses((status = 200, body = InvoicePageV1), (status = 400), (status = 503))
 )]

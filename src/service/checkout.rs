@@ -39,6 +39,17 @@ pub mod provider_rules {
     pub fn setup_payment_method_types() -> Vec<String> {
         CheckoutRules.setup_payment_method_types()
     }
+
+    /// Those of them that never redirect (an embedded session offering
+    /// only these needs no `return_url`).
+    pub fn non_redirect_payment_method_types() -> Vec<String> {
+        setup_payment_method_types()
+            .into_iter()
+            .filter(|kind| {
+                crate::stripe::NON_REDIRECT_PAYMENT_METHOD_TYPES.contains(&kind.as_str())
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, Default)]

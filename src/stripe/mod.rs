@@ -13,8 +13,9 @@ pub mod webhook;
 pub use client::StripeClient;
 pub use transformers::{
     CheckoutRules, CheckoutSessionFor, META_APP_ID, META_CUSTOMER_ID, META_NAMESPACE,
-    METADATA_LIMITS, MetadataLimits, PortalField, PortalSessionFor, StripeCustomerFor,
-    checkout_field_for_param, is_portal_locale, portal_field_for_param, portal_locales,
+    METADATA_LIMITS, MetadataLimits, NON_REDIRECT_PAYMENT_METHOD_TYPES, PortalField,
+    PortalSessionFor, StripeCustomerFor, checkout_field_for_param, is_portal_locale,
+    portal_field_for_param, portal_locales,
 };
 
 use std::collections::BTreeMap;

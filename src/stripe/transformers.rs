@@ -150,6 +150,19 @@ fn setup_payment_method_types() -> Vec<CreateCheckoutSessionAllowedPaymentMethod
     ]
 }
 
+/// The setup payment method types that never redirect the customer away
+/// from an embedded session (Stripe requires a `return_url` with any other,
+/// unless `redirect_on_completion` is `never`).
+pub const NON_REDIRECT_PAYMENT_METHOD_TYPES: &[&str] = &[
+    "card",
+    "acss_debit",
+    "au_becs_debit",
+    "bacs_debit",
+    "nz_bank_account",
+    "sepa_debit",
+    "us_bank_account",
+];
+
 /// One of async-stripe's generated enums from Stripe's wire value (their
 /// `FromStr` cannot fail: an unknown value becomes `Unknown`).
 pub(super) fn wire<T: FromStr<Err = std::convert::Infallible>>(value: &str) -> T {

@@ -372,6 +372,18 @@ async fn every_option_reaches_stripe_by_its_current_name(backend: Backend) {
     expected["setup_intent_data"] = params["setup_intent_data"].clone();
     assert_eq!(params, expected);
 
+    // Whole seconds written as a JSON float (the document's integer takes
+    // them) reach Stripe as whole seconds.
+    let resp = checkout(
+        &app,
+        &id,
+        json!({"success_url": "https://app.example/ok", "currency": "GBP", "expires_at": expires_at as f64}),
+    )
+    .await;
+    assert_eq!(resp.status, 201, "{}", resp.body);
+    let params = app.emu.requests(0).last().unwrap().params.clone();
+    assert_eq!(params["expires_at"], expires_at.to_string());
+
     // Embedded-only option.
     let resp = checkout(&app, &id, json!({
         "ui_mode": "embedded", "redirect_on_completion": "if_required", "return_url": "https://app.example/r"
@@ -511,6 +523,21 @@ async fn invalid_options_never_reach_stripe(backend: Backend) {
             ),
         );
     }
+    // A fraction of a second is not Unix seconds (whole ones written as a
+    // float are: `every_option_reaches_stripe_by_its_current_name`).
+    let resp = checkout(
+        &app,
+        &id,
+        json!({"success_url": "https://x.example/s", "expires_at": 1.5}),
+    )
+    .await;
+    assert_problem(
+        &resp,
+        invalid_problem(
+            json!([{"field": "stripe_options.expires_at", "rule": "type",
+            "source": "body", "reason": "invalid type: number `1.5`, expected whole Unix seconds (an i64)"}]),
+        ),
+    );
     let too_many: serde_json::Map<String, Value> =
         (0..51).map(|i| (format!("k{i}"), json!("v"))).collect();
     let resp = checkout(

@@ -863,7 +863,7 @@ async fn what_meterpay_does_not_do_is_refused_by_name(backend: Backend) {
              "reason": "applies only to usage-based prices (unit, tiered, package); a flat price is charged once"},
             {"field": "lines[5].rateCard.price.amount", "source": "body", "rule": "invalid", "reason": "must not be negative"},
             {"field": "lines[5].quantity", "source": "body", "rule": "matches_regex",
-             "reason": "[x] is not a decimal number such as 12.5 (a string)"},
+             "reason": "[x] is not a decimal number such as 12.5 (a string, at most 18 digits before the point and 10 after)"},
         ])),
     );
     // Nothing was written.
