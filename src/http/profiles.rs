@@ -121,9 +121,9 @@ pub struct BillingProfileBody {
         serialize_with = "crate::timestamp::serde::option::serialize"
     )]
     pub deleted_at: Option<time::OffsetDateTime>,
-    #[schema(value_type = Value)]
+    #[schema(value_type = PartySchemaV3)]
     pub supplier: Party,
-    #[schema(value_type = Value)]
+    #[schema(value_type = WorkflowSchemaV3)]
     pub workflow: Workflow,
     pub apps: AppReferences,
     pub default: bool,

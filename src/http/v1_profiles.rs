@@ -203,7 +203,7 @@ pub struct InvoicingV1 {
     pub draft_period: String,
     pub due_after: String,
     pub progressive_billing: bool,
-    #[schema(value_type = Value)]
+    #[schema(value_type = ProrationModeV1)]
     pub subscription_end_proration_mode: ProrationMode,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_tax_config: Option<TaxConfigV1>,
@@ -274,6 +274,16 @@ pub struct WorkflowInputV1 {
 pub struct CollectionInputV1 {
     pub alignment: Option<AlignmentInputV1>,
     pub interval: Option<String>,
+}
+
+/// `subscriptionEndProrationMode`'s values, for the document (the domain's
+/// `ProrationMode` serialises to exactly these).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "snake_case")]
+pub enum ProrationModeV1 {
+    BillFullPeriod,
+    BillActualPeriod,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
