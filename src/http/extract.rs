@@ -195,6 +195,37 @@ pub fn query_error(name: &str, rule: Rule, reason: impl Into<String>) -> FieldEr
     FieldError::new(name, rule, reason).in_source(Source::Query)
 }
 
+/// A query parameter that is a whole number within `min..=max`.
+pub fn query_int(name: &str, value: &str, min: u64, max: u64) -> Result<u64, FieldError> {
+    let n: u64 = value
+        .parse()
+        .map_err(|_| query_error(name, Rule::Type, format!("[{value}] is not a whole number")))?;
+    if n < min {
+        return Err(query_error(
+            name,
+            Rule::Min(min),
+            format!("must be at least {min}"),
+        ));
+    }
+    if n > max {
+        return Err(query_error(
+            name,
+            Rule::Max(max),
+            format!("must be at most {max}"),
+        ));
+    }
+    Ok(n)
+}
+
+/// A query parameter that is `true` or `false`.
+pub fn query_bool(name: &str, value: &str) -> Result<bool, FieldError> {
+    match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(query_error(name, Rule::Type, "must be true or false")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,7 +19,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use super::AppState;
-use super::extract::{ApiJson, path_ulid, query_error};
+use super::extract::{ApiJson, path_ulid, query_bool, query_error, query_int};
 use super::openapi::UlidParam;
 use super::problem::V1Error;
 use super::profiles::{AppReference, AppReferences};
@@ -1017,14 +1017,6 @@ fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
         .collect()
 }
 
-fn bool_param(name: &str, value: &str) -> std::result::Result<bool, FieldError> {
-    match value {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        _ => Err(query_error(name, Rule::Type, "must be true or false")),
-    }
-}
-
 fn time_param(name: &str, value: &str) -> std::result::Result<OffsetDateTime, FieldError> {
     let mut v = Violations::default();
     crate::billing::invoice::parse_time(&mut v, name, value).ok_or_else(|| {
@@ -1062,7 +1054,7 @@ async fn fetch(
                 expand.push(value);
                 Ok(())
             }
-            "includeDeletedLines" => bool_param(&name, &value).map(|b| deleted_lines = b),
+            "includeDeletedLines" => query_bool(&name, &value).map(|b| deleted_lines = b),
             _ => Err(query_error(
                 &name,
                 Rule::UnknownProperty,
@@ -1164,13 +1156,17 @@ fn parse_list(raw: Option<&str>) -> std::result::Result<(InvoiceQuery, bool), Er
             "createdBefore" => time_param(&name, &value).map(|t| q.created.to = Some(t)),
             "periodStartAfter" => time_param(&name, &value).map(|t| q.period_start.from = Some(t)),
             "periodStartBefore" => time_param(&name, &value).map(|t| q.period_start.to = Some(t)),
-            "includeDeleted" => bool_param(&name, &value).map(|b| q.include_deleted = b),
+            "includeDeleted" => query_bool(&name, &value).map(|b| q.include_deleted = b),
             "expand" => {
                 expand.push(value.clone());
                 Ok(())
             }
-            "page" => bounded(&name, &value, 1, super::page::MAX_NUMBER).map(|n| q.page.number = n),
-            "pageSize" => bounded(&name, &value, 1, super::page::MAX_SIZE).map(|n| q.page.size = n),
+            "page" => {
+                query_int(&name, &value, 1, super::page::MAX_NUMBER).map(|n| q.page.number = n)
+            }
+            "pageSize" => {
+                query_int(&name, &value, 1, super::page::MAX_SIZE).map(|n| q.page.size = n)
+            }
             "order" => match value.to_ascii_uppercase().as_str() {
                 "ASC" => {
                     descending = false;
@@ -1227,27 +1223,6 @@ fn parse_list(raw: Option<&str>) -> std::result::Result<(InvoiceQuery, bool), Er
     q.order = (order, descending);
     q.with_lines = lines;
     Ok((q, lines))
-}
-
-fn bounded(name: &str, value: &str, min: u64, max: u64) -> std::result::Result<u64, FieldError> {
-    let n: u64 = value
-        .parse()
-        .map_err(|_| query_error(name, Rule::Type, format!("[{value}] is not a whole number")))?;
-    if n < min {
-        return Err(query_error(
-            name,
-            Rule::Min(min),
-            format!("must be at least {min}"),
-        ));
-    }
-    if n > max {
-        return Err(query_error(
-            name,
-            Rule::Max(max),
-            format!("must be at most {max}"),
-        ));
-    }
-    Ok(n)
 }
 
 #[utoipa::path(

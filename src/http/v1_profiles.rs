@@ -22,7 +22,7 @@ use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 
 use super::AppState;
-use super::extract::{ApiJson, parse_ulid, path_ulid, query_error};
+use super::extract::{ApiJson, parse_ulid, path_ulid, query_bool, query_error, query_int};
 use super::openapi::UlidParam;
 use super::page::{MAX_SIZE, V1_DEFAULT_SIZE, V1Page};
 use super::problem::V1Error;
@@ -680,36 +680,6 @@ fn query_pairs(raw: Option<&str>) -> Vec<(String, String)> {
         .collect()
 }
 
-/// A whole number within `min..=max`.
-fn query_int(name: &str, value: &str, min: u64, max: u64) -> std::result::Result<u64, FieldError> {
-    let n: u64 = value
-        .parse()
-        .map_err(|_| query_error(name, Rule::Type, format!("[{value}] is not a whole number")))?;
-    if n < min {
-        return Err(query_error(
-            name,
-            Rule::Min(min),
-            format!("must be at least {min}"),
-        ));
-    }
-    if n > max {
-        return Err(query_error(
-            name,
-            Rule::Max(max),
-            format!("must be at most {max}"),
-        ));
-    }
-    Ok(n)
-}
-
-fn bool_param(name: &str, value: &str) -> std::result::Result<bool, FieldError> {
-    match value {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        _ => Err(query_error(name, Rule::Type, "must be true or false")),
-    }
-}
-
 fn order_param(name: &str, value: &str) -> std::result::Result<bool, FieldError> {
     match value {
         "ASC" | "asc" => Ok(false),
@@ -807,7 +777,7 @@ fn parse_profile_list(raw: Option<&str>) -> std::result::Result<(ProfileQuery, b
         let outcome = match name.as_str() {
             "page" => query_int(&name, &value, 1, u64::from(u32::MAX)).map(|n| q.page.number = n),
             "pageSize" => query_int(&name, &value, 1, MAX_SIZE).map(|n| q.page.size = n),
-            "includeArchived" => bool_param(&name, &value).map(|b| q.include_deleted = b),
+            "includeArchived" => query_bool(&name, &value).map(|b| q.include_deleted = b),
             "order" => order_param(&name, &value).map(|d| descending = d),
             "orderBy" => match PROFILE_ORDER_BY.iter().find(|(n, _)| *n == value) {
                 Some((_, order)) => Ok(*order),
@@ -880,8 +850,8 @@ fn parse_override_list(raw: Option<&str>) -> std::result::Result<OverrideList, E
                 )),
             }
             .map(|f| field = f),
-            "includeAllCustomers" => bool_param(&name, &value).map(|b| q.include_all = b),
-            "customersWithoutPinnedProfile" => bool_param(&name, &value).map(|b| {
+            "includeAllCustomers" => query_bool(&name, &value).map(|b| q.include_all = b),
+            "customersWithoutPinnedProfile" => query_bool(&name, &value).map(|b| {
                 if b {
                     filters.push((FilterField::BillingProfileId, StringFilter::Exists(false)));
                 }

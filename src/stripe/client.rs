@@ -396,18 +396,14 @@ impl StripeClient {
 
     /// `DELETE /v1/webhook_endpoints/{id}`; an endpoint already gone is success.
     pub async fn delete_webhook_endpoint(&self, id: &str) -> Result<(), StripeError> {
-        match self
-            .send(
+        gone_is_done(
+            self.send(
                 "delete webhook endpoint",
                 &DeleteWebhookEndpoint::new(id),
                 None,
             )
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(StripeError::Rejected { status: 404, .. }) => Ok(()),
-            Err(e) => Err(e),
-        }
+            .await,
+        )
     }
 
     /// Whether `cus_…` exists (and is not deleted) in this account.
@@ -633,14 +629,18 @@ impl StripeClient {
 
     /// `DELETE /v1/invoices/{id}` (drafts); one already gone is success.
     pub async fn delete_invoice(&self, id: &str) -> Result<(), StripeError> {
-        match self
-            .send("delete invoice", &DeleteInvoice::new(id), None)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(StripeError::Rejected { status: 404, .. }) => Ok(()),
-            Err(e) => Err(e),
-        }
+        gone_is_done(
+            self.send("delete invoice", &DeleteInvoice::new(id), None)
+                .await,
+        )
+    }
+}
+
+/// A delete's outcome: something Stripe no longer has (404) is deleted.
+fn gone_is_done<T>(outcome: Result<T, StripeError>) -> Result<(), StripeError> {
+    match outcome {
+        Ok(_) | Err(StripeError::Rejected { status: 404, .. }) => Ok(()),
+        Err(e) => Err(e),
     }
 }
 
