@@ -219,3 +219,312 @@ fn extreme_timestamps_are_stale_not_a_panic() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------
+// Money: meterpay's own decimal arithmetic (`billing::money`). Amounts are
+// made from a mantissa and a scale, so every `Decimal` shape is reached,
+// the huge ones included.
+
+mod money {
+    use meterpay::billing::currency::CurrencyCode;
+    use meterpay::billing::money::{
+        self, MAX_FRACTION_DIGITS, MAX_LINE_AMOUNT, MAX_WHOLE_DIGITS, PaymentTerm, Price,
+        PriceInput, Tier, TierInput, TierMode,
+    };
+    use meterpay::error::Violations;
+    use proptest::prelude::*;
+    use rust_decimal::Decimal;
+
+    /// One currency of each minor unit: 0, 2, 3 and 4 decimals.
+    fn currency() -> impl Strategy<Value = CurrencyCode> {
+        prop_oneof![
+            Just("JPY"),
+            Just("USD"),
+            Just("KWD"),
+            Just("CLF"),
+            Just("EUR")
+        ]
+        .prop_map(|code| CurrencyCode::parse(code).unwrap())
+    }
+
+    /// Any decimal the API can be sent: up to 28 significant digits.
+    fn decimal() -> impl Strategy<Value = Decimal> {
+        (any::<i64>(), 0u32..=10, any::<bool>()).prop_map(|(m, scale, wide)| {
+            let mantissa = if wide {
+                i128::from(m) * 1_000_000_000
+            } else {
+                i128::from(m % 1_000_000)
+            };
+            Decimal::from_i128_with_scale(mantissa, scale)
+        })
+    }
+
+    /// A non-negative amount a line can realistically carry (≤ 10^9, ≤ 6 decimals).
+    fn amount() -> impl Strategy<Value = Decimal> {
+        (0i64..1_000_000_000_000_000, 0u32..=6)
+            .prop_map(|(m, scale)| Decimal::new(m, scale) / Decimal::from(1_000_000))
+    }
+
+    fn quantity() -> impl Strategy<Value = Decimal> {
+        (0i64..10_000_000_000, 0u32..=4).prop_map(|(m, scale)| Decimal::new(m, scale))
+    }
+
+    fn tier_mode() -> impl Strategy<Value = TierMode> {
+        prop_oneof![Just(TierMode::Volume), Just(TierMode::Graduated)]
+    }
+
+    /// Ascending tiers, the last one open-ended or not.
+    fn tiers() -> impl Strategy<Value = Vec<Tier>> {
+        (
+            prop::collection::vec(
+                (
+                    1i64..1_000_000,
+                    prop::option::of(amount()),
+                    prop::option::of(amount()),
+                ),
+                1..5,
+            ),
+            any::<bool>(),
+        )
+            .prop_map(|(steps, open)| {
+                let mut bound = Decimal::ZERO;
+                let count = steps.len();
+                steps
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (step, flat, unit))| {
+                        bound += Decimal::from(step);
+                        Tier {
+                            up_to: (!(open && i + 1 == count)).then_some(bound),
+                            flat,
+                            unit,
+                        }
+                    })
+                    .collect()
+            })
+    }
+
+    fn price() -> impl Strategy<Value = Price> {
+        prop_oneof![
+            amount().prop_map(|amount| Price::Flat {
+                amount,
+                payment_term: PaymentTerm::InArrears
+            }),
+            amount().prop_map(|amount| Price::Unit { amount }),
+            (amount(), (1i64..10_000).prop_map(Decimal::from)).prop_map(
+                |(amount, quantity_per_package)| Price::Package {
+                    amount,
+                    quantity_per_package
+                }
+            ),
+            (tier_mode(), tiers()).prop_map(|(mode, tiers)| Price::Tiered { mode, tiers }),
+        ]
+    }
+
+    /// Any price at all, absurd amounts included (to find overflows).
+    fn wild_price() -> impl Strategy<Value = Price> {
+        let tier = (
+            prop::option::of(decimal()),
+            prop::option::of(decimal()),
+            prop::option::of(decimal()),
+        )
+            .prop_map(|(up_to, flat, unit)| Tier { up_to, flat, unit });
+        prop_oneof![
+            decimal().prop_map(|amount| Price::Unit { amount }),
+            (decimal(), decimal()).prop_map(|(amount, quantity_per_package)| Price::Package {
+                amount,
+                quantity_per_package
+            }),
+            (tier_mode(), prop::collection::vec(tier, 0..4))
+                .prop_map(|(mode, tiers)| Price::Tiered { mode, tiers }),
+        ]
+    }
+
+    fn numeric_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "-?[0-9]{1,18}(\\.[0-9]{1,10})?",
+            "-?[0-9]{0,20}(\\.[0-9]{0,12})?",
+            "[-+0-9.eE ]{0,24}",
+            ".{0,24}",
+        ]
+    }
+
+    fn half_minor_unit(currency: &CurrencyCode) -> Decimal {
+        Decimal::new(5, currency.minor_units() + 1)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        /// `Numeric` text is read exactly when it has the contract's shape and
+        /// fits the digit limits; what is read writes back to the same number.
+        #[test]
+        fn numeric_text_reads_exactly_and_round_trips(text in numeric_text()) {
+            let digits = text.strip_prefix('-').unwrap_or(&text);
+            let (whole, fraction) = match digits.split_once('.') {
+                Some((w, f)) => (w, Some(f)),
+                None => (digits, None),
+            };
+            let shaped = !whole.is_empty()
+                && whole.len() <= MAX_WHOLE_DIGITS
+                && whole.bytes().all(|b| b.is_ascii_digit())
+                && fraction.is_none_or(|f| {
+                    !f.is_empty()
+                        && f.len() <= MAX_FRACTION_DIGITS
+                        && f.bytes().all(|b| b.is_ascii_digit())
+                });
+            let read = money::parse_numeric(&text);
+            prop_assert_eq!(read.is_some(), shaped, "{}", text);
+            if let Some(value) = read {
+                let written = money::format(value);
+                prop_assert_eq!(money::parse_numeric(&written), Some(value), "{} -> {}", text, written);
+                // No trailing zeros after the point, no `-0`.
+                prop_assert!(!(written.contains('.') && written.ends_with('0')), "{}", written);
+                prop_assert!(written != "-0", "{}", text);
+            }
+        }
+
+        /// Rounding to a currency: at most its minor unit's decimals, never more
+        /// than half a minor unit away, idempotent, symmetric around zero, and
+        /// a midpoint goes away from zero.
+        #[test]
+        fn rounding_is_half_away_from_zero(value in decimal(), currency in currency()) {
+            let rounded = money::round_to_currency(value, &currency);
+            prop_assert!(rounded.scale() <= currency.minor_units().max(value.scale()));
+            prop_assert!(rounded.normalize().scale() <= currency.minor_units());
+            let gap = (rounded - value).abs();
+            let half = half_minor_unit(&currency);
+            prop_assert!(gap <= half, "{} -> {}", value, rounded);
+            if gap == half {
+                prop_assert!(rounded.abs() > value.abs(), "{} -> {}", value, rounded);
+            }
+            prop_assert_eq!(money::round_to_currency(rounded, &currency), rounded);
+            prop_assert_eq!(money::round_to_currency(-value, &currency), -rounded);
+        }
+
+        /// Minor units are the rounded amount, scaled exactly, for every amount
+        /// a line may hold; an invoice's total in minor units is the sum of its
+        /// lines' (what meterpay bills is what Stripe adds up).
+        #[test]
+        fn minor_units_are_exact_and_add_up(
+            lines in prop::collection::vec(amount(), 1..20),
+            currency in currency(),
+        ) {
+            let scale = Decimal::from(10i64.pow(currency.minor_units()));
+            let mut total = Decimal::ZERO;
+            let mut total_minor = 0i64;
+            for line in lines {
+                let rounded = money::round_to_currency(line, &currency);
+                let minor = money::to_minor_units(line, &currency).expect("a line fits i64");
+                prop_assert_eq!(Decimal::from(minor) / scale, rounded);
+                total += rounded;
+                total_minor += minor;
+            }
+            prop_assert_eq!(money::to_minor_units(total, &currency), Some(total_minor));
+        }
+
+        /// Pricing any quantity at any price answers (an amount or a reason),
+        /// never panics or overflows; an amount fits a line and the currency.
+        #[test]
+        fn pricing_never_panics(
+            price in prop_oneof![price(), wild_price()],
+            quantity in prop_oneof![quantity(), decimal()],
+            currency in currency(),
+        ) {
+            let _ = price.amount(quantity);
+            if let Ok(amount) = money::line_amount(&price, Some(quantity), &currency) {
+                prop_assert!(amount.abs() <= MAX_LINE_AMOUNT);
+                prop_assert_eq!(money::round_to_currency(amount, &currency), amount);
+            }
+        }
+
+        /// The closed forms of each price, and more usage never costs less.
+        #[test]
+        fn prices_follow_their_definitions(
+            price in price(),
+            q1 in quantity(),
+            q2 in quantity(),
+        ) {
+            let (low, high) = if q1 <= q2 { (q1, q2) } else { (q2, q1) };
+            match &price {
+                Price::Flat { amount, .. } => {
+                    prop_assert_eq!(price.amount(high), Ok(*amount));
+                }
+                Price::Unit { amount } => {
+                    prop_assert_eq!(price.amount(high), Ok(*amount * high));
+                }
+                Price::Package { amount, quantity_per_package } => {
+                    let packages = (high / quantity_per_package).ceil();
+                    prop_assert_eq!(price.amount(high), Ok(*amount * packages));
+                }
+                Price::Tiered { mode, tiers } => {
+                    // A quantity the tiers cover is priced; one beyond a bounded
+                    // last tier is refused.
+                    let last = tiers.last().and_then(|t| t.up_to);
+                    for q in [low, high] {
+                        prop_assert_eq!(price.amount(q).is_ok(), last.is_none_or(|l| q <= l));
+                    }
+                    if *mode == TierMode::Graduated {
+                        // Graduated: each unit at its own tier's price, flats once entered.
+                        let mut expected = Decimal::ZERO;
+                        let mut lower = Decimal::ZERO;
+                        for tier in tiers {
+                            if high <= lower { break; }
+                            let upper = tier.up_to.map_or(high, |u| u.min(high));
+                            expected += tier.flat.unwrap_or_default()
+                                + tier.unit.unwrap_or_default() * (upper - lower);
+                            lower = tier.up_to.unwrap_or(high);
+                        }
+                        if last.is_none_or(|l| high <= l) {
+                            prop_assert_eq!(price.amount(high), Ok(expected));
+                        }
+                    }
+                }
+            }
+            // Monotone for every price but volume tiers (a volume tier may
+            // price more units for less, as upstream's does).
+            let volume = matches!(price, Price::Tiered { mode: TierMode::Volume, .. });
+            if let (Ok(a), Ok(b)) = (price.amount(low), price.amount(high)) && !volume {
+                prop_assert!(a <= b, "{:?}: {} costs {}, {} costs {}", price, low, a, high, b);
+            }
+        }
+
+        /// Checking any price input answers with a price or field errors, and
+        /// never both; it never panics.
+        #[test]
+        fn price_input_checks_never_panic(
+            kind in prop_oneof![
+                Just("flat"), Just("unit"), Just("tiered"), Just("package"), Just("graduated"),
+                Just("volume"), Just("dynamic"), Just("free"), Just("other"),
+            ],
+            amount_text in prop::option::of(numeric_text()),
+            per in prop::option::of(numeric_text()),
+            mode in prop::option::of(tier_mode()),
+            tiers in prop::option::of(prop::collection::vec(
+                (prop::option::of(numeric_text()), prop::option::of(numeric_text()),
+                 prop::option::of(numeric_text())),
+                0..4,
+            )),
+            minimum in prop::option::of(numeric_text()),
+        ) {
+            let input = PriceInput {
+                kind: kind.to_owned(),
+                amount: amount_text,
+                payment_term: None,
+                mode,
+                tiers: tiers.map(|tiers| tiers.into_iter().map(|(up_to, flat, unit)| TierInput {
+                    up_to_amount: up_to,
+                    flat_price: flat,
+                    unit_price: unit,
+                }).collect()),
+                quantity_per_package: per,
+                minimum_amount: minimum,
+                maximum_amount: None,
+                unsupported: Vec::new(),
+            };
+            let mut v = Violations::default();
+            let price = money::check_price(&mut v, "price", &input);
+            prop_assert_eq!(price.is_some(), v.is_empty(), "{:?}", input);
+        }
+    }
+}
