@@ -104,3 +104,118 @@ fn the_checker_sees_a_violation() {
         vec![(1, "http".to_owned()), (1, "service".to_owned())]
     );
 }
+
+/// The OpenAPI component name each `#[derive(ToSchema)]` type in `text`
+/// registers (`#[schema(as = Name)]`, else the type's own name), with its
+/// line number.
+fn schema_names(text: &str) -> Vec<(usize, String)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut found = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let trimmed = line.trim_start();
+        if !(trimmed.starts_with("#[derive(") && trimmed.contains("ToSchema")) {
+            continue;
+        }
+        let mut alias = None;
+        for (j, next) in lines.iter().enumerate().skip(i + 1).take(40) {
+            let next = next.trim_start();
+            if let Some(rest) = next.strip_prefix("#[schema(")
+                && let Some(at) = rest.find("as = ")
+            {
+                let name: String = rest[at + "as = ".len()..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == ':')
+                    .collect();
+                alias = name.rsplit("::").next().map(str::to_owned);
+            }
+            let item = next.strip_prefix("pub ").unwrap_or(next);
+            let item = item.strip_prefix("pub(crate) ").unwrap_or(item);
+            if let Some(rest) = item
+                .strip_prefix("struct ")
+                .or_else(|| item.strip_prefix("enum "))
+            {
+                let own: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                found.push((j + 1, alias.unwrap_or(own)));
+                break;
+            }
+        }
+    }
+    // Schema-only types declared by macro: `json_schema_type!(Ty = "Name")`
+    // registers "Name", `schema_type!(Name => ...)` registers its type's.
+    for (i, line) in lines.iter().enumerate() {
+        let trimmed = line.trim_start();
+        let declared = |from: usize| {
+            lines
+                .iter()
+                .enumerate()
+                .skip(from)
+                .take(6)
+                .find(|(_, l)| !l.trim_start().starts_with("///"))
+                .map(|(j, l)| (j + 1, l.trim()))
+        };
+        if trimmed.starts_with("json_schema_type!(") {
+            if let Some((j, decl)) = declared(i + 1)
+                && let Some((_, literal)) = decl.split_once("= \"")
+            {
+                found.push((j, literal.trim_end_matches('"').to_owned()));
+            }
+        } else if trimmed.starts_with("schema_type!(")
+            && let Some((j, decl)) = declared(i + 1)
+            && let Some((name, _)) = decl.split_once(" =>")
+        {
+            found.push((j, name.trim().to_owned()));
+        }
+    }
+    found
+}
+
+/// utoipa keeps one schema per component name and silently drops the
+/// other when two types register the same name (it once replaced the
+/// customers' `UsageAttribution` with the invoices' and lost its rules).
+/// Every derived schema's name must therefore be unique across the crate.
+#[test]
+fn openapi_component_names_are_unique() {
+    let mut files = Vec::new();
+    rust_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
+    files.sort();
+    let mut seen: std::collections::BTreeMap<String, String> = Default::default();
+    let mut clashes = Vec::new();
+    let mut count = 0;
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("read source");
+        for (line, name) in schema_names(&text) {
+            count += 1;
+            let at = format!("{}:{line}", file.display());
+            if let Some(first) = seen.insert(name.clone(), at.clone()) {
+                clashes.push(format!("{name}: {first} and {at}"));
+            }
+        }
+    }
+    assert!(
+        count > 100,
+        "found only {count} ToSchema types; is the scan broken?"
+    );
+    assert!(
+        clashes.is_empty(),
+        "OpenAPI component names registered twice (give one `#[schema(as = ...)]`):\n{}",
+        clashes.join("\n")
+    );
+}
+
+#[test]
+fn the_schema_name_scan_sees_a_clash() {
+    let text = "#[derive(Serialize, ToSchema)]\npub struct Customer {}\n\
+                #[derive(ToSchema)]\n#[schema(as = Customer)]\nstruct V1Customer;\n";
+    let names: Vec<String> = schema_names(text).into_iter().map(|(_, n)| n).collect();
+    assert_eq!(names, ["Customer", "Customer"]);
+    let text = "json_schema_type!(\n    /// Doc.\n    Options = \"CheckoutOptions\"\n);\n\
+                schema_type!(\n    /// Doc.\n    AppType => choices()\n);\n";
+    let names: Vec<String> = schema_names(text).into_iter().map(|(_, n)| n).collect();
+    assert_eq!(names, ["CheckoutOptions", "AppType"]);
+}
