@@ -279,6 +279,23 @@ impl Emulator {
         state.keys.remove(key).is_some()
     }
 
+    /// Every secret the emulator handed out: each account's API keys and each
+    /// webhook endpoint's signing secret (for tests that check logs never show one).
+    pub fn secrets(&self) -> Vec<String> {
+        let state = self.shared.lock();
+        state
+            .keys
+            .keys()
+            .chain(
+                state
+                    .accounts
+                    .values()
+                    .flat_map(|account| account.webhook_secrets.values()),
+            )
+            .cloned()
+            .collect()
+    }
+
     /// The account id an API key belongs to.
     pub fn account_for_key(&self, key: &str) -> Option<String> {
         self.shared.lock().keys.get(key).cloned()

@@ -33,6 +33,32 @@ pub struct TestApp {
     #[allow(dead_code)]
     pub backend: Backend,
     _dir: Option<TempDir>,
+    /// Where the captured log stood when this test started, and the
+    /// secrets this test's servers were given (see `log_capture`).
+    log_from: usize,
+    secrets: Vec<String>,
+}
+
+impl Drop for TestApp {
+    /// The test's servers never logged a secret it used.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let mut secrets = std::mem::take(&mut self.secrets);
+        secrets.extend(self.emu.secrets());
+        secrets.extend(
+            crate::log_capture::CARD_NUMBERS
+                .iter()
+                .map(|s| (*s).to_owned()),
+        );
+        let leaks = crate::log_capture::leaks(self.log_from, &secrets);
+        assert!(
+            leaks.is_empty(),
+            "secrets in the servers' logs:\n{}",
+            leaks.join("\n")
+        );
+    }
 }
 
 /// A directory removed when dropped.
@@ -102,6 +128,7 @@ impl TestApp {
 
     /// Starts with the default test arguments changed by `configure`.
     pub async fn start_with(backend: Backend, configure: impl FnOnce(&mut ServeArgs)) -> TestApp {
+        let log_from = crate::log_capture::start();
         let (url, dir) = match backend {
             Backend::Sqlite => {
                 let dir = temp_dir();
@@ -125,7 +152,15 @@ impl TestApp {
         args.stripe_api_base = emu.base_url();
         configure(&mut args);
         let server = Server::start(&args).await.expect("start meterpay");
+        let mut secrets: Vec<String> = args
+            .api_tokens
+            .iter()
+            .map(|(token, _)| token.clone())
+            .collect();
+        secrets.extend(args.encryption_key.clone());
         TestApp {
+            log_from,
+            secrets,
             emu,
             base: server.base_url(),
             database_url: url,

@@ -4,6 +4,7 @@
 
 mod contract;
 mod harness;
+mod log_capture;
 mod postgres;
 mod support;
 
