@@ -578,8 +578,15 @@ impl StripeClient {
 
     /// `POST /v1/invoices/{id}/pay` off session: the payment's outcome, which
     /// is not an error when the card is declined or needs authentication.
-    pub async fn pay_invoice(&self, id: &str) -> Result<PaymentAttempt, StripeError> {
-        match self.send("pay invoice", &pay_request(id), None).await {
+    pub async fn pay_invoice(
+        &self,
+        id: &str,
+        payment_method: Option<&str>,
+    ) -> Result<PaymentAttempt, StripeError> {
+        match self
+            .send("pay invoice", &pay_request(id, payment_method), None)
+            .await
+        {
             Ok(invoice) => Ok(match StripeInvoice::from(invoice).status {
                 Some(StripeInvoiceStatus::Paid) => PaymentAttempt::Paid,
                 _ => PaymentAttempt::Failed {

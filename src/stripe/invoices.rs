@@ -224,8 +224,14 @@ pub(super) fn finalize_request(stripe_invoice_id: &str) -> FinalizeInvoiceInvoic
     FinalizeInvoiceInvoice::new(stripe_invoice_id).auto_advance(true)
 }
 
-pub(super) fn pay_request(stripe_invoice_id: &str) -> PayInvoice {
-    PayInvoice::new(stripe_invoice_id).off_session(true)
+/// `POST /v1/invoices/{id}/pay`, off session; with `payment_method` Stripe
+/// charges that one (the customer's default now) instead of the invoice's own.
+pub(super) fn pay_request(stripe_invoice_id: &str, payment_method: Option<&str>) -> PayInvoice {
+    let request = PayInvoice::new(stripe_invoice_id).off_session(true);
+    match payment_method {
+        Some(pm) => request.payment_method(pm),
+        None => request,
+    }
 }
 
 pub(super) fn void_request(stripe_invoice_id: &str) -> VoidInvoiceInvoice {
@@ -597,9 +603,9 @@ mod against_the_emulator {
             open.metadata.get(META_INVOICE_ID).map(String::as_str),
             Some("inv1")
         );
-        assert_eq!(client.pay_invoice(&open.id).await, Ok(PaymentAttempt::Paid));
+        assert_eq!(client.pay_invoice(&open.id, None).await, Ok(PaymentAttempt::Paid));
         // Paying again is not an error: the invoice is paid.
-        assert_eq!(client.pay_invoice(&open.id).await, Ok(PaymentAttempt::Paid));
+        assert_eq!(client.pay_invoice(&open.id, None).await, Ok(PaymentAttempt::Paid));
         let paid = client.retrieve_invoice(&open.id).await.unwrap();
         assert_eq!(
             (paid.status, paid.amount_paid, paid.amount_remaining),
@@ -641,7 +647,7 @@ mod against_the_emulator {
         )
         .await;
         assert!(matches!(
-            client.pay_invoice(&open.id).await,
+            client.pay_invoice(&open.id, None).await,
             Ok(PaymentAttempt::Failed { code: Some(c), .. }) if c == "card_declined"
         ));
         let authenticate = customer_with_card(&emu, "4000002760003184").await;
@@ -656,7 +662,7 @@ mod against_the_emulator {
         )
         .await;
         assert!(matches!(
-            client.pay_invoice(&open.id).await,
+            client.pay_invoice(&open.id, None).await,
             Ok(PaymentAttempt::ActionRequired { .. })
         ));
     }
