@@ -19,6 +19,7 @@ crate::both_backends!(
     voiding_an_issued_invoice_voids_it_in_stripe,
     the_worker_issues_after_the_draft_period,
     a_sync_interrupted_by_stripe_resumes_without_duplicates,
+    lines_bill_to_the_unit_stripe_charges_in_their_currency,
 );
 
 const MANUAL: &str = r#"{"invoicing": {"autoAdvance": false}}"#;
@@ -547,4 +548,79 @@ async fn a_sync_interrupted_by_stripe_resumes_without_duplicates(backend: Backen
         .object(done["externalIds"]["invoicing"].as_str().unwrap())
         .unwrap();
     assert_eq!(stripe["total"], 6249);
+}
+
+/// Where Stripe's minor unit is not ISO 4217's, a line is billed to what
+/// Stripe charges exactly (half away from zero), so the invoice says what is
+/// charged and its sync never fails on the amount.
+async fn lines_bill_to_the_unit_stripe_charges_in_their_currency(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let s = setup(&app, manual(), false).await;
+    card_on_file(&app, &s.key, &s.app_id, "4242424242424242").await;
+    // (currency, the flat price, the line's amount, Stripe's amount)
+    let cases = [
+        // Zero-decimal in Stripe, two decimals in ISO 4217.
+        ("MGA", "10.5", "11", 11),
+        // Zero-decimal in both; Stripe's amounts keep two decimals for ISK.
+        ("ISK", "5.5", "6", 600),
+        ("UGX", "1500.5", "1501", 1501),
+        // Three decimals in both; Stripe's last digit is 0.
+        ("KWD", "1.235", "1.24", 1240),
+        // Three decimals in ISO 4217, two in Stripe.
+        ("IQD", "1.2345", "1.23", 123),
+        // The same in both.
+        ("HUF", "10.455", "10.46", 1046),
+        ("JPY", "2.5", "3", 3),
+    ];
+    for (currency, price, billed, charged) in cases {
+        let resp = add_lines(
+            &app,
+            &s.customer_id,
+            json!({"currency": currency, "lines": [{"name": "Usage",
+                "period": {"from": "2026-10-01T00:00:00Z", "to": "2026-11-01T00:00:00Z"},
+                "invoiceAt": "2026-11-01T00:00:00Z",
+                "rateCard": {"price": {"type": "flat", "amount": price, "paymentTerm": "in_arrears"}}}]}),
+        )
+        .await;
+        assert_eq!(resp.status, 201, "{currency}: {}", resp.body);
+        assert_eq!(
+            resp.body["lines"][0]["totals"]["amount"], billed,
+            "{currency}"
+        );
+        assert_eq!(
+            resp.body["invoice"]["totals"]["amount"], billed,
+            "{currency}"
+        );
+        let resp = invoice_lines(&app, json!({"customerId": s.customer_id})).await;
+        assert_eq!(resp.status, 201, "{currency}: {}", resp.body);
+        let id = resp.body[0]["id"].as_str().unwrap().to_owned();
+        let resp = act(&app, &id, "approve").await;
+        assert_eq!(resp.status, 200, "{currency}: {}", resp.body);
+        assert_eq!(
+            (
+                &resp.body["statusDetails"]["extendedStatus"],
+                &resp.body["totals"]["amount"]
+            ),
+            (&json!("paid"), &json!(billed)),
+            "{currency}: {}",
+            resp.body
+        );
+        let stripe = app
+            .emu
+            .object(resp.body["externalIds"]["invoicing"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(
+            (
+                &stripe["currency"],
+                &stripe["total"],
+                &stripe["amount_paid"]
+            ),
+            (
+                &json!(currency.to_ascii_lowercase()),
+                &json!(charged),
+                &json!(charged)
+            ),
+            "{currency}"
+        );
+    }
 }
