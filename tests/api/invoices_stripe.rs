@@ -6,6 +6,7 @@
 
 use serde_json::{Value, json};
 
+use crate::contract::{Spec, assert_response};
 use crate::customer_billing::stripe_customer;
 use crate::harness::{Backend, TestApp};
 use crate::invoices_v1::{INVOICES, act, add_lines, check, invoice_lines, setup, two_lines};
@@ -371,6 +372,23 @@ async fn authentication_on_the_hosted_invoice_page_pays(backend: Backend) {
     assert!(
         issue["message"].as_str().unwrap().ends_with(&hosted),
         "{issue}"
+    );
+    // v3's invoice has no member for the page: the payment's issue names it.
+    let v3 = app
+        .get(&format!("/api/v3/openmeter/billing/invoices/{id}"))
+        .await;
+    assert_response(
+        Spec::V3Invoicing,
+        "get-invoice",
+        v3.status,
+        &v3.content_type,
+        &v3.body,
+    );
+    assert_eq!(
+        v3.body["validation_issues"],
+        json!([{"code": "payment_action_required", "message": issue["message"],
+                "severity": "warning",
+                "attributes": {"component": "app.stripe.payment", "hosted_invoice_url": hosted}}])
     );
 
     // The customer opens the page, as a browser does, and completes the
