@@ -22,5 +22,6 @@ mod invoices_v1;
 mod invoices_v3;
 mod openapi;
 mod portal;
+mod sdk_js;
 mod service;
 mod webhooks;
