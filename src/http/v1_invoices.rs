@@ -4,7 +4,9 @@
 //! `billing::invoice`; this file maps v1's shapes onto them and back.
 //!
 //! meterpay has no meters, so a line with a usage-based price carries the
-//! quantity to bill (`quantity`, marked `x-meterpay-addition`). What meterpay
+//! quantity to bill (`quantity`, marked `x-meterpay-addition`). An issued
+//! invoice's `externalIds` also names Stripe's hosted invoice page and PDF
+//! (`hostedInvoiceUrl`, `invoicePdfUrl`, additions). What meterpay
 //! does not do (discounts, commitments, dynamic prices, feature keys,
 //! progressive billing, voiding only part of an invoice) is refused by name.
 
