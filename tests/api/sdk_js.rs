@@ -1,8 +1,9 @@
 //! The official OpenMeter JavaScript SDK (`@openmeter/sdk`, pinned) runs its
 //! invoicing calls against meterpay unchanged: `tests/sdk/invoicing.mjs`
-//! creates pending lines, invoices them, reads, updates, approves, lists and
-//! advances through `billing.invoices`, and this test asserts on what the SDK
-//! returned and on what Stripe (the emulator) holds after.
+//! creates pending lines, invoices them, reads, updates, approves, lists,
+//! advances, retries, voids and deletes through `billing.invoices`, and this
+//! test asserts on what the SDK returned and on what Stripe (the emulator)
+//! holds after.
 //!
 //! The SDK is installed with npm into `target/sdk-js/` the first time (the
 //! npm registry must be reachable once); Node.js and npm must be installed:
@@ -16,6 +17,7 @@ use tokio::process::Command;
 use tokio::sync::Mutex;
 
 use crate::harness::{Backend, TestApp};
+use crate::invoices_stripe::card_on_file;
 use crate::invoices_v1::setup;
 
 crate::both_backends!(the_javascript_sdk_invoices_through_meterpay_unchanged);
@@ -297,4 +299,66 @@ async fn the_javascript_sdk_invoices_through_meterpay_unchanged(backend: Backend
         })
         .collect();
     assert_eq!(statuses, [json!("paid"), json!("paid")]);
+
+    // The customer's card is now one Stripe declines: the SDK approves,
+    // retries (declined again), voids; and deletes a draft.
+    let (_, declined_card) = card_on_file(&app, &s.key, &s.app_id, "4000000000000341").await;
+    let steps = run_sdk(&app, &sdk, &["decline", &s.customer_id]).await;
+    assert_eq!(
+        names(&steps),
+        [
+            "createLineItems",
+            "invoicePendingLines",
+            "approve",
+            "retry",
+            "void",
+            "createLineItems",
+            "invoicePendingLines",
+            "delete",
+            "get"
+        ]
+    );
+    let declined = steps[1].1[0]["id"].clone();
+    let failed = |invoice: &Value| {
+        (
+            invoice["id"].clone(),
+            invoice["statusDetails"]["extendedStatus"].clone(),
+            invoice["validationIssues"][0]["code"].clone(),
+        )
+    };
+    let expected = (
+        declined.clone(),
+        json!("payment_processing.failed"),
+        json!("payment_failed"),
+    );
+    assert_eq!(failed(&steps[2].1), expected, "approve: {}", steps[2].1);
+    assert_eq!(failed(&steps[3].1), expected, "retry: {}", steps[3].1);
+    let voided = &steps[4].1;
+    assert_eq!(
+        (&voided["id"], &voided["status"]),
+        (&declined, &json!("voided")),
+        "{voided}"
+    );
+    let stripe_id = voided["externalIds"]["invoicing"].as_str().unwrap();
+    assert_eq!(app.emu.object(stripe_id).unwrap()["status"], "void");
+    // Both attempts charged the declined card (the customer's default).
+    let pays = app
+        .emu
+        .requests(0)
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path == format!("/v1/invoices/{stripe_id}/pay"))
+        .map(|r| r.params["payment_method"].clone())
+        .collect::<Vec<_>>();
+    assert_eq!(pays, [Value::Null, json!(declined_card)]);
+    assert_eq!(steps[7].1, Value::Null, "delete answers no content");
+    let deleted = &steps[8].1;
+    assert_eq!(
+        (
+            &deleted["id"],
+            &deleted["statusDetails"]["extendedStatus"],
+            deleted["deletedAt"].is_string()
+        ),
+        (&steps[6].1[0]["id"], &json!("deleted"), true),
+        "{deleted}"
+    );
 }

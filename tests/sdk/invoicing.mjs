@@ -6,6 +6,7 @@
 //
 //   node invoicing.mjs issue <customerId>    lines → drafts → approve
 //   node invoicing.mjs advance <invoiceId>   advance after the draft period
+//   node invoicing.mjs decline <customerId>  a declined card: retry, void; delete a draft
 //
 // Environment: METERPAY_URL, METERPAY_TOKEN, METERPAY_SDK_DIR (the npm prefix).
 
@@ -118,7 +119,29 @@ if (phase === 'issue') {
   await step('advance', () => invoices.advance(id));
   await step('get', () => invoices.get(id));
   await step('list', () => invoices.list({ statuses: ['paid'], page: 1, pageSize: 10 }));
+} else if (phase === 'decline') {
+  // The customer's card is declined: retry (declined again), void; a draft deleted.
+  await step('createLineItems', () => invoices.createLineItems(id, lines(' (declined)')));
+  const [declined] = await step('invoicePendingLines', () =>
+    invoices.invoicePendingLines({ customerId: id }),
+  );
+  await step('approve', () => invoices.approve(declined.id));
+  await step('retry', () => invoices.retry(declined.id));
+  await step('void', () =>
+    invoices.void(declined.id, {
+      action: { percentage: 100, action: { type: 'discard' } },
+      reason: 'the customer left',
+    }),
+  );
+  await step('createLineItems', () => invoices.createLineItems(id, lines(' (dropped)')));
+  const [dropped] = await step('invoicePendingLines', () =>
+    invoices.invoicePendingLines({ customerId: id }),
+  );
+  await step('delete', () => invoices.delete(dropped.id));
+  await step('get', () => invoices.get(dropped.id));
 } else {
-  process.stderr.write(`unknown phase ${phase}: issue <customerId> | advance <invoiceId>\n`);
+  process.stderr.write(
+    `unknown phase ${phase}: issue <customerId> | advance <invoiceId> | decline <customerId>\n`,
+  );
   process.exit(2);
 }
