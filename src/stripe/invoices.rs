@@ -713,6 +713,78 @@ mod against_the_emulator {
     }
 
     #[tokio::test]
+    async fn a_named_payment_method_is_charged_and_a_foreign_one_falls_back() {
+        let (emu, client) = emulator().await;
+        let declined = customer_with_card(&emu, "4000000000000341").await;
+        let open = issue(
+            &client,
+            &declined,
+            "USD",
+            &["12.34"],
+            Collection::ChargeAutomatically {
+                default_payment_method: None,
+            },
+        )
+        .await;
+        // A payment method of another Stripe customer: Stripe refuses it for
+        // this invoice, so the invoice's own default (declined) is charged.
+        let other = customer_with_card(&emu, "4242424242424242").await;
+        let foreign =
+            emu.object(other.as_str()).unwrap()["invoice_settings"]["default_payment_method"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+        assert!(matches!(
+            client.pay_invoice(&open.id, Some(&foreign)).await,
+            Ok(PaymentAttempt::Failed { code: Some(c), .. }) if c == "card_declined"
+        ));
+        // A new card of the invoice's customer, named: it pays.
+        let session = post(
+            &emu,
+            "/v1/checkout/sessions",
+            &[
+                ("mode", "setup"),
+                ("customer", declined.as_str()),
+                ("currency", "usd"),
+                ("success_url", "https://example.com/ok"),
+            ],
+        )
+        .await;
+        let card = CardInput {
+            number: "4242424242424242".into(),
+            exp_month: 12,
+            exp_year: 2040,
+            name: None,
+            email: None,
+            address: None,
+        };
+        emu.complete_checkout_session(session["id"].as_str().unwrap(), &card, true)
+            .unwrap();
+        let intent = emu
+            .object(session["setup_intent"].as_str().unwrap())
+            .unwrap();
+        let new_card = intent["payment_method"].as_str().unwrap();
+        assert_eq!(
+            client.pay_invoice(&open.id, Some(new_card)).await,
+            Ok(PaymentAttempt::Paid)
+        );
+        let pays: Vec<Value> = emu
+            .requests(0)
+            .into_iter()
+            .filter(|r| r.path == format!("/v1/invoices/{}/pay", open.id))
+            .map(|r| json!([r.params["payment_method"], r.status]))
+            .collect();
+        assert_eq!(
+            pays,
+            [
+                json!([foreign, 400]),
+                json!([null, 402]),
+                json!([new_card, 200])
+            ]
+        );
+    }
+
+    #[tokio::test]
     async fn sent_invoices_void_and_drafts_delete() {
         let (emu, client) = emulator().await;
         let customer = customer_with_card(&emu, "4242424242424242").await;
