@@ -876,12 +876,13 @@ pub fn parse_time(
 
 impl LineInput {
     /// Checks the line into `v` (fields under `field`, e.g. `lines[0]`) and
-    /// prices it in `currency`. What meterpay does not do is refused by name.
+    /// prices it, its amount rounded to `decimals` (see
+    /// [`money::billed_decimals`]). What meterpay does not do is refused by name.
     pub fn check(
         &self,
         v: &mut crate::error::Violations,
         field: &str,
-        currency: &CurrencyCode,
+        decimals: u32,
     ) -> Option<ValidLine> {
         let at = |member: &str| format!("{field}.{member}");
         let before = v.len();
@@ -967,7 +968,7 @@ impl LineInput {
         if v.len() > before {
             return None;
         }
-        let amount = match money::line_amount(&price, quantity, currency) {
+        let amount = match money::line_amount(&price, quantity, decimals) {
             Ok(amount) => amount,
             Err(beyond) => {
                 v.push(at("quantity"), Rule::Invalid, beyond.to_string());

@@ -1,6 +1,10 @@
 //! Money and prices: decimal arithmetic (never floats), each line's amount
 //! rounded once to its currency's minor unit, half away from zero, the way
 //! upstream's Stripe calculator turns an amount into Stripe's minor units.
+//! Where the invoicing app charges a currency in a coarser unit than ISO 4217's
+//! (Stripe: whole MGA, ISK and UGX; 0.01 of KWD and the other three-decimal
+//! currencies), lines round to that unit instead ([`billed_decimals`]), so an
+//! invoice never says an amount its payment provider cannot charge.
 //! Invoice totals are sums of rounded lines, so the invoice total always
 //! equals what the lines add up to on Stripe's side.
 //!
@@ -74,6 +78,14 @@ pub fn round_to_currency(amount: Decimal, currency: &CurrencyCode) -> Decimal {
         currency.minor_units(),
         RoundingStrategy::MidpointAwayFromZero,
     )
+}
+
+/// The decimals a line in `currency` is billed to: the currency's own minor
+/// unit (ISO 4217), unless the invoicing app can only charge a coarser one
+/// (`charged`, the decimals it charges exactly), as a payment provider may:
+/// then that one, so what the invoice says is what is charged.
+pub fn billed_decimals(currency: &CurrencyCode, charged: u32) -> u32 {
+    currency.minor_units().min(charged)
 }
 
 /// `amount` in the currency's minor units (cents for USD, yen for JPY,
@@ -283,14 +295,17 @@ impl Price {
     }
 }
 
-/// A line's amount: the price of the quantity, rounded once to the
-/// currency's minor unit, half away from zero.
+/// A line's amount: the price of the quantity, rounded once to `decimals`
+/// (the currency's minor unit, or the coarser unit its invoicing app charges
+/// in: see [`billed_decimals`]), half away from zero.
 pub fn line_amount(
     price: &Price,
     quantity: Option<Decimal>,
-    currency: &CurrencyCode,
+    decimals: u32,
 ) -> Result<Decimal, QuantityBeyondTiers> {
-    let amount = round_to_currency(price.amount(quantity.unwrap_or(Decimal::ONE))?, currency);
+    let amount = price
+        .amount(quantity.unwrap_or(Decimal::ONE))?
+        .round_dp_with_strategy(decimals, RoundingStrategy::MidpointAwayFromZero);
     if amount.abs() > MAX_LINE_AMOUNT {
         return Err(QuantityBeyondTiers::TooLarge);
     }
@@ -693,7 +708,8 @@ mod tests {
             ),
         ];
         for (name, price, quantity, currency, want) in cases {
-            let got = line_amount(&price, quantity.map(d), &cur(currency)).unwrap();
+            let decimals = cur(currency).minor_units();
+            let got = line_amount(&price, quantity.map(d), decimals).unwrap();
             assert_eq!(format(got), want, "{name}");
         }
     }
@@ -715,7 +731,7 @@ mod tests {
         let usd = cur("USD");
         let unit = Price::Unit { amount: d(&big) };
         assert_eq!(
-            line_amount(&unit, Some(d(&big)), &usd),
+            line_amount(&unit, Some(d(&big)), usd.minor_units()),
             Err(QuantityBeyondTiers::TooLarge)
         );
         let package = Price::Package {
@@ -723,7 +739,7 @@ mod tests {
             quantity_per_package: d("0.0000000001"),
         };
         assert_eq!(
-            line_amount(&package, Some(d(&big)), &usd),
+            line_amount(&package, Some(d(&big)), usd.minor_units()),
             Err(QuantityBeyondTiers::TooLarge)
         );
         let graduated = tiers(
@@ -734,18 +750,18 @@ mod tests {
             ],
         );
         assert_eq!(
-            line_amount(&graduated, Some(d(&big)), &usd),
+            line_amount(&graduated, Some(d(&big)), usd.minor_units()),
             Err(QuantityBeyondTiers::TooLarge)
         );
         assert_eq!(
-            line_amount(&unit, Some(d("1")), &usd),
+            line_amount(&unit, Some(d("1")), usd.minor_units()),
             Err(QuantityBeyondTiers::TooLarge)
         );
         let at_most = Price::Unit {
             amount: d("1000000000000000"),
         };
         assert_eq!(
-            line_amount(&at_most, Some(d("1")), &usd),
+            line_amount(&at_most, Some(d("1")), usd.minor_units()),
             Ok(MAX_LINE_AMOUNT)
         );
     }

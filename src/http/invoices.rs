@@ -158,9 +158,27 @@ pub struct ValidationIssue {
     pub severity: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
-    /// The component that reported it.
+    /// `component`: the component that reported it. A payment's issue
+    /// (declined, or waiting for the customer's authentication) also names
+    /// `hosted_invoice_url`: Stripe's hosted invoice page, where the customer
+    /// pays or authenticates (v3's invoice has no member for it).
     #[schema(value_type = Object)]
     pub attributes: BTreeMap<String, String>,
+}
+
+/// A validation issue's attributes: its component, and for a payment's
+/// issue the hosted invoice page where the customer acts on it.
+fn issue_attributes(
+    issue: &crate::billing::invoice::ValidationIssue,
+    external: &crate::billing::invoice::External,
+) -> BTreeMap<String, String> {
+    let mut attributes = BTreeMap::from([("component".to_owned(), issue.component.clone())]);
+    if issue.component == crate::service::invoice_sync::PAYMENT_COMPONENT
+        && let Some(url) = &external.hosted_url
+    {
+        attributes.insert("hosted_invoice_url".to_owned(), url.clone());
+    }
+    attributes
 }
 
 /// `BillingInvoiceExternalReferences`.
@@ -503,7 +521,7 @@ pub fn invoice_body(invoice: Invoice, now: OffsetDateTime, with_lines: bool) -> 
                     message: i.message.clone(),
                     severity: super::v1_invoices::severity(i.severity),
                     field: i.field.clone(),
-                    attributes: BTreeMap::from([("component".to_owned(), i.component.clone())]),
+                    attributes: issue_attributes(i, external),
                 })
                 .collect()
         }),

@@ -4,7 +4,9 @@
 //! `billing::invoice`; this file maps v1's shapes onto them and back.
 //!
 //! meterpay has no meters, so a line with a usage-based price carries the
-//! quantity to bill (`quantity`, marked `x-meterpay-addition`). What meterpay
+//! quantity to bill (`quantity`, marked `x-meterpay-addition`). An issued
+//! invoice's `externalIds` also names Stripe's hosted invoice page and PDF
+//! (`hostedInvoiceUrl`, `invoicePdfUrl`, additions). What meterpay
 //! does not do (discounts, commitments, dynamic prices, feature keys,
 //! progressive billing, voiding only part of an invoice) is refused by name.
 
@@ -504,13 +506,25 @@ pub fn severity(s: Severity) -> &'static str {
     }
 }
 
-/// `InvoiceAppExternalIds`.
+/// `InvoiceAppExternalIds`, with where the customer sees and pays the
+/// invoice once Stripe finalized it (`hostedInvoiceUrl`, `invoicePdfUrl`:
+/// meterpay additions; the contract's object is open to them).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct ExternalIdsV1 {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub invoicing: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payment: Option<String>,
+    /// Stripe's hosted invoice page: the invoice, its payment status, and
+    /// where the customer pays it or authenticates a payment (3-D Secure).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(extensions(("x-meterpay-addition" = json!(true))), format = "uri")]
+    pub hosted_invoice_url: Option<String>,
+    /// The invoice as a PDF, as Stripe renders it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(extensions(("x-meterpay-addition" = json!(true))), format = "uri")]
+    pub invoice_pdf_url: Option<String>,
 }
 
 /// `InvoiceReference`.
@@ -851,6 +865,8 @@ pub fn invoice_v1(invoice: Invoice, now: OffsetDateTime, expand: Expand) -> Invo
             ExternalIdsV1 {
                 invoicing: external.invoice_id.clone(),
                 payment: external.payment_id.clone(),
+                hosted_invoice_url: external.hosted_url.clone(),
+                invoice_pdf_url: external.pdf_url.clone(),
             }
         }),
     }

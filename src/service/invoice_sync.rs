@@ -439,7 +439,7 @@ async fn issue(ctx: &Context, ns: &str, id: InvoiceId) -> Result<()> {
             PaymentSettings::ChargeAutomatically
         )
     {
-        attempt_payment(ctx, ns, invoice, &client, &stripe_invoice_id).await?;
+        attempt_payment(ctx, ns, invoice, &client, &stripe_invoice_id, None).await?;
     }
     Ok(())
 }
@@ -472,8 +472,9 @@ async fn attempt_payment(
     mut invoice: Invoice,
     client: &crate::stripe::StripeClient,
     stripe_invoice_id: &str,
+    payment_method: Option<&str>,
 ) -> Result<()> {
-    let attempt = match client.pay_invoice(stripe_invoice_id).await {
+    let attempt = match client.pay_invoice(stripe_invoice_id, payment_method).await {
         Ok(attempt) => attempt,
         Err(e) => {
             // Stripe keeps collecting on its own schedule; its webhooks report the outcome.
@@ -535,10 +536,25 @@ async fn retry_payment(ctx: &Context, ns: &str, id: InvoiceId) -> Result<()> {
     ) {
         return Ok(());
     }
-    let client = client_for(ctx, ns, invoice.workflow.invoicing_app_id).await?;
-    // A new default payment method saved through a checkout session since
-    // the last attempt: Stripe charges the invoice's own default first.
-    attempt_payment(ctx, ns, invoice, &client, &stripe_invoice_id).await
+    let app_id = invoice.workflow.invoicing_app_id;
+    let client = client_for(ctx, ns, app_id).await?;
+    // The invoice names the payment method it was issued with; a new default
+    // saved since (a checkout session, or set through the API) is what the
+    // customer wants charged now, so the attempt names the current default.
+    let default = ctx
+        .store
+        .get_customer_stripe(ns, app_id, invoice.customer.id)
+        .await?
+        .and_then(|c| c.default_payment_method_id);
+    attempt_payment(
+        ctx,
+        ns,
+        invoice,
+        &client,
+        &stripe_invoice_id,
+        default.as_deref(),
+    )
+    .await
 }
 
 async fn void(ctx: &Context, ns: &str, id: InvoiceId) -> Result<()> {

@@ -11,6 +11,13 @@
 //! default payment method for `charge_automatically`, an email for
 //! `send_invoice`) needs only stored data; problems become the invoice's
 //! `validationIssues` (and keep it in `draft.invalid`), never errors.
+//!
+//! A line's amount is rounded once, half away from zero, to its currency's
+//! minor unit — or to the coarser unit Stripe (the invoicing app) charges
+//! the currency in, where Stripe's differs from ISO 4217: whole units of
+//! MGA, ISK and UGX, 0.01 of the three-decimal BHD, JOD, KWD, OMR, TND and
+//! of IQD and LYD. The invoice then says exactly what Stripe charges, and no
+//! sync fails on an amount Stripe cannot take.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -38,6 +45,14 @@ pub const STRIPE_COMPONENT: &str = "app.stripe.invoiceCustomers.validate";
 pub struct PendingLines {
     pub currency: String,
     pub lines: Vec<LineInput>,
+}
+
+/// The decimals a line in `currency` is billed to (see the module doc).
+fn billed_decimals(currency: &CurrencyCode) -> u32 {
+    crate::billing::money::billed_decimals(
+        currency,
+        crate::stripe::invoices::charge_decimals(currency),
+    )
 }
 
 /// The gathering invoice the lines landed on.
@@ -72,7 +87,9 @@ pub async fn create_pending_lines(
     let mut valid = Vec::with_capacity(req.lines.len());
     if let Some(currency) = &currency {
         for (i, line) in req.lines.iter().enumerate() {
-            if let Some(line) = line.check(&mut v, &format!("lines[{i}]"), currency) {
+            if let Some(line) =
+                line.check(&mut v, &format!("lines[{i}]"), billed_decimals(currency))
+            {
                 valid.push(line);
             }
         }
@@ -656,7 +673,9 @@ pub async fn update(ctx: &Context, ns: &str, id: InvoiceId, req: InvoiceUpdate) 
                     |l| l.invoice_at,
                 ));
             }
-            let Some(valid) = input.check(&mut v, &update.field, &invoice.currency) else {
+            let Some(valid) =
+                input.check(&mut v, &update.field, billed_decimals(&invoice.currency))
+            else {
                 continue;
             };
             let base = existing.unwrap_or_else(|| Line {

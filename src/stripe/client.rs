@@ -578,8 +578,35 @@ impl StripeClient {
 
     /// `POST /v1/invoices/{id}/pay` off session: the payment's outcome, which
     /// is not an error when the card is declined or needs authentication.
-    pub async fn pay_invoice(&self, id: &str) -> Result<PaymentAttempt, StripeError> {
-        match self.send("pay invoice", &pay_request(id), None).await {
+    /// With `payment_method`, that one is charged; should Stripe refuse it for
+    /// this invoice (a payment method of another Stripe customer, one since
+    /// detached), the invoice's own default is charged instead.
+    pub async fn pay_invoice(
+        &self,
+        id: &str,
+        payment_method: Option<&str>,
+    ) -> Result<PaymentAttempt, StripeError> {
+        match self.pay_invoice_with(id, payment_method).await {
+            Err(StripeError::Rejected { kind, param, .. })
+                if payment_method.is_some()
+                    && kind == "invalid_request_error"
+                    && param.as_deref() == Some("payment_method") =>
+            {
+                self.pay_invoice_with(id, None).await
+            }
+            outcome => outcome,
+        }
+    }
+
+    async fn pay_invoice_with(
+        &self,
+        id: &str,
+        payment_method: Option<&str>,
+    ) -> Result<PaymentAttempt, StripeError> {
+        match self
+            .send("pay invoice", &pay_request(id, payment_method), None)
+            .await
+        {
             Ok(invoice) => Ok(match StripeInvoice::from(invoice).status {
                 Some(StripeInvoiceStatus::Paid) => PaymentAttempt::Paid,
                 _ => PaymentAttempt::Failed {

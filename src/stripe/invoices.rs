@@ -21,19 +21,32 @@ pub const META_INVOICE_ID: &str = "meterpay_invoice_id";
 pub const META_INVOICE_LINE_ID: &str = "meterpay_invoice_line_id";
 
 // ---- amounts ----------------------------------------------------------------
+//
+// Stripe's minor units are not always ISO 4217's (docs.stripe.com/currencies):
+// - zero-decimal in Stripe: BIF CLP DJF GNF JPY KMF KRW MGA PYG RWF UGX VND
+//   VUV XAF XOF XPF (MGA has two decimals in ISO 4217);
+// - ISK is zero-decimal in ISO 4217 and in effect in Stripe, but Stripe's
+//   amounts keep two decimals ("500" is 5 ISK) and must be whole krónur;
+// - three-decimal BHD JOD KWD OMR TND: amounts in the minor unit whose last
+//   digit is 0, so Stripe charges them to 0.01;
+// - every other currency two decimals, including ISO's three-decimal IQD and
+//   LYD (Stripe lists them as neither), and HUF and TWD (whose special case is
+//   payouts only).
+// meterpay bills each line to what Stripe charges exactly ([`charge_decimals`]),
+// so an amount beyond it never reaches Stripe and never fails a sync.
 
 /// Currencies Stripe charges without a minor unit (amount 100 = ¥100).
 /// From Stripe's documented list of zero-decimal currencies.
 const ZERO_DECIMAL: &[&str] = &[
-    "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "VND", "VUV", "XAF",
-    "XOF", "XPF",
+    "BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV",
+    "XAF", "XOF", "XPF",
 ];
 /// Currencies Stripe takes with three decimals; their amounts must end in 0.
 const THREE_DECIMAL: &[&str] = &["BHD", "JOD", "KWD", "OMR", "TND"];
+/// Two decimals in Stripe's amounts, whole units only.
+const WHOLE_UNITS: &[&str] = &["ISK"];
 
 /// How many decimals Stripe's integer amounts carry in `currency`.
-/// Currencies not listed as zero- or three-decimal take two, which is also
-/// how Stripe wants ISK and UGX (ISO zero-decimal) written: with `00`.
 pub fn stripe_decimals(currency: &CurrencyCode) -> u32 {
     let code = currency.as_str();
     if ZERO_DECIMAL.contains(&code) {
@@ -45,48 +58,47 @@ pub fn stripe_decimals(currency: &CurrencyCode) -> u32 {
     }
 }
 
+/// The decimals (of the major unit) Stripe charges `currency` to exactly:
+/// 0 for its zero-decimal currencies and ISK, 2 for every other (three-decimal
+/// ones included: their amounts end in 0).
+pub fn charge_decimals(currency: &CurrencyCode) -> u32 {
+    let code = currency.as_str();
+    if ZERO_DECIMAL.contains(&code) || WHOLE_UNITS.contains(&code) {
+        0
+    } else {
+        2
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AmountError {
-    #[error(
-        "{amount} {currency} has more decimals than Stripe accepts for {currency} ({decimals})"
-    )]
+    #[error("{amount} {currency} has more decimals than Stripe charges in {currency} ({decimals})")]
     TooPrecise {
         amount: Decimal,
         currency: String,
         decimals: u32,
     },
-    #[error(
-        "{amount} {currency}: Stripe takes amounts of three-decimal currencies in tens of the minor unit"
-    )]
-    NotRoundToTen { amount: Decimal, currency: String },
     #[error("{amount} {currency} is too large for Stripe")]
     TooLarge { amount: Decimal, currency: String },
 }
 
 /// `amount` as the integer Stripe expects: ¥500 → 500, $12.34 → 1234,
-/// 1.230 KWD → 1230. Never rounds: an amount Stripe cannot represent
-/// exactly is an error, so what is charged is what the invoice says.
+/// 1.230 KWD → 1230, 5 ISK → 500. Never rounds: an amount Stripe cannot
+/// charge exactly is an error, so what is charged is what the invoice says.
 pub fn minor_units(currency: &CurrencyCode, amount: Decimal) -> Result<i64, AmountError> {
-    let decimals = stripe_decimals(currency);
-    let scaled = amount * Decimal::from(10i64.pow(decimals));
-    if scaled.fract() != Decimal::ZERO {
+    let exact = charge_decimals(currency);
+    if amount.round_dp(exact) != amount {
         return Err(AmountError::TooPrecise {
             amount,
             currency: currency.as_str().to_owned(),
-            decimals,
+            decimals: exact,
         });
     }
-    let units = i64::try_from(scaled.trunc()).map_err(|_| AmountError::TooLarge {
+    let scaled = amount * Decimal::from(10i64.pow(stripe_decimals(currency)));
+    i64::try_from(scaled.trunc()).map_err(|_| AmountError::TooLarge {
         amount,
         currency: currency.as_str().to_owned(),
-    })?;
-    if decimals == 3 && units % 10 != 0 {
-        return Err(AmountError::NotRoundToTen {
-            amount,
-            currency: currency.as_str().to_owned(),
-        });
-    }
-    Ok(units)
+    })
 }
 
 /// The inverse of [`minor_units`]: Stripe's integer amount as a decimal.
@@ -224,8 +236,14 @@ pub(super) fn finalize_request(stripe_invoice_id: &str) -> FinalizeInvoiceInvoic
     FinalizeInvoiceInvoice::new(stripe_invoice_id).auto_advance(true)
 }
 
-pub(super) fn pay_request(stripe_invoice_id: &str) -> PayInvoice {
-    PayInvoice::new(stripe_invoice_id).off_session(true)
+/// `POST /v1/invoices/{id}/pay`, off session; with `payment_method` Stripe
+/// charges that one (the customer's default now) instead of the invoice's own.
+pub(super) fn pay_request(stripe_invoice_id: &str, payment_method: Option<&str>) -> PayInvoice {
+    let request = PayInvoice::new(stripe_invoice_id).off_session(true);
+    match payment_method {
+        Some(pm) => request.payment_method(pm),
+        None => request,
+    }
 }
 
 pub(super) fn void_request(stripe_invoice_id: &str) -> VoidInvoiceInvoice {
@@ -376,6 +394,11 @@ mod tests {
         assert_eq!(minor_units(&code("JPY"), dec("500")), Ok(500));
         assert_eq!(minor_units(&code("KWD"), dec("1.230")), Ok(1230));
         assert_eq!(minor_units(&code("ISK"), dec("100")), Ok(10000));
+        // Stripe's zero-decimal UGX and MGA; IQD and LYD (ISO three-decimal) as two.
+        assert_eq!(minor_units(&code("UGX"), dec("1500")), Ok(1500));
+        assert_eq!(minor_units(&code("MGA"), dec("1500")), Ok(1500));
+        assert_eq!(minor_units(&code("IQD"), dec("1.25")), Ok(125));
+        assert_eq!(minor_units(&code("HUF"), dec("10.45")), Ok(1045));
         assert_eq!(minor_units(&code("USD"), dec("0")), Ok(0));
         assert_eq!(minor_units(&code("USD"), dec("-1.50")), Ok(-150));
     }
@@ -392,15 +415,37 @@ mod tests {
         );
         assert_eq!(
             minor_units(&code("KWD"), dec("1.235")),
-            Err(AmountError::NotRoundToTen {
+            Err(AmountError::TooPrecise {
                 amount: dec("1.235"),
-                currency: "KWD".into()
+                currency: "KWD".into(),
+                decimals: 2
             })
         );
+        for (currency, amount) in [("ISK", "5.5"), ("MGA", "10.5"), ("UGX", "1.5")] {
+            assert!(
+                matches!(
+                    minor_units(&code(currency), dec(amount)),
+                    Err(AmountError::TooPrecise { decimals: 0, .. })
+                ),
+                "{amount} {currency}"
+            );
+        }
         assert!(matches!(
             minor_units(&code("USD"), dec("100000000000000000000")),
             Err(AmountError::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn charge_decimals_are_at_most_what_stripe_charges_exactly() {
+        let of = |c: &str| charge_decimals(&code(c));
+        assert_eq!(
+            [
+                "USD", "JPY", "KWD", "ISK", "UGX", "MGA", "IQD", "LYD", "HUF", "TWD"
+            ]
+            .map(of),
+            [2, 0, 2, 0, 0, 0, 2, 2, 2, 2]
+        );
     }
 
     #[test]
@@ -597,9 +642,15 @@ mod against_the_emulator {
             open.metadata.get(META_INVOICE_ID).map(String::as_str),
             Some("inv1")
         );
-        assert_eq!(client.pay_invoice(&open.id).await, Ok(PaymentAttempt::Paid));
+        assert_eq!(
+            client.pay_invoice(&open.id, None).await,
+            Ok(PaymentAttempt::Paid)
+        );
         // Paying again is not an error: the invoice is paid.
-        assert_eq!(client.pay_invoice(&open.id).await, Ok(PaymentAttempt::Paid));
+        assert_eq!(
+            client.pay_invoice(&open.id, None).await,
+            Ok(PaymentAttempt::Paid)
+        );
         let paid = client.retrieve_invoice(&open.id).await.unwrap();
         assert_eq!(
             (paid.status, paid.amount_paid, paid.amount_remaining),
@@ -641,7 +692,7 @@ mod against_the_emulator {
         )
         .await;
         assert!(matches!(
-            client.pay_invoice(&open.id).await,
+            client.pay_invoice(&open.id, None).await,
             Ok(PaymentAttempt::Failed { code: Some(c), .. }) if c == "card_declined"
         ));
         let authenticate = customer_with_card(&emu, "4000002760003184").await;
@@ -656,9 +707,81 @@ mod against_the_emulator {
         )
         .await;
         assert!(matches!(
-            client.pay_invoice(&open.id).await,
+            client.pay_invoice(&open.id, None).await,
             Ok(PaymentAttempt::ActionRequired { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn a_named_payment_method_is_charged_and_a_foreign_one_falls_back() {
+        let (emu, client) = emulator().await;
+        let declined = customer_with_card(&emu, "4000000000000341").await;
+        let open = issue(
+            &client,
+            &declined,
+            "USD",
+            &["12.34"],
+            Collection::ChargeAutomatically {
+                default_payment_method: None,
+            },
+        )
+        .await;
+        // A payment method of another Stripe customer: Stripe refuses it for
+        // this invoice, so the invoice's own default (declined) is charged.
+        let other = customer_with_card(&emu, "4242424242424242").await;
+        let foreign =
+            emu.object(other.as_str()).unwrap()["invoice_settings"]["default_payment_method"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+        assert!(matches!(
+            client.pay_invoice(&open.id, Some(&foreign)).await,
+            Ok(PaymentAttempt::Failed { code: Some(c), .. }) if c == "card_declined"
+        ));
+        // A new card of the invoice's customer, named: it pays.
+        let session = post(
+            &emu,
+            "/v1/checkout/sessions",
+            &[
+                ("mode", "setup"),
+                ("customer", declined.as_str()),
+                ("currency", "usd"),
+                ("success_url", "https://example.com/ok"),
+            ],
+        )
+        .await;
+        let card = CardInput {
+            number: "4242424242424242".into(),
+            exp_month: 12,
+            exp_year: 2040,
+            name: None,
+            email: None,
+            address: None,
+        };
+        emu.complete_checkout_session(session["id"].as_str().unwrap(), &card, true)
+            .unwrap();
+        let intent = emu
+            .object(session["setup_intent"].as_str().unwrap())
+            .unwrap();
+        let new_card = intent["payment_method"].as_str().unwrap();
+        assert_eq!(
+            client.pay_invoice(&open.id, Some(new_card)).await,
+            Ok(PaymentAttempt::Paid)
+        );
+        let pays: Vec<Value> = emu
+            .requests(0)
+            .into_iter()
+            .filter(|r| r.path == format!("/v1/invoices/{}/pay", open.id))
+            .map(|r| json!([r.params["payment_method"], r.status]))
+            .collect();
+        assert_eq!(
+            pays,
+            [
+                json!([foreign, 400]),
+                json!([null, 402]),
+                json!([new_card, 200])
+            ]
+        );
     }
 
     #[tokio::test]

@@ -6,10 +6,11 @@
 
 use serde_json::{Value, json};
 
+use crate::contract::{Spec, assert_response};
 use crate::customer_billing::stripe_customer;
 use crate::harness::{Backend, TestApp};
 use crate::invoices_v1::{INVOICES, act, add_lines, check, invoice_lines, setup, two_lines};
-use crate::webhooks::wait_for;
+use crate::webhooks::{pay, wait_for};
 
 crate::both_backends!(
     a_saved_card_pays_the_invoice_and_stripe_holds_exactly_what_was_billed,
@@ -19,6 +20,7 @@ crate::both_backends!(
     voiding_an_issued_invoice_voids_it_in_stripe,
     the_worker_issues_after_the_draft_period,
     a_sync_interrupted_by_stripe_resumes_without_duplicates,
+    lines_bill_to_the_unit_stripe_charges_in_their_currency,
 );
 
 const MANUAL: &str = r#"{"invoicing": {"autoAdvance": false}}"#;
@@ -155,6 +157,18 @@ async fn a_saved_card_pays_the_invoice_and_stripe_holds_exactly_what_was_billed(
     assert!(stripe_id.starts_with("in_"), "{invoice}");
     let stripe = app.emu.object(&stripe_id).unwrap();
     assert_eq!(invoice["number"], stripe["number"]);
+    // Where the customer sees the invoice (and pays it, were it not paid) and its PDF.
+    assert_eq!(
+        invoice["externalIds"],
+        json!({"invoicing": stripe_id, "hostedInvoiceUrl": stripe["hosted_invoice_url"],
+               "invoicePdfUrl": stripe["invoice_pdf"]})
+    );
+    assert!(
+        stripe["hosted_invoice_url"]
+            .as_str()
+            .is_some_and(|url| url.starts_with("http")),
+        "{stripe}"
+    );
     assert!(invoice["issuedAt"].is_string());
     assert!(invoice.get("validationIssues").is_none(), "{invoice}");
     for (i, line) in invoice["lines"].as_array().unwrap().iter().enumerate() {
@@ -232,7 +246,7 @@ async fn a_saved_card_pays_the_invoice_and_stripe_holds_exactly_what_was_billed(
 async fn a_declined_card_fails_and_a_new_card_pays_on_retry(backend: Backend) {
     let app = TestApp::start(backend).await;
     let s = setup(&app, manual(), false).await;
-    let (cus, _) = card_on_file(&app, &s.key, &s.app_id, "4000000000000341").await;
+    let (cus, declined) = card_on_file(&app, &s.key, &s.app_id, "4000000000000341").await;
     let invoice = approved(&app, &s.customer_id).await;
     let id = invoice["id"].as_str().unwrap().to_owned();
     assert_eq!(
@@ -261,26 +275,30 @@ async fn a_declined_card_fails_and_a_new_card_pays_on_retry(backend: Backend) {
         "Stripe could not charge the payment method: Your card was declined. (card_declined)"
     );
 
-    // A new card saved for the customer becomes Stripe's default; retry pays.
-    let pm = save_card(&app, &s.key, &cus, "4242424242424242").await;
+    // The customer saves a new card through meterpay's own checkout session
+    // (Stripe's hosted page, as a browser submits it); Stripe's webhook makes
+    // it the default, in meterpay and in Stripe.
     let resp = app
-        .put(
-            "/api/v1/customers/acme/apps",
-            json!([{"type": "stripe", "id": s.app_id, "stripeCustomerId": cus,
-                     "stripeDefaultPaymentMethodId": pm}]),
+        .post(
+            &format!(
+                "/api/v3/openmeter/customers/{}/billing/stripe/checkout-sessions",
+                s.customer_id
+            ),
+            json!({"stripe_options": {"success_url": "https://app.example/ok"}}),
         )
         .await;
-    assert_eq!(resp.status, 200, "{}", resp.body);
-    let stripe_id = invoice["externalIds"]["invoicing"].as_str().unwrap();
-    // The invoice itself names the declined card; Stripe charges the invoice's default.
-    app.client
-        .post(format!("{}/v1/invoices/{stripe_id}", app.emu.base_url()))
-        .bearer_auth(&s.key)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("default_payment_method={pm}"))
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(resp.status, 201, "{}", resp.body);
+    assert_eq!(resp.body["stripe_customer_id"], json!(cus));
+    let status = pay(resp.body["url"].as_str().unwrap(), "4242424242424242").await;
+    assert!(
+        (300..400).contains(&status),
+        "hosted page answered {status}"
+    );
+    let pm = new_default(&app, &declined).await;
+    assert_eq!(
+        app.emu.object(&cus).unwrap()["invoice_settings"]["default_payment_method"],
+        json!(pm)
+    );
     let resp = act(&app, &id, "retry").await;
     assert_eq!(resp.status, 200, "{}", resp.body);
     assert_eq!(resp.body["statusDetails"]["extendedStatus"], "paid");
@@ -292,6 +310,42 @@ async fn a_declined_card_fails_and_a_new_card_pays_on_retry(backend: Backend) {
             .count(),
         1
     );
+    // Stripe's invoice was paid, once, with the new card: the retry named it.
+    let stripe_id = invoice["externalIds"]["invoicing"].as_str().unwrap();
+    let stripe = app.emu.object(stripe_id).unwrap();
+    assert_eq!(
+        (stripe["status"].clone(), stripe["amount_paid"].clone()),
+        (json!("paid"), json!(6249))
+    );
+    let retry = stripe_requests(&app, "POST", &format!("/v1/invoices/{stripe_id}/pay"));
+    assert_eq!(retry.len(), 1, "one successful pay");
+    assert_eq!(
+        retry[0].params,
+        json!({"off_session": "true", "payment_method": pm})
+    );
+    let charged: Vec<Value> = app
+        .emu
+        .events()
+        .into_iter()
+        .filter(|e| e["type"] == "charge.succeeded")
+        .map(|e| e["data"]["object"]["payment_method"].clone())
+        .collect();
+    assert_eq!(charged, [json!(pm)]);
+}
+
+/// The customer's default payment method in meterpay once the checkout's
+/// webhook changed it from `old`.
+async fn new_default(app: &TestApp, old: &str) -> String {
+    for _ in 0..100 {
+        let body = app.get("/api/v1/customers/acme/stripe").await.body;
+        if let Some(pm) = body["stripeDefaultPaymentMethodId"].as_str()
+            && pm != old
+        {
+            return pm.to_owned();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the checkout's webhook never made a new default payment method");
 }
 
 async fn authentication_on_the_hosted_invoice_page_pays(backend: Backend) {
@@ -304,25 +358,84 @@ async fn authentication_on_the_hosted_invoice_page_pays(backend: Backend) {
         invoice["statusDetails"]["extendedStatus"],
         "payment_processing.action_required"
     );
+    // meterpay returns where the customer authenticates: Stripe's hosted
+    // invoice page, also named by the validation issue.
     let stripe_id = invoice["externalIds"]["invoicing"].as_str().unwrap();
-    let hosted = app.emu.object(stripe_id).unwrap()["hosted_invoice_url"]
+    let stripe = app.emu.object(stripe_id).unwrap();
+    let hosted = invoice["externalIds"]["hostedInvoiceUrl"]
         .as_str()
-        .unwrap()
+        .expect("hosted invoice URL")
         .to_owned();
+    assert_eq!(json!(hosted), stripe["hosted_invoice_url"]);
     let issue = &invoice["validationIssues"][0];
     assert_eq!(issue["code"], "payment_action_required");
     assert!(
         issue["message"].as_str().unwrap().ends_with(&hosted),
         "{issue}"
     );
+    // v3's invoice has no member for the page: the payment's issue names it.
+    let v3 = app
+        .get(&format!("/api/v3/openmeter/billing/invoices/{id}"))
+        .await;
+    assert_response(
+        Spec::V3Invoicing,
+        "get-invoice",
+        v3.status,
+        &v3.content_type,
+        &v3.body,
+    );
+    assert_eq!(
+        v3.body["validation_issues"],
+        json!([{"code": "payment_action_required", "message": issue["message"],
+                "severity": "warning",
+                "attributes": {"component": "app.stripe.payment", "hosted_invoice_url": hosted}}])
+    );
 
-    // The customer authenticates on Stripe's page; invoice.paid moves it.
-    app.emu
-        .authenticate_invoice_payment(stripe_id, true)
-        .expect("authenticated");
+    // The customer opens the page, as a browser does, and completes the
+    // 3-D Secure step it shows; Stripe's invoice.paid moves the invoice.
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = browser.get(&hosted).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    let (action, fields) = form_with_button(&html, "complete-auth");
+    let target = reqwest::Url::parse(&hosted).unwrap().join(&action).unwrap();
+    let done = browser.post(target).form(&fields).send().await.unwrap();
+    assert_eq!(done.status(), 200);
+    let html = done.text().await.unwrap();
+    assert!(html.contains(r#"id="paid""#), "{html}");
     let paid = reaches(&app, &id, "paid").await;
     assert_eq!(paid["status"], "paid");
     assert!(paid.get("validationIssues").is_none(), "{paid}");
+    assert_eq!(paid["externalIds"]["hostedInvoiceUrl"], json!(hosted));
+    assert_eq!(app.emu.object(stripe_id).unwrap()["status"], "paid");
+}
+
+/// The `action` and the fields of the HTML form holding the button `button_id`,
+/// as a browser reads them (hidden inputs and the button's own name/value).
+fn form_with_button(html: &str, button_id: &str) -> (String, Vec<(String, String)>) {
+    let attr = |tag: &str, name: &str| -> Option<String> {
+        let key = format!("{name}=\"");
+        let at = tag.find(&key)? + key.len();
+        Some(tag[at..].split('"').next()?.replace("&amp;", "&"))
+    };
+    for form in html.split("<form").skip(1) {
+        let form = form.split("</form>").next().unwrap_or_default();
+        if !form.contains(&format!("id=\"{button_id}\"")) {
+            continue;
+        }
+        let open = form.split('>').next().unwrap_or_default();
+        let action = attr(open, "action").expect("form action");
+        let fields = form
+            .split('<')
+            .filter(|tag| tag.starts_with("input") || tag.starts_with("button"))
+            .filter_map(|tag| Some((attr(tag, "name")?, attr(tag, "value").unwrap_or_default())))
+            .collect();
+        return (action, fields);
+    }
+    panic!("no form with button {button_id} on the page:\n{html}");
 }
 
 async fn a_sent_invoice_becomes_overdue_when_stripes_clock_passes_the_due_date(backend: Backend) {
@@ -453,4 +566,79 @@ async fn a_sync_interrupted_by_stripe_resumes_without_duplicates(backend: Backen
         .object(done["externalIds"]["invoicing"].as_str().unwrap())
         .unwrap();
     assert_eq!(stripe["total"], 6249);
+}
+
+/// Where Stripe's minor unit is not ISO 4217's, a line is billed to what
+/// Stripe charges exactly (half away from zero), so the invoice says what is
+/// charged and its sync never fails on the amount.
+async fn lines_bill_to_the_unit_stripe_charges_in_their_currency(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let s = setup(&app, manual(), false).await;
+    card_on_file(&app, &s.key, &s.app_id, "4242424242424242").await;
+    // (currency, the flat price, the line's amount, Stripe's amount)
+    let cases = [
+        // Zero-decimal in Stripe, two decimals in ISO 4217.
+        ("MGA", "10.5", "11", 11),
+        // Zero-decimal in both; Stripe's amounts keep two decimals for ISK.
+        ("ISK", "5.5", "6", 600),
+        ("UGX", "1500.5", "1501", 1501),
+        // Three decimals in both; Stripe's last digit is 0.
+        ("KWD", "1.235", "1.24", 1240),
+        // Three decimals in ISO 4217, two in Stripe.
+        ("IQD", "1.2345", "1.23", 123),
+        // The same in both.
+        ("HUF", "10.455", "10.46", 1046),
+        ("JPY", "2.5", "3", 3),
+    ];
+    for (currency, price, billed, charged) in cases {
+        let resp = add_lines(
+            &app,
+            &s.customer_id,
+            json!({"currency": currency, "lines": [{"name": "Usage",
+                "period": {"from": "2026-10-01T00:00:00Z", "to": "2026-11-01T00:00:00Z"},
+                "invoiceAt": "2026-11-01T00:00:00Z",
+                "rateCard": {"price": {"type": "flat", "amount": price, "paymentTerm": "in_arrears"}}}]}),
+        )
+        .await;
+        assert_eq!(resp.status, 201, "{currency}: {}", resp.body);
+        assert_eq!(
+            resp.body["lines"][0]["totals"]["amount"], billed,
+            "{currency}"
+        );
+        assert_eq!(
+            resp.body["invoice"]["totals"]["amount"], billed,
+            "{currency}"
+        );
+        let resp = invoice_lines(&app, json!({"customerId": s.customer_id})).await;
+        assert_eq!(resp.status, 201, "{currency}: {}", resp.body);
+        let id = resp.body[0]["id"].as_str().unwrap().to_owned();
+        let resp = act(&app, &id, "approve").await;
+        assert_eq!(resp.status, 200, "{currency}: {}", resp.body);
+        assert_eq!(
+            (
+                &resp.body["statusDetails"]["extendedStatus"],
+                &resp.body["totals"]["amount"]
+            ),
+            (&json!("paid"), &json!(billed)),
+            "{currency}: {}",
+            resp.body
+        );
+        let stripe = app
+            .emu
+            .object(resp.body["externalIds"]["invoicing"].as_str().unwrap())
+            .unwrap();
+        assert_eq!(
+            (
+                &stripe["currency"],
+                &stripe["total"],
+                &stripe["amount_paid"]
+            ),
+            (
+                &json!(currency.to_ascii_lowercase()),
+                &json!(charged),
+                &json!(charged)
+            ),
+            "{currency}"
+        );
+    }
 }

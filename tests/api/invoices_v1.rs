@@ -352,11 +352,14 @@ async fn pending_lines_become_a_draft_that_approval_sends_to_issuing(backend: Ba
         );
         lines[i]["externalIds"] = line["externalIds"].clone();
     }
-    assert!(
-        resp.body["externalIds"]["invoicing"]
-            .as_str()
-            .unwrap()
-            .starts_with("in_")
+    // Stripe's invoice, and where the customer sees it and its PDF.
+    let stripe_id = resp.body["externalIds"]["invoicing"].as_str().unwrap();
+    assert!(stripe_id.starts_with("in_"), "{}", resp.body);
+    let stripe = app.emu.object(stripe_id).unwrap();
+    assert_eq!(
+        resp.body["externalIds"],
+        json!({"invoicing": stripe_id, "hostedInvoiceUrl": stripe["hosted_invoice_url"],
+               "invoicePdfUrl": stripe["invoice_pdf"]})
     );
     assert_rfc3339(&resp.body["issuedAt"]);
     assert_eq!(
@@ -414,7 +417,7 @@ async fn lines_of_two_currencies_make_two_drafts_and_lists_filter_them(backend: 
     let s = setup(&app, manual(), true).await;
     let usd = add_lines(&app, &s.customer_id, two_lines()).await;
     assert_eq!(usd.status, 201, "{}", usd.body);
-    // JPY and KWD round to their own minor units.
+    // JPY rounds to its own minor unit; KWD to what Stripe charges (0.01).
     let jpy = add_lines(
         &app,
         &s.customer_id,
@@ -430,7 +433,7 @@ async fn lines_of_two_currencies_make_two_drafts_and_lists_filter_them(backend: 
             "invoiceAt": "2099-01-01T00:00:00Z", "price": {"type": "flat", "amount": "1.2345"}}]}),
     )
     .await;
-    assert_eq!(kwd.body["invoice"]["totals"], zero_totals("1.235"));
+    assert_eq!(kwd.body["invoice"]["totals"], zero_totals("1.23"));
     assert_eq!(
         kwd.body["invoice"]["statusDetails"]["availableActions"],
         json!({"delete": {"resultingState": "deleted"}}),
@@ -867,6 +870,37 @@ async fn what_meterpay_does_not_do_is_refused_by_name(backend: Backend) {
         ])),
     );
     // Nothing was written.
+    assert_eq!(app.get(INVOICES).await.body["totalCount"], 0);
+
+    // Spend commitments of any price, tax codes and external tax providers.
+    let body = json!({"currency": "USD", "lines": [
+        line(json!({"rateCard": {"price": {"type": "tiered", "mode": "volume", "maximumAmount": "100",
+            "tiers": [{"flatPrice": null, "unitPrice": {"type": "unit", "amount": "1"}}]}}, "quantity": "3"})),
+        line(json!({"rateCard": {"price": {"type": "package", "amount": "1", "quantityPerPackage": "10",
+            "minimumAmount": "5"}}, "quantity": "3"})),
+        line(json!({"price": {"type": "flat", "amount": "5"},
+            "taxConfig": {"behavior": "exclusive", "customInvoicing": {"code": "VAT20"}}})),
+        line(json!({"price": {"type": "flat", "amount": "5"},
+            "taxConfig": {"taxCodeId": "01J00000000000000000000000"}})),
+    ]});
+    assert_request(Spec::V1Invoicing, "createPendingInvoiceLine", &body);
+    let resp = app.post(&pending_path(&s.customer_id), body).await;
+    check(&resp, "createPendingInvoiceLine");
+    let commitments = "spend commitments (minimum and maximum amounts) are not supported by \
+                       meterpay; bill the amount you computed instead";
+    assert_problem(
+        &resp,
+        invalid_problem(json!([
+            {"field": "lines[0].rateCard.price.maximumAmount", "source": "body", "rule": "invalid",
+             "reason": commitments},
+            {"field": "lines[1].rateCard.price.minimumAmount", "source": "body", "rule": "invalid",
+             "reason": commitments},
+            {"field": "lines[2].taxConfig.customInvoicing", "source": "body", "rule": "invalid",
+             "reason": "custom invoicing is not supported by meterpay (it invoices through Stripe)"},
+            {"field": "lines[3].taxConfig.taxCodeId", "source": "body", "rule": "invalid",
+             "reason": "tax code entities are not supported by meterpay; give stripe.code instead"},
+        ])),
+    );
     assert_eq!(app.get(INVOICES).await.body["totalCount"], 0);
 
     // Amounts are strings, currencies ISO codes.

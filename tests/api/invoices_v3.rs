@@ -256,14 +256,31 @@ async fn v3_updates_approves_and_deletes(backend: Backend) {
     let mut bad = body;
     bad["lines"][1].as_object_mut().unwrap().remove("quantity");
     bad["lines"][1]["rate_card"]["discounts"] = json!({"percentage": 10});
+    bad["lines"][0]["rate_card"]["feature_key"] = json!("api_calls");
+    let mut taxed = bad.clone();
+    taxed["lines"][0]["rate_card"]["tax_config"] =
+        json!({"tax_code_id": "01J00000000000000000000000"});
     let resp = app.put(&format!("{INVOICES}/{id}"), bad).await;
     assert_problem(
         &resp,
         invalid_problem(json!([
+            {"field": "lines[0].rate_card.feature_key", "source": "body", "rule": "invalid",
+             "reason": "meterpay has no meters or features: leave the feature key out and send the usage as quantity"},
             {"field": "lines[1].rate_card.discounts", "source": "body", "rule": "invalid",
              "reason": "discounts are not supported by meterpay; bill the discounted amount instead"},
             {"field": "lines[1].quantity", "source": "body", "rule": "required",
              "reason": "is required with a usage-based price (unit, tiered, package): meterpay has no meters, so send the quantity to bill"},
+        ])),
+    );
+
+    // Tax code entities are upstream's; a line's Stripe tax code is set through v1.
+    let resp = app.put(&format!("{INVOICES}/{id}"), taxed).await;
+    check(&resp, "update-invoice");
+    assert_problem(
+        &resp,
+        invalid_problem(json!([
+            {"field": "lines[0].rate_card.tax_config", "source": "body", "rule": "invalid",
+             "reason": "tax code entities are not supported by meterpay; set a line's Stripe tax code through the v1 API"},
         ])),
     );
 

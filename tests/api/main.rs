@@ -23,5 +23,6 @@ mod invoices_v1;
 mod invoices_v3;
 mod openapi;
 mod portal;
+mod sdk_js;
 mod service;
 mod webhooks;

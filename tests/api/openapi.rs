@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use reqwest::Method;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::contract::contract;
 use crate::harness::{Backend, TestApp};
@@ -260,6 +260,19 @@ async fn openapi_document_matches_the_contract_and_the_routes() {
             schemas[schema]
         );
     }
+    // Where the customer sees and pays an issued invoice: additions to v1's
+    // open `InvoiceAppExternalIds`, never required, URIs.
+    let external = &schemas["ExternalIdsV1"];
+    for member in ["hostedInvoiceUrl", "invoicePdfUrl"] {
+        let property = &external["properties"][member];
+        assert_eq!(
+            (&property["x-meterpay-addition"], &property["format"]),
+            (&Value::Bool(true), &json!("uri")),
+            "ExternalIdsV1.{member}: {external}"
+        );
+    }
+    assert!(external.get("required").is_none(), "{external}");
+    assert!(external.get("additionalProperties").is_none(), "{external}");
     // The history entry: the creation result's fields but the client secret,
     // plus what happened since.
     let (history, required) = schema_sets(&schemas["MeterpayCheckoutSessionRecord"]);
