@@ -432,9 +432,14 @@ mod money {
             currency in currency(),
         ) {
             let _ = price.amount(quantity);
-            if let Ok(amount) = money::line_amount(&price, Some(quantity), &currency) {
-                prop_assert!(amount.abs() <= MAX_LINE_AMOUNT);
-                prop_assert_eq!(money::round_to_currency(amount, &currency), amount);
+            // Billed to the currency's unit, or a coarser one Stripe charges.
+            for charged in [0, 2, 3] {
+                let decimals = money::billed_decimals(&currency, charged);
+                if let Ok(amount) = money::line_amount(&price, Some(quantity), decimals) {
+                    prop_assert!(amount.abs() <= MAX_LINE_AMOUNT);
+                    prop_assert!(amount.normalize().scale() <= decimals);
+                    prop_assert_eq!(money::round_to_currency(amount, &currency), amount);
+                }
             }
         }
 

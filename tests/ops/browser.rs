@@ -430,7 +430,6 @@ async fn a_browser_pays_a_meterpay_invoice_on_its_hosted_page() {
         "{issued}"
     );
     assert_eq!(issued["totals"]["total"], "22.99", "{issued}");
-    // Stripe's hosted invoice page of the invoice meterpay issued.
     let stripe_id = issued["externalIds"]["invoicing"].as_str().unwrap();
     let stripe_invoice: Value = http
         .get(format!("{}/_emulator/objects/{stripe_id}", server.emulator))
@@ -442,9 +441,10 @@ async fn a_browser_pays_a_meterpay_invoice_on_its_hosted_page() {
         .unwrap();
     assert_eq!(stripe_invoice["status"], "open", "{stripe_invoice}");
 
-    b.goto(stripe_invoice["hosted_invoice_url"].as_str().unwrap())
-        .await
-        .expect("open the hosted invoice page");
+    // meterpay returns Stripe's hosted invoice page of the invoice it issued.
+    let page = issued["externalIds"]["hostedInvoiceUrl"].as_str().unwrap();
+    assert_eq!(stripe_invoice["hosted_invoice_url"], json!(page));
+    b.goto(page).await.expect("open the hosted invoice page");
     wait_for(b, "cardNumber").await;
     assert_eq!(text(b, "merchant-name").await, "meterpay emulated account");
     assert_eq!(text(b, "test-mode").await, "TEST MODE");
