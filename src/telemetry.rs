@@ -89,7 +89,7 @@ fn describe() {
     );
     describe_counter!(
         STRIPE_REQUESTS,
-        "HTTP requests sent to Stripe, one per attempt, by endpoint (ids replaced by {id}) and outcome: ok, rejected (a 4xx refusal), key_rejected (401/403), retried (429, 409, 5xx, timeout or connection failure, tried again), unavailable (the same on the last attempt, or an unreadable answer)."
+        "HTTP requests sent to Stripe, one per attempt, by endpoint (ids replaced by {id}) and outcome: ok, rejected (a 4xx refusal), key_rejected (401/403), retried (429, 409, 424, 5xx, a timeout or a connection failure, tried again), unavailable (the same on the last attempt, or an unreadable answer)."
     );
     describe_histogram!(
         STRIPE_DURATION,
@@ -98,7 +98,7 @@ fn describe() {
     );
     describe_counter!(
         WEBHOOK_EVENTS,
-        "Stripe webhook deliveries, by event type (`unverified` until the signature is checked) and outcome: processed, already_processed (a repeated event id), ignored (not meterpay's or not handled), refused (4xx: bad signature, unknown app, not an event), failed (5xx: not processed now, Stripe retries)."
+        "Stripe webhook deliveries, by event type (`unknown` when refused before its type was read) and outcome: processed, already_processed (a repeated event id), ignored (not meterpay's or not handled), refused (4xx: bad signature, unknown app, not an event), failed (5xx: not processed now, Stripe retries)."
     );
     describe_counter!(
         CHECKOUT_SESSIONS,

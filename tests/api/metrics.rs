@@ -249,7 +249,13 @@ async fn a_checkout_a_webhook_and_an_invoice_move_their_counters_by_exactly_one(
     let before = scrape_at(&app.base).await;
 
     // One checkout, completed on the hosted page: Stripe's webhooks make the
-    // card the customer's default.
+    // card the customer's default. Stripe's first answer to the session is a
+    // 500, so meterpay tries again.
+    app.emu.set_faults(vec![
+        "POST /v1/checkout/sessions:error=500,count=1"
+            .parse()
+            .unwrap(),
+    ]);
     let resp = app
         .post(
             &format!(
@@ -355,6 +361,33 @@ async fn a_checkout_a_webhook_and_an_invoice_move_their_counters_by_exactly_one(
     // A path no route serves.
     assert_eq!(app.get("/no/such/path").await.status, 404);
 
+    // A checkout while Stripe fails every attempt, and an install with a key
+    // Stripe does not know.
+    app.emu.set_faults(vec![
+        "POST /v1/checkout/sessions:error=500,count=3"
+            .parse()
+            .unwrap(),
+    ]);
+    let down = app
+        .post(
+            &format!(
+                "/api/v3/openmeter/customers/{}/billing/stripe/checkout-sessions",
+                s.customer_id
+            ),
+            json!({"stripe_options": {"success_url": "https://app.example/ok"}}),
+        )
+        .await;
+    assert_eq!(down.status, 503, "{}", down.body);
+    app.emu.clear_faults();
+    let refused = app
+        .post(
+            "/api/v3/openmeter/app-catalog/install",
+            json!({"type": "stripe", "name": "S", "create_billing_profile": false,
+                   "api_key": "sk_test_notarealkey123"}),
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+
     let after = scrape_at(&app.base).await;
     let delta =
         |name: &str, labels: &[(&str, &str)]| after.get(name, labels) - before.get(name, labels);
@@ -367,6 +400,17 @@ async fn a_checkout_a_webhook_and_an_invoice_move_their_counters_by_exactly_one(
         ("status", "201"),
     ];
     assert_eq!(delta(http, &checkout), 1.0);
+    assert_eq!(
+        delta(
+            http,
+            &[
+                ("route", CHECKOUT_ROUTE),
+                ("method", "POST"),
+                ("status", "503")
+            ]
+        ),
+        1.0
+    );
     assert_eq!(
         delta("meterpay_http_request_duration_seconds_count", &checkout),
         1.0
@@ -425,10 +469,12 @@ async fn a_checkout_a_webhook_and_an_invoice_move_their_counters_by_exactly_one(
     }
 
     // Stripe, by endpoint and outcome: the calls of the checkout (a Stripe
-    // customer, the session, the default card set by the webhook) and of the
-    // invoice (Stripe cannot place the customer for automatic tax, so the
-    // first finalize is refused and tax turned off; the finalize charges the
-    // card, so paying is refused as already paid, which a read confirms).
+    // customer, the session after one 500, the default card set by the
+    // webhook), of the invoice (Stripe cannot place the customer for
+    // automatic tax, so the first finalize is refused and tax turned off; the
+    // finalize charges the card, so paying is refused as already paid, which a
+    // read confirms), of the checkout Stripe failed three times and of the
+    // install with a rejected key.
     let mut stripe = moved(&before, &after, "meterpay_stripe_requests_total");
     // The read of the invoice: the sync's, and the `invoice.paid` event's when
     // it arrives before the sync stored the payment (below).
@@ -440,6 +486,12 @@ async fn a_checkout_a_webhook_and_an_invoice_move_their_counters_by_exactly_one(
         expected(&[
             ("endpoint=POST /v1/customers,outcome=ok", 1.0),
             ("endpoint=POST /v1/checkout/sessions,outcome=ok", 1.0),
+            ("endpoint=POST /v1/checkout/sessions,outcome=retried", 3.0),
+            (
+                "endpoint=POST /v1/checkout/sessions,outcome=unavailable",
+                1.0
+            ),
+            ("endpoint=GET /v1/account,outcome=key_rejected", 1.0),
             ("endpoint=POST /v1/customers/{id},outcome=ok", 1.0),
             ("endpoint=POST /v1/invoices,outcome=ok", 1.0),
             ("endpoint=POST /v1/invoiceitems,outcome=ok", 2.0),
