@@ -203,7 +203,10 @@ async fn openapi_document_matches_the_contract_and_the_routes() {
             .replace("{type}", "stripe");
         let m = Method::from_bytes(method.as_bytes()).unwrap();
         let op = &ours[&(method.clone(), path.clone())];
-        if op["responses"]["200"]["content"].get("text/plain").is_some() {
+        if op["responses"]["200"]["content"]
+            .get("text/plain")
+            .is_some()
+        {
             // Not JSON (`/metrics`): routed when it answers 200.
             let resp = app
                 .client
