@@ -3,9 +3,9 @@
 //!
 //! Dependencies run one way: `http` (axum, v1/v3 mapping, problem+json) →
 //! `service` (the operations, over a `service::Context`) → `billing` (domain
-//! rules), `store` (SQL) and `stripe` (the only Stripe translator). This file
-//! is the composition root: it wires them together (and the emulator, with
-//! `--emulate-stripe`).
+//! rules), `store` (SQL) and `stripe` (the only Stripe translator); each
+//! records its metrics through `telemetry`. This file is the composition
+//! root: it wires them together (and the emulator, with `--emulate-stripe`).
 
 pub mod billing;
 pub mod config;
@@ -58,6 +58,8 @@ impl Server {
     /// Connects the store, applies migrations, binds and starts serving.
     pub async fn start(args: &ServeArgs) -> anyhow::Result<Server> {
         args.check()?;
+        // First, so that everything from here on is counted.
+        let metrics = telemetry::install();
         let store = Store::connect(&args.database.url()).await?;
         store.migrate().await?;
         let secrets = match &args.encryption_key {
@@ -99,6 +101,16 @@ impl Server {
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
+        let (metrics_listener, metrics_addr) = match args.metrics_listen {
+            Some(at) => {
+                let listener = TcpListener::bind(at)
+                    .await
+                    .with_context(|| format!("cannot listen for metrics on {at}"))?;
+                let addr = listener.local_addr()?;
+                (Some(listener), Some(addr))
+            }
+            None => (None, None),
+        };
         let public_url = args
             .public_url
             .clone()
@@ -151,17 +163,6 @@ impl Server {
                 std::time::Duration::from_millis(args.invoice_worker_interval_ms),
             )
         });
-        let metrics = telemetry::install();
-        let (metrics_listener, metrics_addr) = match args.metrics_listen {
-            Some(at) => {
-                let listener = TcpListener::bind(at)
-                    .await
-                    .with_context(|| format!("cannot listen for metrics on {at}"))?;
-                let addr = listener.local_addr()?;
-                (Some(listener), Some(addr))
-            }
-            None => (None, None),
-        };
         let (tx, rx) = oneshot::channel::<()>();
         let service_ctx = ctx.clone();
         let app = http::router(AppState {
