@@ -125,6 +125,12 @@ pub struct ServeArgs {
     #[arg(long, env = "METERPAY_PUBLIC_URL")]
     pub public_url: Option<String>,
 
+    /// Serve `GET /metrics` (Prometheus text format, no token) on this
+    /// address instead of on the main listener, which then answers 404 there.
+    /// Default: on the main listener.
+    #[arg(long, env = "METERPAY_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// Key for secrets at rest: 32 bytes, base64. Default: a key generated on
     /// first start and kept in the data directory (mode 0600).
     #[arg(long, env = "METERPAY_ENCRYPTION_KEY", hide_env_values = true)]
@@ -210,6 +216,7 @@ impl std::fmt::Debug for ServeArgs {
             .field("emulator_listen", &self.emulator_listen)
             .field("stripe_api_base", &self.stripe_api_base)
             .field("public_url", &self.public_url)
+            .field("metrics_listen", &self.metrics_listen)
             .field(
                 "encryption_key",
                 &self.encryption_key.as_ref().map(|_| "***"),

@@ -3,9 +3,9 @@
 //!
 //! Dependencies run one way: `http` (axum, v1/v3 mapping, problem+json) →
 //! `service` (the operations, over a `service::Context`) → `billing` (domain
-//! rules), `store` (SQL) and `stripe` (the only Stripe translator). This file
-//! is the composition root: it wires them together (and the emulator, with
-//! `--emulate-stripe`).
+//! rules), `store` (SQL) and `stripe` (the only Stripe translator); each
+//! records its metrics through `telemetry`. This file is the composition
+//! root: it wires them together (and the emulator, with `--emulate-stripe`).
 
 pub mod billing;
 pub mod config;
@@ -16,6 +16,7 @@ pub mod secrets;
 pub mod service;
 pub mod store;
 pub mod stripe;
+pub mod telemetry;
 pub mod timestamp;
 
 use std::net::SocketAddr;
@@ -37,6 +38,10 @@ pub const EMULATOR_STATE_FILE: &str = "stripe-emulator.json";
 /// A meterpay server running on the current tokio runtime.
 pub struct Server {
     addr: SocketAddr,
+    /// Where `GET /metrics` is served when it has its own listener.
+    metrics_addr: Option<SocketAddr>,
+    metrics_shutdown: Option<oneshot::Sender<()>>,
+    metrics_task: Option<JoinHandle<std::io::Result<()>>>,
     /// The in-process Stripe emulator (`--emulate-stripe`).
     emulator: Option<stripe_emulator::Emulator>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -53,6 +58,8 @@ impl Server {
     /// Connects the store, applies migrations, binds and starts serving.
     pub async fn start(args: &ServeArgs) -> anyhow::Result<Server> {
         args.check()?;
+        // First, so that everything from here on is counted.
+        let metrics = telemetry::install();
         let store = Store::connect(&args.database.url()).await?;
         store.migrate().await?;
         let secrets = match &args.encryption_key {
@@ -94,6 +101,16 @@ impl Server {
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
+        let (metrics_listener, metrics_addr) = match args.metrics_listen {
+            Some(at) => {
+                let listener = TcpListener::bind(at)
+                    .await
+                    .with_context(|| format!("cannot listen for metrics on {at}"))?;
+                let addr = listener.local_addr()?;
+                (Some(listener), Some(addr))
+            }
+            None => (None, None),
+        };
         let public_url = args
             .public_url
             .clone()
@@ -151,7 +168,24 @@ impl Server {
         let app = http::router(AppState {
             ctx,
             tokens: http::tenancy::Tokens::new(&args.api_tokens),
+            // On the main listener unless it has its own.
+            metrics: metrics_listener.is_none().then(|| metrics.clone()),
         });
+        let (metrics_tx, metrics_task) = match metrics_listener {
+            Some(listener) => {
+                let (tx, rx) = oneshot::channel::<()>();
+                let app = http::metrics::separate_router(metrics);
+                let task = tokio::spawn(async move {
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(async move {
+                            let _ = rx.await;
+                        })
+                        .await
+                });
+                (Some(tx), Some(task))
+            }
+            None => (None, None),
+        };
         let task = tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
@@ -160,8 +194,14 @@ impl Server {
                 .await
         });
         tracing::info!(%addr, backend = ?store.backend(), "meterpay listening");
+        if let Some(metrics_addr) = metrics_addr {
+            tracing::info!(%metrics_addr, "metrics served on their own listener");
+        }
         Ok(Server {
             addr,
+            metrics_addr,
+            metrics_shutdown: metrics_tx,
+            metrics_task,
             emulator,
             shutdown: Some(tx),
             task,
@@ -184,6 +224,11 @@ impl Server {
 
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// The address of the separate metrics listener (`--metrics-listen`).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     pub fn store(&self) -> &Store {
@@ -209,6 +254,12 @@ impl Server {
             let _ = tx.send(());
         }
         (&mut self.task).await??;
+        if let Some(tx) = self.metrics_shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.metrics_task.take() {
+            task.await??;
+        }
         self.store.close().await;
         if let Some(emulator) = self.emulator.take() {
             emulator.shutdown().await;

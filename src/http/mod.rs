@@ -9,6 +9,7 @@ pub mod customers;
 pub mod extract;
 pub mod health;
 pub mod invoices;
+pub mod metrics;
 pub mod openapi;
 pub mod page;
 pub mod portal;
@@ -48,6 +49,8 @@ use problem::{REQUEST_ID, problem, problem_response};
 pub struct AppState {
     pub ctx: Context,
     pub tokens: tenancy::Tokens,
+    /// What `GET /metrics` renders; `None` when another listener serves it.
+    pub metrics: Option<crate::telemetry::MetricsHandle>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -81,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         ));
     Router::new()
         .merge(health::router())
+        .merge(metrics::router())
         .merge(api)
         .merge(webhook::router())
         .merge(openapi::router())
@@ -99,8 +103,11 @@ pub fn router(state: AppState) -> Router {
                         .latency_unit(LatencyUnit::Millis),
                 ),
         )
-        // Outermost, so that every line logged for a request carries its id.
+        // Outside the handlers and the trace layer, so that every line logged
+        // for a request carries its id.
         .layer(middleware::from_fn(request_context))
+        // Outermost: requests by route template, method and status, with latency.
+        .layer(middleware::from_fn(metrics::track))
         .with_state(state)
 }
 

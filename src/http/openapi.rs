@@ -4,7 +4,7 @@
 //! - `GET /api/v3/openapi.json`: the v3 operations (`/api/v3/openmeter/…`);
 //! - `GET /api/v1/openapi.json`: the v1 operations (`/api/v1/…`);
 //! - `GET /api/openapi.json`: the union of both plus the operational
-//!   endpoints (health, these documents).
+//!   endpoints (health, metrics, these documents).
 //!
 //! Every upstream OpenMeter operation keeps its method, path and
 //! operationId; operations beyond the upstream API carry
@@ -35,8 +35,8 @@ use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
 use super::AppState;
 use super::{
-    apps, checkout, checkout_history, customer_billing, customers, health, invoices, portal,
-    profiles, v1_apps, v1_customer_apps, v1_customers, v1_invoices, v1_profiles, webhook,
+    apps, checkout, checkout_history, customer_billing, customers, health, invoices, metrics,
+    portal, profiles, v1_apps, v1_customer_apps, v1_customers, v1_invoices, v1_profiles, webhook,
 };
 
 pub const PATH: &str = "/api/openapi.json";
@@ -210,8 +210,8 @@ struct V1Api;
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(health::healthz, health::readyz, serve, serve_v3, serve_v1),
-    tags((name = "Operations", description = "Health and these documents"))
+    paths(health::healthz, health::readyz, metrics::metrics, serve, serve_v3, serve_v1),
+    tags((name = "Operations", description = "Health, metrics and these documents"))
 )]
 struct OpsApi;
 

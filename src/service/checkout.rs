@@ -22,6 +22,7 @@ use crate::stripe::{
     CheckoutRules, CheckoutSessionFor, CreatedCheckoutSession, StripeClient, StripeCustomerFor,
     StripeError, checkout_field_for_param,
 };
+use crate::telemetry;
 
 /// What Stripe takes in checkout options that billing cannot check itself,
 /// for the API document to state.
@@ -212,6 +213,7 @@ async fn checkout(
     ctx.store
         .record_checkout_session(ns, &record(&app, &result, valid.ui.mode()))
         .await?;
+    telemetry::checkout_session("created");
     tracing::info!(session = %result.session_id, customer = %customer.id, app = %app.id, "created checkout session");
     Ok(result)
 }

@@ -784,6 +784,7 @@ const BATCH: i64 = 50;
 pub async fn work_once(ctx: &Context) -> Result<usize> {
     let now = ctx.clock.now();
     let due = ctx.store.due_invoices(now, BATCH).await?;
+    crate::telemetry::invoice_worker_due(due.len());
     let mut worked = 0;
     for invoice in due {
         let outcome = match invoice.status {

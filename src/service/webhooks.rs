@@ -17,6 +17,7 @@ use crate::stripe::events::{
     StripeEvent,
 };
 use crate::stripe::webhook::{DEFAULT_TOLERANCE_SECS, verify_signature};
+use crate::telemetry;
 
 /// What happened to a delivery (for the 200 answer and the log).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,12 +28,58 @@ pub enum Outcome {
     Ignored(String),
 }
 
+/// The metrics' event type of a delivery refused before its type was read.
+const UNKNOWN_TYPE: &str = "unknown";
+
 pub async fn receive(
     ctx: &Context,
     app_id: AppId,
     signature: Option<&str>,
     payload: &[u8],
 ) -> Result<(App, Outcome)> {
+    let verified = verified_app(ctx, app_id, signature, payload)
+        .await
+        .and_then(|app| {
+            let event = Event::parse(payload)
+                .map_err(|e| Error::field("body", Rule::Invalid, e.to_string()))?;
+            Ok((app, event))
+        });
+    let (app, event) = match verified {
+        Ok(verified) => verified,
+        Err(err) => {
+            telemetry::webhook_event(UNKNOWN_TYPE, error_outcome(&err));
+            return Err(err);
+        }
+    };
+    let handled = handle(ctx, &app, &event).await;
+    telemetry::webhook_event(
+        &event.kind,
+        match &handled {
+            Ok(Outcome::Processed(_)) => "processed",
+            Ok(Outcome::AlreadyProcessed) => "already_processed",
+            Ok(Outcome::Ignored(_)) => "ignored",
+            Err(err) => error_outcome(err),
+        },
+    );
+    Ok((app, handled?))
+}
+
+/// `failed` for what Stripe's retry may fix (503, 500), else `refused`.
+fn error_outcome(err: &Error) -> &'static str {
+    match err {
+        Error::Unavailable { .. } | Error::Internal(_) => "failed",
+        _ => "refused",
+    }
+}
+
+/// The live app whose signing secret (current, or the one being replaced)
+/// signed `payload`.
+async fn verified_app(
+    ctx: &Context,
+    app_id: AppId,
+    signature: Option<&str>,
+    payload: &[u8],
+) -> Result<App> {
     let app = ctx
         .store
         .app_by_id(app_id)
@@ -72,14 +119,11 @@ pub async fn receive(
                 .in_source(Source::Header),
         ])
     })?;
-    let outcome = handle(ctx, &app, payload).await?;
-    Ok((app, outcome))
+    Ok(app)
 }
 
 /// A verified delivery: acted on once per event id.
-async fn handle(ctx: &Context, app: &App, payload: &[u8]) -> Result<Outcome> {
-    let event =
-        Event::parse(payload).map_err(|e| Error::field("body", Rule::Invalid, e.to_string()))?;
+async fn handle(ctx: &Context, app: &App, event: &Event) -> Result<Outcome> {
     let (event_id, kind) = (event.id.as_str(), event.kind.as_str());
     if let StripeEvent::Unknown { kind } = &event.data {
         return Ok(Outcome::Ignored(format!(
@@ -239,7 +283,8 @@ async fn setup_intent_status(
             .as_deref()
             .unwrap_or("the setup failed")
     });
-    ctx.store
+    let updated = ctx
+        .store
         .update_session_status(
             &app.namespace,
             None,
@@ -249,6 +294,9 @@ async fn setup_intent_status(
             reason,
         )
         .await?;
+    if updated > 0 && status == CheckoutSessionStatus::Failed {
+        telemetry::checkout_session("failed");
+    }
     Ok(Outcome::Processed(Some(customer_id)))
 }
 
@@ -266,6 +314,12 @@ async fn session_status(
         .update_session_status(&app.namespace, Some(id), None, status, None, None)
         .await?;
     if updated > 0 {
+        // Each event acts once, and Stripe sends one of these per session.
+        match status {
+            CheckoutSessionStatus::Complete => telemetry::checkout_session("completed"),
+            CheckoutSessionStatus::Expired => telemetry::checkout_session("expired"),
+            _ => {}
+        }
         if status == CheckoutSessionStatus::Complete
             && let Some(record) = ctx.store.get_checkout_session(&app.namespace, id).await?
         {
@@ -316,6 +370,7 @@ async fn record_completed_session(
         .record_session_from_event(&app.namespace, &record)
         .await?;
     keep_collected_address(ctx, app, link.customer_id, session).await?;
+    telemetry::checkout_session("completed");
     tracing::info!(app_id = %app.id, session = id, customer_id = %link.customer_id, "recorded a completed checkout session meterpay had no record of");
     Ok(Outcome::Processed(Some(link.customer_id)))
 }

@@ -27,7 +27,18 @@ use crate::billing::money;
 use crate::billing::profile::Party;
 use crate::error::{Error, Result};
 use crate::ids::{CustomerId, InvoiceId, LineId};
-use crate::timestamp;
+use crate::{telemetry, timestamp};
+
+/// The metrics' status of an invoice before it existed and after deletion.
+const NONE: &str = "none";
+const DELETED: &str = "deleted";
+
+/// Counts a stored status change (a save that kept the status is none).
+fn transition(from: ExtendedStatus, to: ExtendedStatus) {
+    if from != to {
+        telemetry::invoice_transition(from.as_str(), to.as_str());
+    }
+}
 
 type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
@@ -196,6 +207,9 @@ impl Store {
         }
         refresh_totals(&mut tx, invoice_id, now).await?;
         tx.commit().await?;
+        if is_new {
+            telemetry::invoice_transition(NONE, ExtendedStatus::Gathering.as_str());
+        }
         let invoice = self
             .get_invoice(namespace, invoice_id, true)
             .await?
@@ -234,6 +248,7 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         lock_customer(&mut tx, namespace, customer).await?;
         let mut gathering = Vec::new();
+        let mut emptied = 0;
         for draft in drafts {
             insert_invoice(&mut tx, namespace, &draft.invoice).await?;
             for (line, from) in &draft.lines {
@@ -264,9 +279,16 @@ impl Store {
                     .bind(timestamp::format(now))
                     .execute(&mut *tx)
                     .await?;
+                emptied += 1;
             }
         }
         tx.commit().await?;
+        for draft in drafts {
+            telemetry::invoice_transition(NONE, draft.invoice.status.as_str());
+        }
+        for _ in 0..emptied {
+            telemetry::invoice_transition(ExtendedStatus::Gathering.as_str(), DELETED);
+        }
         Ok(Changed::Yes)
     }
 
@@ -431,6 +453,7 @@ impl Store {
         let changed = update_header(&mut tx, namespace, invoice, expected).await?;
         if changed == Changed::Yes {
             tx.commit().await?;
+            transition(expected, invoice.status);
         }
         Ok(changed)
     }
@@ -510,6 +533,7 @@ impl Store {
         }
         refresh_totals(&mut tx, invoice.id, now).await?;
         tx.commit().await?;
+        transition(expected, invoice.status);
         Ok(Changed::Yes)
     }
 
@@ -546,6 +570,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        telemetry::invoice_transition(expected.as_str(), DELETED);
         Ok(Changed::Yes)
     }
 
@@ -558,9 +583,23 @@ impl Store {
         until: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<bool> {
-        let done = sqlx::query(
+        let free = sqlx::query(
             "UPDATE invoices SET lease_owner = $2, lease_expires_at = $3 \
-             WHERE id = $1 AND (lease_owner IS NULL OR lease_owner = $2 OR lease_expires_at < $4)",
+             WHERE id = $1 AND (lease_owner IS NULL OR lease_owner = $2)",
+        )
+        .bind(id.to_string())
+        .bind(owner)
+        .bind(timestamp::format(until))
+        .execute(&self.pool)
+        .await?;
+        if free.rows_affected() > 0 {
+            return Ok(true);
+        }
+        // Held by another: taken over only once its lease has expired.
+        let taken = sqlx::query(
+            "UPDATE invoices SET lease_owner = $2, lease_expires_at = $3 \
+             WHERE id = $1 AND lease_owner IS NOT NULL AND lease_owner <> $2 \
+             AND lease_expires_at < $4",
         )
         .bind(id.to_string())
         .bind(owner)
@@ -568,7 +607,11 @@ impl Store {
         .bind(timestamp::format(now))
         .execute(&self.pool)
         .await?;
-        Ok(done.rows_affected() > 0)
+        let taken = taken.rows_affected() > 0;
+        if taken {
+            telemetry::invoice_lease_takeover();
+        }
+        Ok(taken)
     }
 
     /// Gives the lease back (only the owner can).

@@ -25,8 +25,8 @@ use stripe_billing::invoice::{
 use stripe_billing::invoice_item::{CreateInvoiceItem, ListInvoiceItem};
 use stripe_checkout::checkout_session::CreateCheckoutSession;
 use stripe_client_core::{
-    CustomizedStripeRequest, IdempotencyKey, RequestStrategy, StripeClientErr, StripeMethod,
-    StripeRequest,
+    CustomizedStripeRequest, IdempotencyKey, RequestBuilder, RequestStrategy, StripeClientErr,
+    StripeMethod, StripeRequest,
 };
 use stripe_connect::account::RetrieveForMyAccountAccount;
 use stripe_core::customer::{
@@ -51,6 +51,7 @@ use super::{
     StripeConfig, StripeError,
 };
 use crate::ids::StripeCustomerId;
+use crate::telemetry::{self, StripeOutcome};
 
 /// `base * 2^(attempt-1)` (the doubling stops after ten), scaled by `jitter`
 /// (drawn from [0.5, 1.5) so concurrent retries spread out).
@@ -270,10 +271,28 @@ impl StripeClient {
             None => None,
         };
         let attempts = self.config.max_attempts.max(1);
+        // Built once: every attempt sends the same request, and the metrics
+        // name its endpoint.
+        let built = req.build();
+        let endpoint = endpoint_label(built.method, &built.path);
+        let record = |outcome: StripeOutcome, started: Instant| {
+            telemetry::stripe_request(&endpoint, outcome, started.elapsed());
+        };
         let mut last = String::new();
         for attempt in 1..=attempts {
             let started = Instant::now();
-            let mut customized = req.customize().timeout(self.config.timeout);
+            let retrying = if attempt < attempts {
+                StripeOutcome::Retried
+            } else {
+                StripeOutcome::Unavailable
+            };
+            let again = RequestBuilder {
+                query: built.query.clone(),
+                body: built.body.clone(),
+                path: built.path.clone(),
+                method: built.method,
+            };
+            let mut customized = again.customize::<R::Output>().timeout(self.config.timeout);
             customized = customized.request_strategy(match &key {
                 Some(k) => RequestStrategy::Idempotent(k.clone()),
                 None => RequestStrategy::Once,
@@ -282,6 +301,7 @@ impl StripeClient {
             let elapsed_ms = started.elapsed().as_millis() as u64;
             match outcome {
                 Ok(value) => {
+                    record(StripeOutcome::Ok, started);
                     tracing::debug!(call = what, attempt, elapsed_ms, "Stripe call succeeded");
                     return Ok(value);
                 }
@@ -294,11 +314,24 @@ impl StripeClient {
                         "Stripe call failed"
                     );
                     match error_answer(what, status, &error) {
-                        ErrorAnswer::Retry(detail) => last = detail,
-                        ErrorAnswer::Fail(e) => return Err(e),
+                        ErrorAnswer::Retry(detail) => {
+                            record(retrying, started);
+                            last = detail;
+                        }
+                        ErrorAnswer::Fail(e) => {
+                            record(
+                                match e {
+                                    StripeError::KeyRejected { .. } => StripeOutcome::KeyRejected,
+                                    _ => StripeOutcome::Rejected,
+                                },
+                                started,
+                            );
+                            return Err(e);
+                        }
                     }
                 }
                 Err(AttemptError::Timeout) => {
+                    record(retrying, started);
                     tracing::debug!(call = what, attempt, elapsed_ms, "Stripe call timed out");
                     last = format!(
                         "{what}: no answer from Stripe within {} ms",
@@ -306,10 +339,12 @@ impl StripeClient {
                     );
                 }
                 Err(AttemptError::Transport(e)) => {
+                    record(retrying, started);
                     tracing::debug!(call = what, attempt, elapsed_ms, error = %e, "Stripe unreachable");
                     last = format!("{what}: cannot reach Stripe: {e}");
                 }
                 Err(AttemptError::Unreadable(e)) => {
+                    record(StripeOutcome::Unavailable, started);
                     // An answer we cannot read will not improve by asking again.
                     return Err(StripeError::Unavailable {
                         detail: format!("{what}: unexpected answer from Stripe: {e}"),
@@ -663,11 +698,83 @@ impl StripeClient {
     }
 }
 
+/// Path segments of Stripe's API meterpay calls (or may); any other segment
+/// is an id.
+const RESOURCES: &[&str] = &[
+    "account",
+    "billing_portal",
+    "checkout",
+    "customers",
+    "events",
+    "finalize",
+    "invoiceitems",
+    "invoices",
+    "lines",
+    "mark_uncollectible",
+    "pay",
+    "payment_methods",
+    "send",
+    "sessions",
+    "setup_intents",
+    "void",
+    "webhook_endpoints",
+];
+
+/// `POST /v1/invoices/{id}/pay`: the request's method and path with every id
+/// replaced, a label of few values for the metrics.
+fn endpoint_label(method: StripeMethod, path: &str) -> String {
+    let mut label = String::from(match method {
+        StripeMethod::Get => "GET /v1",
+        StripeMethod::Post => "POST /v1",
+        StripeMethod::Delete => "DELETE /v1",
+    });
+    for segment in path.split('/').filter(|s| !s.is_empty()) {
+        label.push('/');
+        label.push_str(if RESOURCES.contains(&segment) {
+            segment
+        } else {
+            "{id}"
+        });
+    }
+    label
+}
+
 /// A delete's outcome: something Stripe no longer has (404) is deleted.
 fn gone_is_done<T>(outcome: Result<T, StripeError>) -> Result<(), StripeError> {
     match outcome {
         Ok(_) | Err(StripeError::Rejected { status: 404, .. }) => Ok(()),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod endpoint_tests {
+    use stripe_client_core::StripeMethod;
+
+    use super::endpoint_label;
+
+    #[test]
+    fn ids_are_replaced_and_resources_kept() {
+        assert_eq!(
+            endpoint_label(StripeMethod::Post, "/checkout/sessions"),
+            "POST /v1/checkout/sessions"
+        );
+        assert_eq!(
+            endpoint_label(StripeMethod::Post, "/invoices/in_1Abc/pay"),
+            "POST /v1/invoices/{id}/pay"
+        );
+        assert_eq!(
+            endpoint_label(StripeMethod::Delete, "/webhook_endpoints/we_123"),
+            "DELETE /v1/webhook_endpoints/{id}"
+        );
+        assert_eq!(
+            endpoint_label(StripeMethod::Get, "/account"),
+            "GET /v1/account"
+        );
+        assert_eq!(
+            endpoint_label(StripeMethod::Get, "/customers/cus_X"),
+            "GET /v1/customers/{id}"
+        );
     }
 }
 

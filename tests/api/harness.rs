@@ -117,6 +117,7 @@ pub fn serve_args(database_url: String) -> ServeArgs {
         emulator_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         stripe_api_base: "http://127.0.0.1:9".into(),
         public_url: None,
+        metrics_listen: None,
         encryption_key: Some(TEST_ENCRYPTION_KEY.into()),
     }
 }

@@ -21,6 +21,7 @@ mod invoices_processes;
 mod invoices_stripe;
 mod invoices_v1;
 mod invoices_v3;
+mod metrics;
 mod openapi;
 mod portal;
 mod sdk_js;

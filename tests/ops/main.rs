@@ -1,6 +1,7 @@
-//! Operating meterpay: the real binary's logs, and a real browser on the
-//! hosted pages.
+//! Operating meterpay: the real binary's logs, its `--help` against the
+//! README, and a real browser on the hosted pages.
 
 mod browser;
 mod logs;
 mod process;
+mod readme;
