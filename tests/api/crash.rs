@@ -316,13 +316,17 @@ async fn meterpay_killed_mid_burst_loses_nothing_and_duplicates_nothing(backend:
     let mut sessions: BTreeMap<String, (String, String)> = BTreeMap::new(); // session → (customer, cus)
     let mut processed: BTreeMap<String, usize> = BTreeMap::new();
     let mut unanswered = 0;
-    let mut status_before: BTreeMap<u16, usize> = BTreeMap::new();
+    let mut status_before: BTreeMap<(&str, u16), usize> = BTreeMap::new();
     for (call, outcome) in calls.iter().zip(&before) {
         let Some(resp) = outcome else {
             unanswered += 1;
             continue;
         };
-        *status_before.entry(resp.status).or_default() += 1;
+        let kind = match call {
+            Call::Checkout(_) => "checkout",
+            Call::Event(..) => "event",
+        };
+        *status_before.entry((kind, resp.status)).or_default() += 1;
         check_answer(call, resp);
         match call {
             Call::Checkout(id) => {

@@ -14,7 +14,10 @@ use serde_json::{Value, json};
 
 use crate::harness::{Backend, Resp, TestApp};
 
-crate::both_backends!(a_burst_through_stripe_faults_ends_clean_and_without_duplicates);
+crate::both_backends!(
+    a_burst_through_stripe_faults_ends_clean_and_without_duplicates,
+    racing_first_mappings_of_one_customer_all_get_it,
+);
 
 const COLD: usize = 10;
 const WARM: usize = 10;
@@ -404,6 +407,19 @@ async fn a_burst_through_stripe_faults_ends_clean_and_without_duplicates(backend
     // Every invoice was issued in Stripe exactly once, with its two lines.
     assert_eq!(stripe_invoices.len(), INVOICED);
     assert_eq!(stripe_items.len(), 2 * INVOICED);
+    let mut statuses: BTreeMap<String, usize> = BTreeMap::new();
+    for id in &drafts {
+        let invoice = invoice_status(&app, id).await;
+        *statuses
+            .entry(
+                invoice["statusDetails"]["extendedStatus"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            )
+            .or_default() += 1;
+    }
+    println!("faults ({backend:?}): invoices after the retries {statuses:?}");
     for id in &drafts {
         assert_eq!(stripe_invoices.get(id), Some(&1), "invoice {id}");
         let invoice = invoice_status(&app, id).await;
@@ -419,4 +435,45 @@ async fn a_burst_through_stripe_faults_ends_clean_and_without_duplicates(backend
         assert_eq!(stripe["metadata"]["meterpay_invoice_id"], json!(id));
         assert_eq!(stripe["lines"]["total_count"], 2, "{stripe}");
     }
+}
+
+/// Every concurrent first checkout of a customer records the same Stripe
+/// customer (Stripe's idempotency gives them all one); each must get the
+/// mapping back, none a conflict. On PostgreSQL, `ON CONFLICT` on the
+/// primary key does not cover a racing insert's clash on the Stripe-customer
+/// index: the burst found such checkouts answered 409.
+async fn racing_first_mappings_of_one_customer_all_get_it(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (stripe_app, _, _) = crate::apps::install_stripe_app(&app, true).await;
+    let app_id: meterpay::ids::AppId = stripe_app["id"].as_str().unwrap().parse().unwrap();
+    let mut conflicts = 0;
+    for n in 0..20 {
+        let c = crate::customers_v3::customer(
+            &app,
+            json!({"name": format!("Customer {n}"), "key": format!("c{n}"), "currency": "USD"}),
+        )
+        .await;
+        let customer: meterpay::ids::CustomerId = c["id"].as_str().unwrap().parse().unwrap();
+        let cus = meterpay::ids::StripeCustomerId::from(format!("cus_Race{n}"));
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let (store, cus) = (app.server.store().clone(), cus.clone());
+                tokio::spawn(async move {
+                    store
+                        .ensure_customer_stripe("default", app_id, customer, &cus)
+                        .await
+                })
+            })
+            .collect();
+        for handle in handles {
+            match handle.await.unwrap() {
+                Ok(mapping) => assert_eq!(mapping.stripe_customer_id, cus),
+                Err(err) => {
+                    conflicts += 1;
+                    eprintln!("customer {customer}: {err}");
+                }
+            }
+        }
+    }
+    assert_eq!(conflicts, 0);
 }
