@@ -204,9 +204,22 @@ impl Store {
         .bind(&now)
         .execute(&self.pool)
         .await;
-        inserted.on_unique(Unique::STRIPE_CUSTOMER, || {
-            taken(stripe_customer_id, app_id)
-        })?;
+        if let Err(err) = inserted {
+            if !Unique::STRIPE_CUSTOMER.violated_by(&err) {
+                return Err(err.into());
+            }
+            // PostgreSQL: an insert racing another one of the same mapping
+            // can fail on the Stripe-customer index instead of being skipped
+            // (ON CONFLICT skips conflicts on the primary key, its arbiter,
+            // only). The mapping is then this customer's all the same.
+            return match self
+                .get_customer_stripe(namespace, app_id, customer_id)
+                .await?
+            {
+                Some(mapping) if mapping.stripe_customer_id == *stripe_customer_id => Ok(mapping),
+                _ => Err(taken(stripe_customer_id, app_id)),
+            };
+        }
         self.get_customer_stripe(namespace, app_id, customer_id)
             .await?
             .ok_or_else(|| Error::Internal(anyhow::anyhow!("customer_stripe row vanished")))

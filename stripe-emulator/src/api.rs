@@ -176,25 +176,46 @@ fn mask(key: &str) -> String {
     )
 }
 
-/// The first fault rule matching the request (counting it down), as (latency, error to inject).
+/// The faults for a request, as (latency, error to inject): the matching rules are tried in
+/// order, each counting down its `count`; their latencies add up, and the first whose error
+/// fires (by its `rate`) gives the error and ends the search. So rules for one path can mix
+/// kinds at set rates (`error=429,rate=0.1` then `error=500,rate=0.1` then `latency_ms=50`).
 fn select_fault(
     state: &mut crate::state::State,
     method: &str,
     path: &str,
 ) -> Option<(Option<u64>, Option<String>)> {
-    let index = state
-        .faults
-        .iter()
-        .position(|rule| match_fault(rule, method, path))?;
-    let rule = state.faults[index].clone();
-    if let Some(count) = state.faults[index].count.as_mut() {
-        *count = count.saturating_sub(1);
-        if *count == 0 {
-            state.faults.remove(index);
+    let mut matched = false;
+    let mut latency: Option<u64> = None;
+    let mut error = None;
+    let mut index = 0;
+    while index < state.faults.len() {
+        if !match_fault(&state.faults[index], method, path) {
+            index += 1;
+            continue;
+        }
+        matched = true;
+        let rule = state.faults[index].clone();
+        let mut removed = false;
+        if let Some(count) = state.faults[index].count.as_mut() {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                state.faults.remove(index);
+                removed = true;
+            }
+        }
+        if !removed {
+            index += 1;
+        }
+        if let Some(ms) = rule.latency_ms {
+            latency = Some(latency.unwrap_or(0).saturating_add(ms));
+        }
+        if rule.error.is_some() && rand::random_bool(rule.rate.unwrap_or(1.0).clamp(0.0, 1.0)) {
+            error = rule.error;
+            break;
         }
     }
-    let hit = rule.error.is_some() && rand::random_bool(rule.rate.unwrap_or(1.0).clamp(0.0, 1.0));
-    Some((rule.latency_ms, if hit { rule.error } else { None }))
+    matched.then_some((latency, error))
 }
 
 fn match_fault(rule: &FaultRule, method: &str, path: &str) -> bool {

@@ -1114,6 +1114,20 @@ async fn fault_injection_by_count_rate_and_latency() {
         ..Default::default()
     }]);
     assert_eq!(t.get("/v1/account").await.status, 200);
+    // A rule whose error does not fire lets the next matching one try; latencies add up.
+    t.emu.set_faults(vec![
+        "/v1/account:error=500,rate=0,latency_ms=100"
+            .parse()
+            .unwrap(),
+        "/v1/account:latency_ms=100".parse().unwrap(),
+        "/v1/account:error=429,count=1".parse().unwrap(),
+        "/v1/account:error=500,count=1".parse().unwrap(),
+    ]);
+    let start = std::time::Instant::now();
+    assert_eq!(t.get("/v1/account").await.status, 429);
+    assert!(start.elapsed().as_millis() >= 200);
+    assert_eq!(t.get("/v1/account").await.status, 500);
+    assert_eq!(t.get("/v1/account").await.status, 200);
     let r = Resp {
         ..reqwest_delete(&t, "/_emulator/faults").await
     };
@@ -1130,7 +1144,7 @@ async fn fault_injection_by_count_rate_and_latency() {
         .iter()
         .filter(|e| !e["fault"].is_null())
         .collect();
-    assert_eq!(faults.len(), 4);
+    assert_eq!(faults.len(), 6);
     let r = t
         .ctl_post("/_emulator/faults", json!({"error": "418"}))
         .await;
