@@ -47,8 +47,12 @@ const TAX_LOCATION_INVALID: &str = "customer_tax_location_invalid";
 /// This process's name; each lease it takes is this plus the operation's own id.
 static PROCESS: LazyLock<String> = LazyLock::new(|| format!("meterpay-{}", crate::ids::new_ulid()));
 
-/// A lease owner for one operation of this process: sync steps and webhook
-/// events of one invoice exclude each other, in one process as across several.
+/// A lease owner for one operation of this process: sync steps of one
+/// invoice exclude each other, in one process as across several. Webhook
+/// events take no lease: every save is a compare-and-set on the status the
+/// change was computed from, so an event racing a sync step never overwrites
+/// it (the loser of a race re-reads; an event answers 503 and Stripe
+/// delivers it again).
 fn owner() -> String {
     format!("{}-{}", *PROCESS, crate::ids::new_ulid())
 }
@@ -76,7 +80,7 @@ pub async fn run(ctx: &Context, ns: &str, id: InvoiceId, step: Step) -> Result<I
 }
 
 /// Takes the invoice's lease, waiting (up to 10 s) for a holder that is about
-/// to finish (a webhook event being applied holds it for one Stripe read).
+/// to finish (another process's sync step, usually one Stripe call).
 async fn claim(ctx: &Context, id: InvoiceId, owner: &str) -> Result<bool> {
     for _ in 0..200 {
         let now = ctx.clock.now();
@@ -666,7 +670,12 @@ pub async fn apply_event(
                 return Ok(Outcome::Ignored("the invoice was already sent".into()));
             }
             invoice.sent_to_customer_at = Some(now);
-            save(ctx, &ns, &mut invoice, before).await?;
+            if !save(ctx, &ns, &mut invoice, before).await? {
+                return Err(Error::Unavailable {
+                    detail: format!("invoice [{id}] changed while the event was applied"),
+                    retry_after_secs: Some(5),
+                });
+            }
             return Ok(Outcome::Processed(Some(invoice.customer.id)));
         }
     };
