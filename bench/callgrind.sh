@@ -136,13 +136,6 @@ function done()
   io.write("failed responses: ", f, "\n")
 end
 EOF
-run_wrk() { # requests
-    local per_connection=$(( ($1 + CONNECTIONS - 1) / CONNECTIONS ))
-    # One thread per connection, so each thread's quota is exact.
-    wrk -t "$CONNECTIONS" -c "$CONNECTIONS" -d 3600s --timeout 120s \
-        -s "$OUT/warm.lua" "$METERPAY" -- "$per_connection" >"$OUT/wrk.log" 2>&1
-    grep -q '^failed responses: 0$' "$OUT/wrk.log" || { cat "$OUT/wrk.log" >&2; exit 1; }
-}
 sessions_since() { # seq -> count of POST /v1/checkout/sessions answered 200 since
     curl -fsS "$EMULATOR/_emulator/requests?since=$1" |
         jq '[.data[] | select(.method == "POST" and .path == "/v1/checkout/sessions" and .status == 200)] | length'
@@ -153,6 +146,25 @@ settle() { # until the emulator has seen no request for a second (meterpay is id
     now=$(last_seq)
     while [[ $now != "$before" ]]; do before=$now; sleep 1; now=$(last_seq); done
     sleep 1
+}
+
+run_wrk() { # requests
+    local per_connection=$(( ($1 + CONNECTIONS - 1) / CONNECTIONS )) since wrk_pid
+    since=$(last_seq)
+    # One thread per connection, so each thread's quota is exact. A thread
+    # that met its quota stops, but wrk waits out -d: interrupt it (it then
+    # reports as usual) once the emulator has seen every session.
+    wrk -t "$CONNECTIONS" -c "$CONNECTIONS" -d 3600s --timeout 120s \
+        -s "$OUT/warm.lua" "$METERPAY" -- "$per_connection" >"$OUT/wrk.log" 2>&1 &
+    wrk_pid=$!
+    while (( $(sessions_since "$since") < per_connection * CONNECTIONS )); do
+        kill -0 "$wrk_pid" 2>/dev/null || break
+        sleep 0.5
+    done
+    sleep 1
+    kill -INT "$wrk_pid" 2>/dev/null || true
+    wait "$wrk_pid" || true
+    grep -q '^failed responses: 0$' "$OUT/wrk.log" || { cat "$OUT/wrk.log" >&2; exit 1; }
 }
 
 [[ $WARMUP -gt 0 ]] && run_wrk "$WARMUP"

@@ -148,16 +148,19 @@ impl Server {
         });
         let (tx, rx) = oneshot::channel::<()>();
         let service_ctx = ctx.clone();
-        let app = http::router(AppState {
+        let app = http::app(AppState::new(
             ctx,
-            tokens: http::tenancy::Tokens::new(&args.api_tokens),
-        });
+            http::tenancy::Tokens::new(&args.api_tokens),
+        ));
         let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.await;
-                })
-                .await
+            axum::serve(
+                listener,
+                axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await
         });
         tracing::info!(%addr, backend = ?store.backend(), "meterpay listening");
         Ok(Server {
