@@ -165,12 +165,12 @@ impl Server {
         });
         let (tx, rx) = oneshot::channel::<()>();
         let service_ctx = ctx.clone();
-        let app = http::router(AppState {
+        let app = http::app(AppState::new(
             ctx,
-            tokens: http::tenancy::Tokens::new(&args.api_tokens),
+            http::tenancy::Tokens::new(&args.api_tokens),
             // On the main listener unless it has its own.
-            metrics: metrics_listener.is_none().then(|| metrics.clone()),
-        });
+            metrics_listener.is_none().then(|| metrics.clone()),
+        ));
         let (metrics_tx, metrics_task) = match metrics_listener {
             Some(listener) => {
                 let (tx, rx) = oneshot::channel::<()>();
@@ -187,11 +187,14 @@ impl Server {
             None => (None, None),
         };
         let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.await;
-                })
-                .await
+            axum::serve(
+                listener,
+                axum::ServiceExt::<axum::extract::Request>::into_make_service(app),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = rx.await;
+            })
+            .await
         });
         tracing::info!(%addr, backend = ?store.backend(), "meterpay listening");
         if let Some(metrics_addr) = metrics_addr {

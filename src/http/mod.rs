@@ -29,12 +29,15 @@ pub mod v1_profiles;
 pub mod webhook;
 
 use std::any::Any;
+use std::convert::Infallible;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderValue, StatusCode};
-use axum::middleware::{self, Next};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use tower::{Service, ServiceBuilder};
 use tower_http::LatencyUnit;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
@@ -44,16 +47,50 @@ use crate::error::Error;
 use crate::service::Context;
 use problem::{REQUEST_ID, problem, problem_response};
 
-/// The service context plus what only HTTP needs: the API tokens.
+/// The service context plus what only HTTP needs (the API tokens), behind
+/// one `Arc`: axum clones the state for every request (each handler's route
+/// holds one, each `State` extractor takes one), so a clone is one atomic
+/// increment, not a copy of every field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
     pub ctx: Context,
     pub tokens: tenancy::Tokens,
     /// What `GET /metrics` renders; `None` when another listener serves it.
     pub metrics: Option<crate::telemetry::MetricsHandle>,
 }
 
-pub fn router(state: AppState) -> Router {
+impl AppState {
+    pub fn new(
+        ctx: Context,
+        tokens: tenancy::Tokens,
+        metrics: Option<crate::telemetry::MetricsHandle>,
+    ) -> Self {
+        AppState(Arc::new(Shared {
+            ctx,
+            tokens,
+            metrics,
+        }))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The whole service: the routes inside the middleware every request passes
+/// through ([`middleware`]).
+pub fn app(state: AppState) -> impl App {
+    middleware(routes(state))
+}
+
+/// Every route, with the namespace authentication on the API's routes.
+fn routes(state: AppState) -> Router {
     let api = Router::new()
         .nest(
             "/api/v3/openmeter",
@@ -78,7 +115,9 @@ pub fn router(state: AppState) -> Router {
                 .merge(v1_profiles::router())
                 .merge(v1_invoices::router()),
         )
-        .layer(middleware::from_fn_with_state(
+        // Only on the routes that matched (an unknown path is a 404 and a
+        // method a route lacks a 405, with or without a token).
+        .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             tenancy::authenticate,
         ));
@@ -90,8 +129,40 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
-        .layer(CatchPanicLayer::custom(panic_response))
+        // Requests by route template, method and status, with latency. A
+        // `Router::layer` (the one layer that is), since only after routing is
+        // the matched template known.
+        .layer(axum::middleware::from_fn(metrics::track))
+        .with_state(state)
+}
+
+/// What [`app`] returns, for `axum::serve`: the router inside the middleware stack.
+pub trait App:
+    Service<Request, Response = Response, Error = Infallible, Future: Send + 'static>
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> App for S where
+    S: Service<Request, Response = Response, Error = Infallible, Future: Send + 'static>
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// The middleware every request passes through, outermost first, applied
+/// once around the whole router. (`Router::layer` would wrap each route in
+/// its own copy of the stack, which axum clones for every request.) To add a
+/// layer, add a `.layer(…)` line here, where it belongs in the order.
+fn middleware(routes: Router) -> impl App {
+    ServiceBuilder::new()
+        // Outermost, so that every line logged for a request carries its id.
+        .layer(axum::middleware::from_fn(request_context))
         // One line a response (status, latency) and an error line for 5xx,
         // in the request's span (made by `request_context`, which runs first).
         .layer(
@@ -103,12 +174,9 @@ pub fn router(state: AppState) -> Router {
                         .latency_unit(LatencyUnit::Millis),
                 ),
         )
-        // Outside the handlers and the trace layer, so that every line logged
-        // for a request carries its id.
-        .layer(middleware::from_fn(request_context))
-        // Outermost: requests by route template, method and status, with latency.
-        .layer(middleware::from_fn(metrics::track))
-        .with_state(state)
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(DefaultBodyLimit::max(extract::MAX_BODY_BYTES))
+        .service(routes)
 }
 
 /// Gives every request an id: the `instance` of its problems, the

@@ -569,7 +569,7 @@ impl Store {
         Ok(Some((
             customer,
             Some(CheckoutApp {
-                app: app_from_columns(&row, "app_")?,
+                app: app_from_columns(&row, true)?,
                 api_key_encrypted: row.try_get("app_api_key_encrypted")?,
                 stripe_customer_id: stripe_customer_id.map(StripeCustomerId::from),
             }),
@@ -676,37 +676,42 @@ fn clamp(n: u64) -> i64 {
 }
 
 fn app_from_row(row: &AnyRow) -> Result<App> {
-    app_from_columns(row, "")
+    app_from_columns(row, false)
 }
 
 /// An app from columns named `{prefix}{column}`.
-fn app_from_columns(row: &AnyRow, prefix: &str) -> Result<App> {
-    let name = |column: &'static str| -> std::borrow::Cow<'static, str> {
-        if prefix.is_empty() {
-            column.into()
-        } else {
-            format!("{prefix}{column}").into()
-        }
-    };
+/// `prefixed`: the columns are named `app_<column>` (see
+/// [`prefixed_checkout_columns`]). The names are literals: nothing is built
+/// per column and row.
+fn app_from_columns(row: &AnyRow, prefixed: bool) -> Result<App> {
+    macro_rules! name {
+        ($column:literal) => {
+            if prefixed {
+                concat!("app_", $column)
+            } else {
+                $column
+            }
+        };
+    }
     let parse = || -> anyhow::Result<App> {
-        let id: String = row.try_get(&*name("id"))?;
-        let status: String = row.try_get(&*name("status"))?;
-        let livemode: i64 = row.try_get(&*name("livemode"))?;
+        let id: String = row.try_get(name!("id"))?;
+        let status: String = row.try_get(name!("status"))?;
+        let livemode: i64 = row.try_get(name!("livemode"))?;
         Ok(App {
             id: id.parse()?,
-            namespace: row.try_get(&*name("namespace"))?,
-            name: row.try_get(&*name("name"))?,
-            description: row.try_get(&*name("description"))?,
-            labels: get_json(row, &name("labels"))?,
+            namespace: row.try_get(name!("namespace"))?,
+            name: row.try_get(name!("name"))?,
+            description: row.try_get(name!("description"))?,
+            labels: get_json(row, name!("labels"))?,
             status: AppStatus::parse(&status)
                 .ok_or_else(|| anyhow::anyhow!("unknown app status {status}"))?,
-            stripe_account_id: row.try_get(&*name("stripe_account_id"))?,
+            stripe_account_id: row.try_get(name!("stripe_account_id"))?,
             livemode: livemode != 0,
-            masked_api_key: row.try_get(&*name("masked_api_key"))?,
-            webhook_endpoint_id: row.try_get(&*name("webhook_endpoint_id"))?,
-            created_at: get_ts(row, &name("created_at"))?,
-            updated_at: get_ts(row, &name("updated_at"))?,
-            deleted_at: get_opt_ts(row, &name("deleted_at"))?,
+            masked_api_key: row.try_get(name!("masked_api_key"))?,
+            webhook_endpoint_id: row.try_get(name!("webhook_endpoint_id"))?,
+            created_at: get_ts(row, name!("created_at"))?,
+            updated_at: get_ts(row, name!("updated_at"))?,
+            deleted_at: get_opt_ts(row, name!("deleted_at"))?,
         })
     };
     parse().map_err(Error::Internal)

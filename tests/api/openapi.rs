@@ -347,7 +347,7 @@ fn declared_routes() -> BTreeSet<(String, String)> {
                 prefixes.insert((module.to_owned(), function.to_owned()), prefix.clone());
             }
         }
-        if line.starts_with(".layer(") {
+        if line.starts_with(".layer(") || line.starts_with(".route_layer(") {
             prefix.clear();
         }
     }
