@@ -10,7 +10,6 @@
 //! deliveries to the endpoint are disabled, so every delivery is counted).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -18,7 +17,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use sqlx::Row;
 
-use crate::harness::{Backend, Resp, TEST_ENCRYPTION_KEY, TestApp};
+use crate::harness::{Backend, Resp, TestApp, spawn_meterpay, stripe_post, wait_ready};
 
 crate::both_backends!(meterpay_killed_mid_burst_loses_nothing_and_duplicates_nothing);
 
@@ -28,43 +27,6 @@ const COLD: usize = 10;
 const WARM: usize = 6;
 /// Customers whose completed session's two events are delivered (twice each).
 const PAYING: usize = 8;
-
-/// `meterpay serve` as a process of its own on `app`'s database and emulator.
-fn spawn_meterpay(app: &TestApp, data_dir: &std::path::Path) -> (Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_meterpay"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .env("METERPAY_DATABASE_URL", &app.database_url)
-        .env("METERPAY_DATA_DIR", data_dir)
-        .env("METERPAY_STRIPE_API_BASE", app.emu.base_url())
-        .env("METERPAY_ENCRYPTION_KEY", TEST_ENCRYPTION_KEY)
-        .env("METERPAY_INVOICE_WORKER_INTERVAL_MS", "0")
-        .env_remove("METERPAY_API_TOKENS")
-        .env_remove("METERPAY_EMULATE_STRIPE")
-        .env_remove("METERPAY_PUBLIC_URL")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start meterpay");
-    (child, format!("http://127.0.0.1:{port}"))
-}
-
-/// Waits (at most 15 s) until the process answers `/healthz`.
-async fn wait_ready(client: &reqwest::Client, base: &str) {
-    for _ in 0..300 {
-        if let Ok(resp) = client.get(format!("{base}/healthz")).send().await
-            && resp.status() == 200
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("meterpay at {base} never became ready");
-}
 
 /// One request of the burst; sent again as is after the restart.
 #[derive(Clone, Debug)]
@@ -136,20 +98,6 @@ fn created(app: &TestApp, kind: &str) -> Vec<Value> {
         .filter(|e| e["type"] == format!("{kind}.created"))
         .map(|e| e["data"]["object"].clone())
         .collect()
-}
-
-async fn stripe_post(app: &TestApp, key: &str, path: &str, form: &str) -> Value {
-    let resp = app
-        .client
-        .post(format!("{}{path}", app.emu.base_url()))
-        .bearer_auth(key)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form.to_owned())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200, "{path}");
-    resp.json().await.unwrap()
 }
 
 /// Whether an answer to `call` is one the burst may get (before or after
@@ -259,7 +207,7 @@ async fn meterpay_killed_mid_burst_loses_nothing_and_duplicates_nothing(backend:
     // The burst against the real binary, with Stripe slow enough that
     // requests are in flight when it is killed.
     let dir = crate::harness::temp_dir();
-    let (mut first, base) = spawn_meterpay(&app, &dir.0);
+    let (mut first, base) = spawn_meterpay(&app, &dir.0, &[]);
     wait_ready(&app.client, &base).await;
     // Checkouts and deliveries interleaved; each twice at once.
     let checkouts = cold.iter().chain(warm).map(|id| Call::Checkout(id.clone()));
@@ -352,7 +300,7 @@ async fn meterpay_killed_mid_burst_loses_nothing_and_duplicates_nothing(backend:
 
     // Started again on the same database; everything not answered with a
     // success is sent again, as clients and Stripe do.
-    let (mut second, base) = spawn_meterpay(&app, &dir.0);
+    let (mut second, base) = spawn_meterpay(&app, &dir.0, &[]);
     wait_ready(&app.client, &base).await;
     let mut retried = 0;
     let mut aged_claims = 0;

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::harness::{Backend, Resp, TestApp};
+use crate::harness::{Backend, Resp, TestApp, stripe_post};
 
 crate::both_backends!(
     a_burst_through_stripe_faults_ends_clean_and_without_duplicates,
@@ -125,20 +125,6 @@ fn assert_acceptable(call: &Call, resp: &Resp) {
             .is_some_and(|d| d.starts_with("Stripe is unavailable: ")),
         "{problem}"
     );
-}
-
-async fn stripe_post(app: &TestApp, key: &str, path: &str, form: &str) -> Value {
-    let resp = app
-        .client
-        .post(format!("{}{path}", app.emu.base_url()))
-        .bearer_auth(key)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form.to_owned())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200, "{path}");
-    resp.json().await.unwrap()
 }
 
 /// Links customer `key` to a new Stripe customer with a saved default card.

@@ -12,14 +12,12 @@
 //! emulator's own deliveries are disabled, so the test's are the only ones.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use serde_json::{Value, json};
 use sqlx::Row;
 
-use crate::harness::{Backend, Resp, TEST_ENCRYPTION_KEY, TestApp};
+use crate::harness::{Backend, Resp, TestApp, spawn_meterpay, stripe_post, wait_ready};
 
 mod postgres {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -33,42 +31,6 @@ const PAYING: usize = 50;
 const DELIVERIES: usize = 2000;
 /// Deliveries sent at the same time at most.
 const CONCURRENCY: usize = 8;
-
-/// `meterpay serve` as a process of its own on `app`'s database and emulator.
-fn spawn_meterpay(app: &TestApp, data_dir: &std::path::Path) -> (Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_meterpay"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .env("METERPAY_DATABASE_URL", &app.database_url)
-        .env("METERPAY_DATA_DIR", data_dir)
-        .env("METERPAY_STRIPE_API_BASE", app.emu.base_url())
-        .env("METERPAY_ENCRYPTION_KEY", TEST_ENCRYPTION_KEY)
-        .env("METERPAY_INVOICE_WORKER_INTERVAL_MS", "0")
-        .env_remove("METERPAY_API_TOKENS")
-        .env_remove("METERPAY_EMULATE_STRIPE")
-        .env_remove("METERPAY_PUBLIC_URL")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start meterpay");
-    (child, format!("http://127.0.0.1:{port}"))
-}
-
-async fn wait_ready(client: &reqwest::Client, base: &str) {
-    for _ in 0..300 {
-        if let Ok(resp) = client.get(format!("{base}/healthz")).send().await
-            && resp.status() == 200
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("meterpay at {base} never became ready");
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Kind {
@@ -110,20 +72,6 @@ impl Lcg {
             .wrapping_add(1442695040888963407);
         ((self.0 >> 33) % n as u64) as usize
     }
-}
-
-async fn stripe_post(app: &TestApp, key: &str, path: &str, form: &str) -> Value {
-    let resp = app
-        .client
-        .post(format!("{}{path}", app.emu.base_url()))
-        .bearer_auth(key)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form.to_owned())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 200, "{path}");
-    resp.json().await.unwrap()
 }
 
 /// Everything the events could change, read through the API: every
@@ -247,7 +195,7 @@ async fn flood(backend: Backend) {
 
     // The second process, the real binary, on the same database.
     let dir = crate::harness::temp_dir();
-    let (mut second, second_base) = spawn_meterpay(&app, &dir.0);
+    let (mut second, second_base) = spawn_meterpay(&app, &dir.0, &[]);
     wait_ready(&app.client, &second_base).await;
     let urls = [app.base.clone(), second_base]
         .map(|base| format!("{base}/api/v1/apps/{app_id}/stripe/webhook"));

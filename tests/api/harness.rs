@@ -294,3 +294,64 @@ macro_rules! both_backends {
         }
     };
 }
+
+/// `meterpay serve` as a process of its own (the real binary) on `app`'s
+/// database and emulator, on an ephemeral port, its invoice worker off
+/// unless `env` says otherwise; returns the child and its base URL.
+pub fn spawn_meterpay(
+    app: &TestApp,
+    data_dir: &std::path::Path,
+    env: &[(&str, &str)],
+) -> (std::process::Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_meterpay"));
+    command
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("METERPAY_DATABASE_URL", &app.database_url)
+        .env("METERPAY_DATA_DIR", data_dir)
+        .env("METERPAY_STRIPE_API_BASE", app.emu.base_url())
+        .env("METERPAY_ENCRYPTION_KEY", TEST_ENCRYPTION_KEY)
+        .env("METERPAY_INVOICE_WORKER_INTERVAL_MS", "0")
+        .env_remove("METERPAY_API_TOKENS")
+        .env_remove("METERPAY_EMULATE_STRIPE")
+        .env_remove("METERPAY_PUBLIC_URL")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let child = command.spawn().expect("start meterpay");
+    (child, format!("http://127.0.0.1:{port}"))
+}
+
+/// Waits (at most 15 s) until the process at `base` answers `/healthz`.
+pub async fn wait_ready(client: &reqwest::Client, base: &str) {
+    for _ in 0..300 {
+        if let Ok(resp) = client.get(format!("{base}/healthz")).send().await
+            && resp.status() == 200
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("meterpay at {base} never became ready");
+}
+
+/// A form POST to `app`'s emulator with Stripe key `key`; must answer 200.
+pub async fn stripe_post(app: &TestApp, key: &str, path: &str, form: &str) -> Value {
+    let resp = app
+        .client
+        .post(format!("{}{path}", app.emu.base_url()))
+        .bearer_auth(key)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form.to_owned())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{path}");
+    resp.json().await.unwrap()
+}

@@ -2,11 +2,9 @@
 //! each due invoice exactly once, and a process killed (SIGKILL) in the
 //! middle of a sync leaves nothing that a restarted one does twice.
 
-use std::process::{Child, Command};
-
 use serde_json::{Value, json};
 
-use crate::harness::{Backend, TEST_ENCRYPTION_KEY, TestApp, serve_args};
+use crate::harness::{Backend, TestApp, serve_args, spawn_meterpay};
 use crate::invoices_stripe::card_on_file;
 use crate::invoices_v1::{INVOICES, add_lines, invoice_lines, setup};
 
@@ -14,6 +12,12 @@ crate::both_backends!(
     two_processes_issue_fifty_invoices_each_exactly_once,
     a_process_killed_mid_sync_is_resumed_by_the_next_without_duplicates,
 );
+
+/// The processes' invoice worker looks every 100 ms, with short leases.
+const WORKER: &[(&str, &str)] = &[
+    ("METERPAY_INVOICE_WORKER_INTERVAL_MS", "100"),
+    ("METERPAY_INVOICE_LEASE_SECS", "2"),
+];
 
 fn one_line(n: usize) -> Value {
     json!({"currency": "USD", "lines": [
@@ -112,31 +116,6 @@ async fn two_processes_issue_fifty_invoices_each_exactly_once(backend: Backend) 
     second.shutdown().await.unwrap();
 }
 
-/// `meterpay serve` as a process of its own on `app`'s database and emulator,
-/// with its worker looking every 100 ms and short leases.
-fn spawn_meterpay(app: &TestApp, data_dir: &std::path::Path) -> (Child, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_meterpay"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .env("METERPAY_DATABASE_URL", &app.database_url)
-        .env("METERPAY_DATA_DIR", data_dir)
-        .env("METERPAY_STRIPE_API_BASE", app.emu.base_url())
-        .env("METERPAY_ENCRYPTION_KEY", TEST_ENCRYPTION_KEY)
-        .env("METERPAY_INVOICE_WORKER_INTERVAL_MS", "100")
-        .env("METERPAY_INVOICE_LEASE_SECS", "2")
-        .env_remove("METERPAY_API_TOKENS")
-        .env_remove("METERPAY_EMULATE_STRIPE")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start meterpay");
-    (child, format!("http://127.0.0.1:{port}"))
-}
-
 async fn eventually<F: Fn() -> bool>(what: &str, check: F) {
     for _ in 0..300 {
         if check() {
@@ -172,7 +151,7 @@ async fn a_process_killed_mid_sync_is_resumed_by_the_next_without_duplicates(bac
             .unwrap(),
     ]);
     let dir = crate::harness::temp_dir();
-    let (mut first, _) = spawn_meterpay(&app, &dir.0);
+    let (mut first, _) = spawn_meterpay(&app, &dir.0, WORKER);
     eventually("the first process to bill the line", || {
         app.emu
             .events()
@@ -188,7 +167,7 @@ async fn a_process_killed_mid_sync_is_resumed_by_the_next_without_duplicates(bac
     assert_eq!(extended_status(&app, &id).await, "issuing.syncing");
 
     // The next process takes over once the dead one's lease has passed.
-    let (mut second, _) = spawn_meterpay(&app, &dir.0);
+    let (mut second, _) = spawn_meterpay(&app, &dir.0, WORKER);
     for _ in 0..300 {
         if extended_status(&app, &id).await == "paid" {
             break;
