@@ -17,7 +17,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use sqlx::Row;
 
-use crate::harness::{Backend, Resp, TestApp, spawn_meterpay, stripe_post, wait_ready};
+use crate::harness::{
+    Backend, Resp, TestApp, completed_session_events, disable_webhook_endpoints, pay_session,
+    spawn_meterpay, wait_ready,
+};
 
 crate::both_backends!(meterpay_killed_mid_burst_loses_nothing_and_duplicates_nothing);
 
@@ -118,32 +121,38 @@ fn check_answer(call: &Call, resp: &Resp) {
     }
 }
 
+/// Notes what a successful answer to `call` made: a checkout's session
+/// (session → (customer, Stripe customer)), an event processed (count).
+fn record(
+    call: &Call,
+    resp: &Resp,
+    sessions: &mut BTreeMap<String, (String, String)>,
+    processed: &mut BTreeMap<String, usize>,
+) {
+    match call {
+        Call::Checkout(id) => {
+            sessions.insert(
+                resp.body["session_id"].as_str().unwrap().to_owned(),
+                (
+                    id.clone(),
+                    resp.body["stripe_customer_id"].as_str().unwrap().to_owned(),
+                ),
+            );
+        }
+        Call::Event(event, _) if resp.body["message"] == "event processed" => {
+            *processed.entry(event.clone()).or_default() += 1;
+        }
+        Call::Event(..) => {}
+    }
+}
+
 async fn meterpay_killed_mid_burst_loses_nothing_and_duplicates_nothing(backend: Backend) {
     let app = TestApp::start(backend).await;
     let (stripe_app, stripe_key, _) = crate::apps::install_stripe_app(&app, true).await;
     let app_id = stripe_app["id"].as_str().unwrap().to_owned();
     let secret = crate::webhooks::webhook_secret(&app, &app_id).await;
     // Every delivery comes from the test.
-    let endpoints = app
-        .client
-        .get(format!("{}/v1/webhook_endpoints", app.emu.base_url()))
-        .bearer_auth(&stripe_key)
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
-    for endpoint in endpoints["data"].as_array().unwrap() {
-        let id = endpoint["id"].as_str().unwrap();
-        stripe_post(
-            &app,
-            &stripe_key,
-            &format!("/v1/webhook_endpoints/{id}"),
-            "disabled=true",
-        )
-        .await;
-    }
+    disable_webhook_endpoints(&app, &stripe_key).await;
 
     let mut ids = Vec::new();
     for n in 0..COLD + WARM + PAYING {
@@ -166,42 +175,11 @@ async fn meterpay_killed_mid_burst_loses_nothing_and_duplicates_nothing(backend:
         let resp = checkout(&app, id).await;
         assert_eq!(resp.status, 201, "{}", resp.body);
         let session = resp.body["session_id"].as_str().unwrap().to_owned();
-        let card = stripe_emulator::CardInput {
-            number: "4242424242424242".into(),
-            exp_month: 12,
-            exp_year: 2034,
-            name: None,
-            email: None,
-            address: None,
-        };
-        let done = app
-            .emu
-            .complete_checkout_session(&session, &card, true)
-            .expect("completed");
-        let intent = app
-            .emu
-            .object(done["setup_intent"].as_str().unwrap())
-            .unwrap();
-        expected_pm.insert(id.clone(), intent["payment_method"].clone());
+        let pm = pay_session(&app, &session, "4242424242424242", true);
+        expected_pm.insert(id.clone(), json!(pm));
         paid_sessions.insert(id.clone(), session);
     }
-    let events: Vec<(String, String)> = app
-        .emu
-        .events()
-        .into_iter()
-        .filter(|e| {
-            matches!(
-                e["type"].as_str(),
-                Some("checkout.session.completed" | "setup_intent.succeeded")
-            )
-        })
-        .map(|e| {
-            (
-                e["id"].as_str().unwrap().to_owned(),
-                serde_json::to_string(&e).unwrap(),
-            )
-        })
-        .collect();
+    let events = completed_session_events(&app);
     assert_eq!(events.len(), 2 * PAYING);
 
     // The burst against the real binary, with Stripe slow enough that
@@ -276,21 +254,7 @@ async fn meterpay_killed_mid_burst_loses_nothing_and_duplicates_nothing(backend:
         };
         *status_before.entry((kind, resp.status)).or_default() += 1;
         check_answer(call, resp);
-        match call {
-            Call::Checkout(id) => {
-                sessions.insert(
-                    resp.body["session_id"].as_str().unwrap().to_owned(),
-                    (
-                        id.clone(),
-                        resp.body["stripe_customer_id"].as_str().unwrap().to_owned(),
-                    ),
-                );
-            }
-            Call::Event(event, _) if resp.body["message"] == "event processed" => {
-                *processed.entry(event.clone()).or_default() += 1;
-            }
-            Call::Event(..) => {}
-        }
+        record(call, resp, &mut sessions, &mut processed);
     }
     let answered_201 = sessions.len();
     assert!(
@@ -316,21 +280,7 @@ async fn meterpay_killed_mid_burst_loses_nothing_and_duplicates_nothing(backend:
                 .await
                 .expect("the restarted process answers");
             check_answer(call, &resp);
-            match call {
-                Call::Checkout(id) => {
-                    sessions.insert(
-                        resp.body["session_id"].as_str().unwrap().to_owned(),
-                        (
-                            id.clone(),
-                            resp.body["stripe_customer_id"].as_str().unwrap().to_owned(),
-                        ),
-                    );
-                }
-                Call::Event(event, _) if resp.body["message"] == "event processed" => {
-                    *processed.entry(event.clone()).or_default() += 1;
-                }
-                Call::Event(..) => {}
-            }
+            record(call, &resp, &mut sessions, &mut processed);
             if resp.status >= 300 {
                 again.push(call.clone());
             }

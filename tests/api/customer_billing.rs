@@ -27,36 +27,7 @@ pub async fn stripe_customer(app: &TestApp, key: &str, email: &str) -> String {
 /// A card saved to Stripe customer `cus` through a setup-mode checkout
 /// session made directly in the emulator; returns its `pm_` id.
 pub async fn saved_card(app: &TestApp, key: &str, cus: &str) -> String {
-    let resp = app
-        .client
-        .post(format!("{}/v1/checkout/sessions", app.emu.base_url()))
-        .bearer_auth(key)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!(
-            "mode=setup&currency=usd&customer={cus}&success_url=https%3A%2F%2Fx.example%2Fok"
-        ))
-        .send()
-        .await
-        .expect("emulator request");
-    let session: Value = resp.json().await.expect("emulator JSON");
-    let session_id = session["id"].as_str().expect("cs id");
-    let card = stripe_emulator::CardInput {
-        number: "4242424242424242".into(),
-        exp_month: 12,
-        exp_year: 2034,
-        name: None,
-        email: None,
-        address: None,
-    };
-    let done = app
-        .emu
-        .complete_checkout_session(session_id, &card, false)
-        .expect("completed session");
-    let intent = app
-        .emu
-        .object(done["setup_intent"].as_str().expect("setup intent"))
-        .expect("setup intent object");
-    intent["payment_method"].as_str().expect("pm id").to_owned()
+    crate::harness::save_card(app, key, cus, "4242424242424242", false).await
 }
 
 fn billing(id: &str) -> String {

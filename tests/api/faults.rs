@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::harness::{Backend, Resp, TestApp, stripe_post};
+use crate::harness::{Backend, Resp, TestApp, save_card, stripe_post};
 
 crate::both_backends!(
     a_burst_through_stripe_faults_ends_clean_and_without_duplicates,
@@ -139,34 +139,12 @@ async fn link_card(app: &TestApp, stripe_key: &str, app_id: &str, key: &str) {
         .as_str()
         .unwrap()
         .to_owned();
-    let session = stripe_post(
-        app,
-        stripe_key,
-        "/v1/checkout/sessions",
-        &format!("mode=setup&currency=usd&customer={cus}&success_url=https%3A%2F%2Fx.example%2Fok"),
-    )
-    .await;
-    let card = stripe_emulator::CardInput {
-        number: "4242424242424242".into(),
-        exp_month: 12,
-        exp_year: 2034,
-        name: None,
-        email: None,
-        address: None,
-    };
-    let done = app
-        .emu
-        .complete_checkout_session(session["id"].as_str().unwrap(), &card, true)
-        .expect("completed session");
-    let intent = app
-        .emu
-        .object(done["setup_intent"].as_str().unwrap())
-        .unwrap();
+    let pm = save_card(app, stripe_key, &cus, "4242424242424242", true).await;
     let resp = app
         .put(
             &format!("/api/v1/customers/{key}/apps"),
             json!([{"type": "stripe", "id": app_id, "stripeCustomerId": cus,
-                    "stripeDefaultPaymentMethodId": intent["payment_method"]}]),
+                    "stripeDefaultPaymentMethodId": pm}]),
         )
         .await;
     assert_eq!(resp.status, 200, "{}", resp.body);

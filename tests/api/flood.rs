@@ -17,7 +17,10 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 use sqlx::Row;
 
-use crate::harness::{Backend, Resp, TestApp, spawn_meterpay, stripe_post, wait_ready};
+use crate::harness::{
+    Backend, Resp, TestApp, completed_session_events, disable_webhook_endpoints, pay_session,
+    spawn_meterpay, wait_ready,
+};
 
 mod postgres {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,26 +120,7 @@ async fn flood(backend: Backend) {
     let (stripe_app, stripe_key, _) = crate::apps::install_stripe_app(&app, true).await;
     let app_id = stripe_app["id"].as_str().unwrap().to_owned();
     let secret = crate::webhooks::webhook_secret(&app, &app_id).await;
-    let endpoints: Value = app
-        .client
-        .get(format!("{}/v1/webhook_endpoints", app.emu.base_url()))
-        .bearer_auth(&stripe_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    for endpoint in endpoints["data"].as_array().unwrap() {
-        let id = endpoint["id"].as_str().unwrap();
-        stripe_post(
-            &app,
-            &stripe_key,
-            &format!("/v1/webhook_endpoints/{id}"),
-            "disabled=true",
-        )
-        .await;
-    }
+    disable_webhook_endpoints(&app, &stripe_key).await;
 
     // Customers with a completed session each, whose events await delivery.
     let mut customers = Vec::new();
@@ -155,42 +139,16 @@ async fn flood(backend: Backend) {
             )
             .await;
         assert_eq!(resp.status, 201, "{}", resp.body);
-        let card = stripe_emulator::CardInput {
-            number: "4242424242424242".into(),
-            exp_month: 12,
-            exp_year: 2034,
-            name: None,
-            email: None,
-            address: None,
-        };
-        let done = app
-            .emu
-            .complete_checkout_session(resp.body["session_id"].as_str().unwrap(), &card, true)
-            .expect("completed");
-        let intent = app
-            .emu
-            .object(done["setup_intent"].as_str().unwrap())
-            .unwrap();
-        expected_pm.insert(id.clone(), intent["payment_method"].clone());
+        let pm = pay_session(
+            &app,
+            resp.body["session_id"].as_str().unwrap(),
+            "4242424242424242",
+            true,
+        );
+        expected_pm.insert(id.clone(), json!(pm));
         customers.push(id);
     }
-    let events: Vec<(String, String)> = app
-        .emu
-        .events()
-        .into_iter()
-        .filter(|e| {
-            matches!(
-                e["type"].as_str(),
-                Some("checkout.session.completed" | "setup_intent.succeeded")
-            )
-        })
-        .map(|e| {
-            (
-                e["id"].as_str().unwrap().to_owned(),
-                serde_json::to_string(&e).unwrap(),
-            )
-        })
-        .collect();
+    let events = completed_session_events(&app);
     assert_eq!(events.len(), 2 * PAYING);
 
     // The second process, the real binary, on the same database.

@@ -355,3 +355,94 @@ pub async fn stripe_post(app: &TestApp, key: &str, path: &str, form: &str) -> Va
     assert_eq!(resp.status(), 200, "{path}");
     resp.json().await.unwrap()
 }
+
+/// Completes checkout session `session_id` in `app`'s emulator with card
+/// `number`, as Stripe.js would (passing 3-D Secure when `authenticate`);
+/// returns the id of the payment method it saved.
+pub fn pay_session(app: &TestApp, session_id: &str, number: &str, authenticate: bool) -> String {
+    let card = stripe_emulator::CardInput {
+        number: number.into(),
+        exp_month: 12,
+        exp_year: 2034,
+        name: None,
+        email: None,
+        address: None,
+    };
+    let done = app
+        .emu
+        .complete_checkout_session(session_id, &card, authenticate)
+        .expect("completed session");
+    let intent = app
+        .emu
+        .object(done["setup_intent"].as_str().expect("setup intent"))
+        .expect("setup intent object");
+    intent["payment_method"]
+        .as_str()
+        .expect("payment method id")
+        .to_owned()
+}
+
+/// A card saved for Stripe customer `cus` through a setup session made
+/// straight in the emulator (not through meterpay); returns its payment method.
+pub async fn save_card(
+    app: &TestApp,
+    key: &str,
+    cus: &str,
+    number: &str,
+    authenticate: bool,
+) -> String {
+    let session = stripe_post(
+        app,
+        key,
+        "/v1/checkout/sessions",
+        &format!("mode=setup&currency=usd&customer={cus}&success_url=https%3A%2F%2Fx.example%2Fok"),
+    )
+    .await;
+    pay_session(app, session["id"].as_str().unwrap(), number, authenticate)
+}
+
+/// Disables every webhook endpoint of the account of `key`, so that the
+/// test delivers Stripe's events itself.
+pub async fn disable_webhook_endpoints(app: &TestApp, key: &str) {
+    let endpoints: Value = app
+        .client
+        .get(format!("{}/v1/webhook_endpoints", app.emu.base_url()))
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for endpoint in endpoints["data"].as_array().unwrap() {
+        let id = endpoint["id"].as_str().unwrap();
+        stripe_post(
+            app,
+            key,
+            &format!("/v1/webhook_endpoints/{id}"),
+            "disabled=true",
+        )
+        .await;
+    }
+}
+
+/// The emulator's `checkout.session.completed` and `setup_intent.succeeded`
+/// events so far, as (event id, payload).
+pub fn completed_session_events(app: &TestApp) -> Vec<(String, String)> {
+    app.emu
+        .events()
+        .into_iter()
+        .filter(|e| {
+            matches!(
+                e["type"].as_str(),
+                Some("checkout.session.completed" | "setup_intent.succeeded")
+            )
+        })
+        .map(|e| {
+            (
+                e["id"].as_str().unwrap().to_owned(),
+                serde_json::to_string(&e).unwrap(),
+            )
+        })
+        .collect()
+}

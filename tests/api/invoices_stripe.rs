@@ -33,46 +33,12 @@ fn manual() -> Value {
 /// links it as the default of a new Stripe customer.
 pub async fn card_on_file(app: &TestApp, key: &str, app_id: &str, card: &str) -> (String, String) {
     let cus = stripe_customer(app, key, "billing@acme.example").await;
-    let pm = save_card(app, key, &cus, card).await;
+    let pm = crate::harness::save_card(app, key, &cus, card, true).await;
     let data = json!([{"type": "stripe", "id": app_id, "stripeCustomerId": cus,
                        "stripeDefaultPaymentMethodId": pm}]);
     let resp = app.put("/api/v1/customers/acme/apps", data).await;
     assert_eq!(resp.status, 200, "{}", resp.body);
     (cus, pm)
-}
-
-async fn save_card(app: &TestApp, key: &str, cus: &str, card: &str) -> String {
-    let session: Value = app
-        .client
-        .post(format!("{}/v1/checkout/sessions", app.emu.base_url()))
-        .bearer_auth(key)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!(
-            "mode=setup&currency=usd&customer={cus}&success_url=https%3A%2F%2Fx.example%2Fok"
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let card = stripe_emulator::CardInput {
-        number: card.into(),
-        exp_month: 12,
-        exp_year: 2034,
-        name: None,
-        email: None,
-        address: None,
-    };
-    let done = app
-        .emu
-        .complete_checkout_session(session["id"].as_str().unwrap(), &card, true)
-        .expect("completed session");
-    let intent = app
-        .emu
-        .object(done["setup_intent"].as_str().unwrap())
-        .unwrap();
-    intent["payment_method"].as_str().unwrap().to_owned()
 }
 
 /// Pending lines → one draft → approved; returns the approve response's body.

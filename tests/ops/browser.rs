@@ -305,35 +305,39 @@ async fn a_browser_saves_a_card_through_hosted_checkout() {
     screenshot(b, "checkout-success").await;
 
     // The webhook made the card the customer's default; it is the card Stripe saved.
-    let emulator_object = async |id: &str| -> Value {
-        http.get(format!("{}/_emulator/objects/{id}", server.emulator))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    };
-    let setup_intent = emulator_object(session["setup_intent_id"].as_str().unwrap()).await;
+    let setup_intent = emulator_object(
+        &http,
+        &server.emulator,
+        session["setup_intent_id"].as_str().unwrap(),
+    )
+    .await;
     let payment_method = setup_intent["payment_method"].as_str().unwrap().to_owned();
     assert_eq!(
-        emulator_object(&payment_method).await["card"]["last4"],
+        emulator_object(&http, &server.emulator, &payment_method).await["card"]["last4"],
         "4242"
     );
     let billing = format!("/api/v3/openmeter/customers/{customer_id}/billing");
-    let mut default = Value::Null;
-    for _ in 0..200 {
-        let (status, _, body) = call(&http, &server.base, TOKEN, Method::GET, &billing, None).await;
-        assert_eq!(status, 200, "{body}");
-        default = body["app_data"]["stripe"]["default_payment_method_id"].clone();
-        if !default.is_null() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(default, json!(payment_method));
+    let body = poll(&http, &server.base, &billing, |b| {
+        !b["app_data"]["stripe"]["default_payment_method_id"].is_null()
+    })
+    .await;
+    assert_eq!(
+        body["app_data"]["stripe"]["default_payment_method_id"],
+        json!(payment_method)
+    );
     browser.close().await;
     server.stop();
+}
+
+/// An object as the emulator at `emulator` stores it (its control API).
+async fn emulator_object(http: &reqwest::Client, emulator: &str, id: &str) -> Value {
+    http.get(format!("{emulator}/_emulator/objects/{id}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 /// Polls `path` on meterpay until `done` holds of its body (at most ~10 s).
@@ -431,14 +435,7 @@ async fn a_browser_pays_a_meterpay_invoice_on_its_hosted_page() {
     );
     assert_eq!(issued["totals"]["total"], "22.99", "{issued}");
     let stripe_id = issued["externalIds"]["invoicing"].as_str().unwrap();
-    let stripe_invoice: Value = http
-        .get(format!("{}/_emulator/objects/{stripe_id}", server.emulator))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stripe_invoice = emulator_object(&http, &server.emulator, stripe_id).await;
     assert_eq!(stripe_invoice["status"], "open", "{stripe_invoice}");
 
     // meterpay returns Stripe's hosted invoice page of the invoice it issued.
@@ -476,14 +473,7 @@ async fn a_browser_pays_a_meterpay_invoice_on_its_hosted_page() {
         (&json!("paid"), &json!("paid")),
         "{paid}"
     );
-    let stripe_invoice: Value = http
-        .get(format!("{}/_emulator/objects/{stripe_id}", server.emulator))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stripe_invoice = emulator_object(&http, &server.emulator, stripe_id).await;
     assert_eq!(
         (
             &stripe_invoice["status"],
