@@ -108,7 +108,7 @@ impl Store {
         .bind(app.webhook_api_version.clone())
         .bind(app.webhook_events.clone())
         .bind(timestamp::format(now))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await;
         inserted.on_unique(Unique::APP_STRIPE_ACCOUNT, || {
             duplicate_account(&app.stripe_account_id, app.livemode)
@@ -216,7 +216,7 @@ impl Store {
         .bind(description.map(str::to_owned))
         .bind(labels.map(to_json))
         .bind(timestamp::format(timestamp::now()))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         if done.rows_affected() == 0 {
             self.live_app(namespace, id).await?;
@@ -241,7 +241,7 @@ impl Store {
         .bind(masked)
         .bind(encrypted)
         .bind(timestamp::format(timestamp::now()))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         if done.rows_affected() == 0 {
             self.live_app(namespace, id).await?;
@@ -272,7 +272,7 @@ impl Store {
         .bind(api_version)
         .bind(events)
         .bind(timestamp::format(timestamp::now()))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         if done.rows_affected() == 0 {
             self.live_app(namespace, id).await?;
@@ -346,7 +346,7 @@ impl Store {
         .bind(new.api_version)
         .bind(timestamp::format(timestamp::now()))
         .bind(new.events)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -367,7 +367,7 @@ impl Store {
         .bind(id.to_string())
         .bind(endpoint)
         .bind(events)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -387,7 +387,7 @@ impl Store {
         .bind(namespace)
         .bind(id.to_string())
         .bind(previous_endpoint)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -407,7 +407,7 @@ impl Store {
         .bind(id.to_string())
         .bind(status.as_str())
         .bind(timestamp::format(timestamp::now()))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -415,7 +415,7 @@ impl Store {
     /// Soft-deletes (uninstalls) a live app.
     pub async fn delete_app(&self, namespace: &str, id: AppId) -> Result<()> {
         let now = timestamp::format(timestamp::now());
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         // Uninstalling forgets the secrets (not only hides the row) and the
         // customers' links to Stripe customers of this app.
         let done = sqlx::query(

@@ -109,7 +109,7 @@ impl Store {
         .bind(timestamp::format(s.created_at))
         .bind(timestamp::format(s.updated_at))
         .bind(timestamp::format(timestamp::now()))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }

@@ -139,7 +139,7 @@ impl Store {
         namespace: &str,
         data: &CustomerStripe,
     ) -> Result<CustomerStripe> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.writer.acquire().await?;
         upsert(&mut conn, namespace, data).await?;
         drop(conn);
         self.get_customer_stripe(namespace, data.app_id, data.customer_id)
@@ -156,7 +156,7 @@ impl Store {
         profile_id: Option<ProfileId>,
         stripe: Option<&CustomerStripe>,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query(SET_PROFILE)
             .bind(namespace)
             .bind(customer_id.to_string())
@@ -202,7 +202,7 @@ impl Store {
         .bind(customer_id.to_string())
         .bind(stripe_customer_id.as_str())
         .bind(&now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await;
         if let Err(err) = inserted {
             if !Unique::STRIPE_CUSTOMER.violated_by(&err) {
@@ -238,7 +238,7 @@ impl Store {
         .bind(namespace)
         .bind(app_id.to_string())
         .bind(customer_id.to_string())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() > 0)
     }
@@ -255,7 +255,7 @@ impl Store {
             .bind(customer_id.to_string())
             .bind(profile_id.map(|p| p.to_string()))
             .bind(timestamp::format(timestamp::now()))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         if done.rows_affected() == 0 {
             let customer = self

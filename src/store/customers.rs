@@ -111,7 +111,7 @@ impl Store {
             updated_at: now,
             deleted_at: None,
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let inserted = sqlx::query(
             "INSERT INTO customers (id, namespace, key, name, description, labels, subject_keys, \
              primary_email, currency, billing_address, created_at, updated_at) \
@@ -152,7 +152,7 @@ impl Store {
         input: ValidCustomer,
     ) -> Result<Customer> {
         let now = timestamp::now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let updated = sqlx::query(
             "UPDATE customers SET key = COALESCE($3, key), name = $4, description = $5, \
              labels = $6, subject_keys = $7, primary_email = $8, currency = $9, \
@@ -223,7 +223,7 @@ impl Store {
     /// Soft delete: the row stays readable by id; key and subject keys are freed.
     pub async fn delete_customer(&self, namespace: &str, id: CustomerId) -> Result<()> {
         let now = timestamp::format(timestamp::now());
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query(
             "UPDATE customers SET deleted_at = $3, updated_at = $3 \
              WHERE namespace = $1 AND id = $2 AND deleted_at IS NULL",
@@ -268,7 +268,7 @@ impl Store {
         .bind(id.to_string())
         .bind(to_json(address))
         .bind(timestamp::format(timestamp::now()))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() > 0)
     }

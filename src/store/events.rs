@@ -46,7 +46,7 @@ impl Store {
         .bind(event_id)
         .bind(kind)
         .bind(timestamp::format(now))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         if inserted.rows_affected() == 1 {
             return Ok(Claim::Claimed);
@@ -60,7 +60,7 @@ impl Store {
         .bind(event_id)
         .bind(timestamp::format(now))
         .bind(timestamp::format(now - STALE_CLAIM))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         if taken.rows_affected() == 1 {
             return Ok(Claim::Claimed);
@@ -87,7 +87,7 @@ impl Store {
         .bind(app_id.to_string())
         .bind(event_id)
         .bind(timestamp::format(timestamp::now()))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -99,7 +99,7 @@ impl Store {
         )
         .bind(app_id.to_string())
         .bind(event_id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -134,7 +134,7 @@ impl Store {
         .bind(customer_id.to_string())
         .bind(payment_method_id)
         .bind(timestamp::format(timestamp::now()))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -174,7 +174,7 @@ impl Store {
         .bind(payment_method_id.map(str::to_owned))
         .bind(failure_reason.map(str::to_owned))
         .bind(timestamp::format(timestamp::now()))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected())
     }

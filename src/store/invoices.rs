@@ -170,7 +170,7 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<(Invoice, Vec<LineId>, bool)> {
         let customer_id = template.customer.id;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         lock_customer(&mut tx, namespace, customer_id).await?;
         let existing: Option<String> = sqlx::query(
             "SELECT id FROM invoices WHERE namespace = $1 AND customer_id = $2 AND currency = $3 \
@@ -245,7 +245,7 @@ impl Store {
         drafts: &[DraftFromLines],
         now: OffsetDateTime,
     ) -> Result<Changed> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         lock_customer(&mut tx, namespace, customer).await?;
         let mut gathering = Vec::new();
         let mut emptied = 0;
@@ -449,7 +449,7 @@ impl Store {
         invoice: &Invoice,
         expected: ExtendedStatus,
     ) -> Result<Changed> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let changed = update_header(&mut tx, namespace, invoice, expected).await?;
         if changed == Changed::Yes {
             tx.commit().await?;
@@ -468,7 +468,7 @@ impl Store {
         expected: ExtendedStatus,
     ) -> Result<Changed> {
         let now = invoice.updated_at;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         if update_header(&mut tx, namespace, invoice, expected).await? == Changed::Moved {
             return Ok(Changed::Moved);
         }
@@ -547,7 +547,7 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<Changed> {
         let now = timestamp::format(now);
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         let done = sqlx::query(
             "UPDATE invoices SET deleted_at = $4, updated_at = $4 \
              WHERE namespace = $1 AND id = $2 AND status = $3 AND deleted_at IS NULL",
@@ -590,7 +590,7 @@ impl Store {
         .bind(id.to_string())
         .bind(owner)
         .bind(timestamp::format(until))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         if free.rows_affected() > 0 {
             return Ok(true);
@@ -605,7 +605,7 @@ impl Store {
         .bind(owner)
         .bind(timestamp::format(until))
         .bind(timestamp::format(now))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         let taken = taken.rows_affected() > 0;
         if taken {
@@ -622,7 +622,7 @@ impl Store {
         )
         .bind(id.to_string())
         .bind(owner)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -1026,7 +1026,7 @@ impl Store {
         .bind(state.attempts)
         .bind(state.error.clone())
         .bind(state.next_attempt_at.map(timestamp::format))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -1036,7 +1036,7 @@ impl Store {
         sqlx::query("UPDATE invoice_lines SET stripe_item_id = $2 WHERE id = $1")
             .bind(line.to_string())
             .bind(item_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }

@@ -417,7 +417,7 @@ impl Store {
 
     /// Begins a profile-writing transaction with the namespace's lock row.
     async fn begin_profiles(&self, namespace: &str) -> Result<Tx> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         sqlx::query(
             "INSERT INTO billing_profile_locks (namespace, version) VALUES ($1, 1) \
              ON CONFLICT (namespace) DO UPDATE SET version = billing_profile_locks.version + 1",

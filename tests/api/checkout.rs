@@ -113,6 +113,7 @@ crate::both_backends!(
     warm_checkouts_reuse_stripe_connections,
     embedded_return_url_is_left_to_stripe,
     warm_checkouts_read_once_and_write_once,
+    concurrent_writes_all_land,
 );
 
 /// Whether an embedded session needs `return_url` depends on the payment
@@ -201,6 +202,65 @@ async fn warm_checkouts_read_once_and_write_once(backend: Backend) {
             .await;
         assert_eq!(resp.status, 201, "{}", resp.body);
         assert_eq!(store.acquisitions() - before, 3, "v1 warm checkout");
+    }
+}
+
+/// 24 customers created and 24 checkouts (12 of them cold: the Stripe
+/// customer is linked too) at the same moment all land; on SQLite they
+/// queue for the one writing connection instead of racing for the file lock.
+async fn concurrent_writes_all_land(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (_, _, warm) = setup(&app).await;
+    let options = json!({"success_url": "https://app.example/ok"});
+    assert_eq!(checkout(&app, &warm, options.clone()).await.status, 201);
+    let mut cold = Vec::new();
+    for n in 0..12 {
+        let c = customer(
+            &app,
+            json!({"name": format!("Cold {n}"), "key": format!("cold-{n}"), "currency": "USD"}),
+        )
+        .await;
+        cold.push(c["id"].as_str().unwrap().to_owned());
+    }
+    let mut tasks = Vec::new();
+    for n in 0..48 {
+        let (path, body) = match n {
+            0..24 => (
+                "/api/v3/openmeter/customers".to_owned(),
+                json!({"name": format!("New {n}"), "key": format!("new-{n}")}),
+            ),
+            24..36 => (checkout_path(&warm), json!({"stripe_options": options})),
+            _ => (
+                checkout_path(&cold[n - 36]),
+                json!({"stripe_options": options}),
+            ),
+        };
+        let req = app.client.post(format!("{}{path}", app.base)).json(&body);
+        tasks.push(tokio::spawn(async move {
+            Resp::from(req.send().await.unwrap()).await
+        }));
+    }
+    for task in tasks {
+        let resp = task.await.unwrap();
+        assert_eq!(resp.status, 201, "{}", resp.body);
+    }
+    let listed = app.get("/api/v3/openmeter/customers?page[size]=100").await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(listed.body["meta"]["page"]["total"], 1 + 12 + 24);
+    for id in &cold {
+        let billing = app
+            .get(&format!("/api/v3/openmeter/customers/{id}/billing"))
+            .await;
+        assert!(
+            billing.body["app_data"]["stripe"]["customer_id"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("cus_")),
+            "{}",
+            billing.body
+        );
+    }
+    if backend == Backend::Sqlite {
+        assert_eq!(app.server.store().write_connections(), 1);
     }
 }
 
