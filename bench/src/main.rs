@@ -286,6 +286,56 @@ struct Bench {
 struct Measured {
     wrk: WrkResult,
     cpu: Duration,
+    /// Where the machine's CPU time went during the run.
+    spent: CpuSpent,
+}
+
+/// CPU time of meterpay, the emulator, the PostgreSQL server's processes
+/// and the whole machine (all CPUs' busy time), so far or during a run.
+#[derive(Debug, Clone, Copy, Default)]
+struct CpuSpent {
+    meterpay: Duration,
+    emulator: Duration,
+    postgres: Duration,
+    machine: Duration,
+}
+
+impl CpuSpent {
+    fn now(stack: &Stack) -> anyhow::Result<CpuSpent> {
+        Ok(CpuSpent {
+            meterpay: stack.meterpay.cpu()?,
+            emulator: stack.emulator.cpu()?,
+            postgres: if stack.postgres.is_some() {
+                procs::processes_cpu("postgres")
+            } else {
+                Duration::ZERO
+            },
+            machine: procs::machine_busy()?,
+        })
+    }
+
+    fn since(self, before: CpuSpent) -> CpuSpent {
+        CpuSpent {
+            meterpay: self.meterpay.saturating_sub(before.meterpay),
+            emulator: self.emulator.saturating_sub(before.emulator),
+            postgres: self.postgres.saturating_sub(before.postgres),
+            machine: self.machine.saturating_sub(before.machine),
+        }
+    }
+
+    /// What neither meterpay, the emulator nor PostgreSQL spent: wrk, the
+    /// kernel's network work outside them, anything else running.
+    fn other(&self) -> Duration {
+        self.machine
+            .saturating_sub(self.meterpay + self.emulator + self.postgres)
+    }
+}
+
+/// Which side of a row a run measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Meterpay,
+    Floor,
 }
 
 struct RowResult {
@@ -323,11 +373,15 @@ impl Bench {
 
     async fn measure(
         &self,
-        proc: &Proc,
-        url: &str,
+        stack: &Stack,
+        side: Side,
         load: &Load,
         connections: u32,
     ) -> anyhow::Result<Measured> {
+        let url = match side {
+            Side::Meterpay => &stack.meterpay_url,
+            Side::Floor => &stack.emulator_url,
+        };
         if !self.args.warmup.is_zero() {
             self.wrk
                 .run(&wrk::Run {
@@ -340,7 +394,7 @@ impl Bench {
                 })
                 .await?;
         }
-        let before = proc.cpu()?;
+        let before = CpuSpent::now(stack)?;
         let result = self
             .wrk
             .run(&wrk::Run {
@@ -352,8 +406,16 @@ impl Bench {
                 quota_per_thread: 0,
             })
             .await?;
-        let cpu = proc.cpu()?.saturating_sub(before);
-        Ok(Measured { wrk: result, cpu })
+        let spent = CpuSpent::now(stack)?.since(before);
+        let cpu = match side {
+            Side::Meterpay => spent.meterpay,
+            Side::Floor => spent.emulator,
+        };
+        Ok(Measured {
+            wrk: result,
+            cpu,
+            spent,
+        })
     }
 
     /// The floor first, then meterpay (so an emulator that slows as it
@@ -369,7 +431,7 @@ impl Bench {
         eprintln!("  {name}: floor …");
         let floor = match floor {
             Some(load) => Some(
-                self.measure(&stack.emulator, &stack.emulator_url, load, connections)
+                self.measure(stack, Side::Floor, load, connections)
                     .await
                     .with_context(|| format!("{name}: the floor"))?,
             ),
@@ -377,7 +439,7 @@ impl Bench {
         };
         eprintln!("  {name}: meterpay …");
         let measured = self
-            .measure(&stack.meterpay, &stack.meterpay_url, meterpay, connections)
+            .measure(stack, Side::Meterpay, meterpay, connections)
             .await
             .with_context(|| format!("{name}: meterpay"))?;
         Ok(RowResult {
@@ -424,6 +486,7 @@ impl Bench {
         }
         .await;
         let emulator_mem = stack.emulator.memory().ok();
+        let with_postgres = stack.postgres.is_some();
         self.teardown(stack).await;
         result?;
         println!(
@@ -442,6 +505,13 @@ impl Bench {
              read: GET /api/v3/openmeter/customers/{{id}} (no Stripe call)\n\
              errors: socket errors, timeouts and answers >= 400; cpu ms/req: utime+stime / \
              requests; peak RSS: meterpay's VmHWM after the row"
+        );
+        print!("{}", spent_table(&rows, with_postgres).render());
+        println!(
+            "machine: the busy time of all CPUs (/proc/stat) per request (meterpay) or per unit \
+             (floor); other: what the processes named do not account for (wrk, the kernel's \
+             network work, anything else running). When the CPUs are saturated, meterpay/floor \
+             is about floor machine ÷ meterpay machine."
         );
         if let Some(mem) = emulator_mem {
             println!(
@@ -506,7 +576,7 @@ impl Bench {
         );
         let floor_run = |what: &'static str| async move {
             let key = self.run_key(what);
-            let before = stack.emulator.cpu()?;
+            let before = CpuSpent::now(stack)?;
             let result = self
                 .wrk
                 .run(&wrk::Run {
@@ -518,8 +588,12 @@ impl Bench {
                     quota_per_thread: 0,
                 })
                 .await?;
-            let cpu = stack.emulator.cpu()?.saturating_sub(before);
-            anyhow::Ok(Measured { wrk: result, cpu })
+            let spent = CpuSpent::now(stack)?.since(before);
+            anyhow::Ok(Measured {
+                wrk: result,
+                cpu: spent.emulator,
+                spent,
+            })
         };
         eprintln!("fill: the emulator before");
         let first = floor_run("fb").await?;
@@ -953,6 +1027,61 @@ fn results_table(rows: &[RowResult]) -> Table {
             }
         }
         table.rows.push(cells);
+    }
+    table
+}
+
+/// Where the machine's CPU time went per request in each run of the table.
+fn spent_table(rows: &[RowResult], with_postgres: bool) -> Table {
+    let mut headers = vec!["row", "run", "machine", "meterpay", "emulator"];
+    if with_postgres {
+        headers.push("PostgreSQL");
+    }
+    headers.push("other");
+    let mut table = Table {
+        groups: vec![
+            ("".into(), 2),
+            ("CPU ms per request".into(), headers.len() - 2),
+        ],
+        headers: headers.into_iter().map(String::from).collect(),
+        rows: Vec::new(),
+    };
+    for row in rows {
+        let runs = [
+            (
+                Side::Meterpay,
+                Some(&row.meterpay),
+                row.meterpay.wrk.requests,
+            ),
+            (
+                Side::Floor,
+                row.floor.as_ref(),
+                row.floor.as_ref().map_or(0, |f| f.wrk.units),
+            ),
+        ];
+        for (side, measured, units) in runs {
+            let Some(measured) = measured else { continue };
+            let s = &measured.spent;
+            let mut cells = vec![
+                row.name.to_owned(),
+                match side {
+                    Side::Meterpay => "meterpay",
+                    Side::Floor => "floor",
+                }
+                .to_owned(),
+                report::cpu_per(s.machine, units),
+                match side {
+                    Side::Meterpay => report::cpu_per(s.meterpay, units),
+                    Side::Floor => "-".to_owned(),
+                },
+                report::cpu_per(s.emulator, units),
+            ];
+            if with_postgres {
+                cells.push(report::cpu_per(s.postgres, units));
+            }
+            cells.push(report::cpu_per(s.other(), units));
+            table.rows.push(cells);
+        }
     }
     table
 }

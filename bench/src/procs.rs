@@ -126,6 +126,66 @@ pub struct Memory {
     pub peak_kib: u64,
 }
 
+/// Busy time of all the machine's CPUs so far: every column of `/proc/stat`'s
+/// `cpu` line but idle and iowait.
+pub fn machine_busy() -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string("/proc/stat").context("reading /proc/stat")?;
+    let ticks = parse_machine_busy_ticks(&stat).context("unexpected /proc/stat")?;
+    Ok(Duration::from_secs_f64(ticks as f64 / clock_ticks() as f64))
+}
+
+/// User plus system CPU time of every running process whose command name is
+/// `comm` (the PostgreSQL server's processes are all `postgres`); processes
+/// that ended meanwhile are not counted.
+pub fn processes_cpu(comm: &str) -> Duration {
+    let mut ticks = 0;
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let is_pid = entry
+                .file_name()
+                .to_str()
+                .is_some_and(|name| name.bytes().all(|b| b.is_ascii_digit()));
+            if !is_pid {
+                continue;
+            }
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                continue;
+            };
+            if stat_comm(&stat) == Some(comm) {
+                ticks += parse_stat_cpu_ticks(&stat).unwrap_or(0);
+            }
+        }
+    }
+    Duration::from_secs_f64(ticks as f64 / clock_ticks() as f64)
+}
+
+/// Field 2 of `/proc/PID/stat`, without its parentheses.
+fn stat_comm(stat: &str) -> Option<&str> {
+    Some(&stat[stat.find('(')? + 1..stat.rfind(')')?])
+}
+
+/// The first line of `/proc/stat`: `cpu user nice system idle iowait irq
+/// softirq steal …`, in clock ticks; busy is all but idle and iowait.
+pub fn parse_machine_busy_ticks(stat: &str) -> Option<u64> {
+    let line = stat.lines().next()?;
+    let mut fields = line.split_whitespace();
+    if fields.next()? != "cpu" {
+        return None;
+    }
+    let values: Vec<u64> = fields.map(|f| f.parse().ok()).collect::<Option<_>>()?;
+    if values.len() < 4 {
+        return None;
+    }
+    let busy: u64 = values
+        .iter()
+        .take(8)
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4)
+        .map(|(_, v)| v)
+        .sum();
+    Some(busy)
+}
+
 /// `sysconf(_SC_CLK_TCK)`, asked of `getconf` once (100 on Linux).
 fn clock_ticks() -> u64 {
     static TICKS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
@@ -174,6 +234,19 @@ pub fn free_port() -> anyhow::Result<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn machine_busy_from_proc_stat() {
+        let stat = "cpu  100 5 50 1000 20 3 2 1 0 0\ncpu0 50 2 25 500 10 1 1 0 0 0\n";
+        assert_eq!(
+            parse_machine_busy_ticks(stat),
+            Some(100 + 5 + 50 + 3 + 2 + 1)
+        );
+        assert_eq!(parse_machine_busy_ticks("cpu0 1 2 3 4\n"), None);
+        assert_eq!(parse_machine_busy_ticks("cpu 1 x 3 4\n"), None);
+        assert_eq!(stat_comm("42 (postgres) S 1"), Some("postgres"));
+        assert_eq!(stat_comm("7 (a (b) c) R 1"), Some("a (b) c"));
+    }
 
     #[test]
     fn cpu_ticks_from_stat() {
