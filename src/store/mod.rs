@@ -119,8 +119,8 @@ impl Store {
             // connections wait for each other by sleeping and retrying
             // (busy_timeout) and each write throws away every other
             // connection's page cache; one writing connection, waited for in
-            // the pool's queue, does neither (the benchmark's warm checkout:
-            // 24–38% less CPU, see the README).
+            // the pool's queue, does neither (with no mmap_size, the warm checkout
+            // took about 40% less CPU in the benchmark; see the README).
             Backend::Sqlite => pool_options(backend, 1, &acquisitions)
                 .connect_with(options)
                 .await
