@@ -563,6 +563,13 @@ mod against_the_emulator {
         StripeCustomerId::from(id.as_str())
     }
 
+    /// Stripe charges the customer's default card.
+    fn charge_default_card() -> Collection {
+        Collection::ChargeAutomatically {
+            default_payment_method: None,
+        }
+    }
+
     async fn issue(
         client: &StripeClient,
         customer: &StripeCustomerId,
@@ -630,9 +637,7 @@ mod against_the_emulator {
             &customer,
             "KWD",
             &["1.230", "0.500"],
-            Collection::ChargeAutomatically {
-                default_payment_method: None,
-            },
+            charge_default_card(),
         )
         .await;
         assert_eq!(open.status, Some(StripeInvoiceStatus::Open));
@@ -681,16 +686,7 @@ mod against_the_emulator {
     async fn declined_and_authentication_are_payment_outcomes() {
         let (emu, client) = emulator().await;
         let declined = customer_with_card(&emu, "4000000000000341").await;
-        let open = issue(
-            &client,
-            &declined,
-            "USD",
-            &["12.34"],
-            Collection::ChargeAutomatically {
-                default_payment_method: None,
-            },
-        )
-        .await;
+        let open = issue(&client, &declined, "USD", &["12.34"], charge_default_card()).await;
         assert!(matches!(
             client.pay_invoice(&open.id, None).await,
             Ok(PaymentAttempt::Failed { code: Some(c), .. }) if c == "card_declined"
@@ -701,9 +697,7 @@ mod against_the_emulator {
             &authenticate,
             "JPY",
             &["500"],
-            Collection::ChargeAutomatically {
-                default_payment_method: None,
-            },
+            charge_default_card(),
         )
         .await;
         assert!(matches!(
@@ -716,16 +710,7 @@ mod against_the_emulator {
     async fn a_named_payment_method_is_charged_and_a_foreign_one_falls_back() {
         let (emu, client) = emulator().await;
         let declined = customer_with_card(&emu, "4000000000000341").await;
-        let open = issue(
-            &client,
-            &declined,
-            "USD",
-            &["12.34"],
-            Collection::ChargeAutomatically {
-                default_payment_method: None,
-            },
-        )
-        .await;
+        let open = issue(&client, &declined, "USD", &["12.34"], charge_default_card()).await;
         // A payment method of another Stripe customer: Stripe refuses it for
         // this invoice, so the invoice's own default (declined) is charged.
         let other = customer_with_card(&emu, "4242424242424242").await;

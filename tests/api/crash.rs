@@ -18,8 +18,8 @@ use serde_json::{Value, json};
 use sqlx::Row;
 
 use crate::harness::{
-    Backend, Resp, TestApp, completed_session_events, disable_webhook_endpoints, pay_session,
-    spawn_meterpay, wait_ready,
+    Backend, Resp, TestApp, completed_session_events, created_objects, disable_webhook_endpoints,
+    pay_session, spawn_meterpay, wait_ready,
 };
 
 crate::both_backends!(meterpay_killed_mid_burst_loses_nothing_and_duplicates_nothing);
@@ -91,16 +91,6 @@ async fn checkout(app: &TestApp, id: &str) -> Resp {
         json!({"stripe_options": {"success_url": "https://app.example/ok"}}),
     )
     .await
-}
-
-/// Objects the emulator created, by their `.created` events.
-fn created(app: &TestApp, kind: &str) -> Vec<Value> {
-    app.emu
-        .events()
-        .into_iter()
-        .filter(|e| e["type"] == format!("{kind}.created"))
-        .map(|e| e["data"]["object"].clone())
-        .collect()
 }
 
 /// Whether an answer to `call` is one the burst may get (before or after
@@ -319,7 +309,7 @@ async fn meterpay_killed_mid_burst_loses_nothing_and_duplicates_nothing(backend:
     assert_eq!(sessions.len(), 2 * (COLD + WARM));
     // One Stripe customer per meterpay customer, and the mapping kept.
     let mut per_customer: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for c in created(&app, "customer") {
+    for c in created_objects(&app, "customer") {
         if let Some(ours) = c["metadata"]["meterpay_customer_id"].as_str() {
             per_customer
                 .entry(ours.to_owned())

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::harness::{Backend, Resp, TestApp, save_card, stripe_post};
+use crate::harness::{Backend, Resp, TestApp, created_objects, save_card, stripe_post};
 
 crate::both_backends!(
     a_burst_through_stripe_faults_ends_clean_and_without_duplicates,
@@ -148,16 +148,6 @@ async fn link_card(app: &TestApp, stripe_key: &str, app_id: &str, key: &str) {
         )
         .await;
     assert_eq!(resp.status, 200, "{}", resp.body);
-}
-
-/// Objects the emulator created, by their `.created` events.
-fn created(app: &TestApp, kind: &str) -> Vec<Value> {
-    app.emu
-        .events()
-        .into_iter()
-        .filter(|e| e["type"] == format!("{kind}.created"))
-        .map(|e| e["data"]["object"].clone())
-        .collect()
 }
 
 /// How many objects carry each value of metadata `field`.
@@ -311,9 +301,12 @@ async fn a_burst_through_stripe_faults_ends_clean_and_without_duplicates(backend
 
     // No duplicates in Stripe: one customer per meterpay customer, one
     // invoice per meterpay invoice, one item per line.
-    let stripe_customers = count_by(&created(&app, "customer"), "meterpay_customer_id");
-    let stripe_invoices = count_by(&created(&app, "invoice"), "meterpay_invoice_id");
-    let stripe_items = count_by(&created(&app, "invoiceitem"), "meterpay_invoice_line_id");
+    let stripe_customers = count_by(&created_objects(&app, "customer"), "meterpay_customer_id");
+    let stripe_invoices = count_by(&created_objects(&app, "invoice"), "meterpay_invoice_id");
+    let stripe_items = count_by(
+        &created_objects(&app, "invoiceitem"),
+        "meterpay_invoice_line_id",
+    );
     let duplicates = [&stripe_customers, &stripe_invoices, &stripe_items]
         .iter()
         .flat_map(|counts| counts.values())

@@ -446,3 +446,14 @@ pub fn completed_session_events(app: &TestApp) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// The objects of `kind` (`customer`, `invoice`, …) the emulator created, by
+/// their `.created` events.
+pub fn created_objects(app: &TestApp, kind: &str) -> Vec<Value> {
+    app.emu
+        .events()
+        .into_iter()
+        .filter(|e| e["type"] == format!("{kind}.created"))
+        .map(|e| e["data"]["object"].clone())
+        .collect()
+}

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::{Backend, TestApp, serve_args, spawn_meterpay};
+use crate::harness::{Backend, TestApp, created_objects, serve_args, spawn_meterpay};
 use crate::invoices_stripe::card_on_file;
 use crate::invoices_v1::{INVOICES, add_lines, invoice_lines, setup};
 
@@ -25,16 +25,6 @@ fn one_line(n: usize) -> Value {
          "period": {"from": "2026-10-01T00:00:00Z", "to": "2026-11-01T00:00:00Z"},
          "invoiceAt": "2026-11-01T00:00:00Z",
          "rateCard": {"price": {"type": "flat", "amount": format!("{}.00", 10 + n), "paymentTerm": "in_arrears"}}}]})
-}
-
-/// The emulator's events of `kind` (one per object it made).
-fn created(app: &TestApp, kind: &str) -> Vec<Value> {
-    app.emu
-        .events()
-        .into_iter()
-        .filter(|e| e["type"] == format!("{kind}.created"))
-        .map(|e| e["data"]["object"].clone())
-        .collect()
 }
 
 async fn extended_status(app: &TestApp, id: &str) -> String {
@@ -90,7 +80,7 @@ async fn two_processes_issue_fifty_invoices_each_exactly_once(backend: Backend) 
     }
     // Each invoice synced exactly once: one Stripe invoice and one item each,
     // created under keys made of meterpay's ids.
-    let invoices = created(&app, "invoice");
+    let invoices = created_objects(&app, "invoice");
     assert_eq!(invoices.len(), 50);
     let mut ours: Vec<String> = invoices
         .iter()
@@ -105,7 +95,7 @@ async fn two_processes_issue_fifty_invoices_each_exactly_once(backend: Backend) 
     let mut expected = ids.clone();
     expected.sort();
     assert_eq!(ours, expected);
-    assert_eq!(created(&app, "invoiceitem").len(), 50);
+    assert_eq!(created_objects(&app, "invoiceitem").len(), 50);
     let creates: Vec<_> = app
         .emu
         .requests(0)
@@ -177,9 +167,13 @@ async fn a_process_killed_mid_sync_is_resumed_by_the_next_without_duplicates(bac
     second.kill().unwrap();
     let _ = second.wait();
     assert_eq!(extended_status(&app, &id).await, "paid");
-    assert_eq!(created(&app, "invoice").len(), 1, "one Stripe invoice");
     assert_eq!(
-        created(&app, "invoiceitem").len(),
+        created_objects(&app, "invoice").len(),
+        1,
+        "one Stripe invoice"
+    );
+    assert_eq!(
+        created_objects(&app, "invoiceitem").len(),
         1,
         "the line billed once"
     );

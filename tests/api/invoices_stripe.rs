@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::contract::{Spec, assert_response};
 use crate::customer_billing::stripe_customer;
-use crate::harness::{Backend, TestApp};
+use crate::harness::{Backend, TestApp, created_objects};
 use crate::invoices_v1::{INVOICES, act, add_lines, check, invoice_lines, setup, two_lines};
 use crate::webhooks::{pay, wait_for};
 
@@ -91,15 +91,6 @@ fn stripe_requests(
         .requests(0)
         .into_iter()
         .filter(|r| r.method == method && r.path.starts_with(path_prefix) && r.status == 200)
-        .collect()
-}
-
-fn stripe_objects(app: &TestApp, kind: &str) -> Vec<Value> {
-    app.emu
-        .events()
-        .into_iter()
-        .filter(|e| e["type"] == format!("{kind}.created"))
-        .map(|e| e["data"]["object"].clone())
         .collect()
 }
 
@@ -484,7 +475,7 @@ async fn the_worker_issues_after_the_draft_period(backend: Backend) {
     );
     // Within the draft period the worker leaves it alone.
     assert_eq!(app.server.work_invoices_once().await.unwrap(), 0);
-    assert!(stripe_objects(&app, "invoice").is_empty());
+    assert!(created_objects(&app, "invoice").is_empty());
     app.server
         .clock()
         .advance(time::Duration::days(1) + time::Duration::seconds(1));
@@ -494,7 +485,7 @@ async fn the_worker_issues_after_the_draft_period(backend: Backend) {
         "paid"
     );
     assert_eq!(app.server.work_invoices_once().await.unwrap(), 0);
-    assert_eq!(stripe_objects(&app, "invoice").len(), 1);
+    assert_eq!(created_objects(&app, "invoice").len(), 1);
 }
 
 async fn a_sync_interrupted_by_stripe_resumes_without_duplicates(backend: Backend) {
@@ -524,8 +515,8 @@ async fn a_sync_interrupted_by_stripe_resumes_without_duplicates(backend: Backen
     let done = get(&app, &id).await;
     assert_eq!(done["statusDetails"]["extendedStatus"], "paid", "{done}");
     // One Stripe invoice, each line billed once.
-    assert_eq!(stripe_objects(&app, "invoice").len(), 1);
-    let items = stripe_objects(&app, "invoiceitem");
+    assert_eq!(created_objects(&app, "invoice").len(), 1);
+    let items = created_objects(&app, "invoiceitem");
     assert_eq!(items.len(), 2, "{items:?}");
     let stripe = app
         .emu
