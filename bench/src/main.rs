@@ -282,11 +282,9 @@ struct Bench {
     emulator_bin: PathBuf,
 }
 
-/// A measured run and the CPU time the measured process spent during it.
+/// A measured run and where the machine's CPU time went during it.
 struct Measured {
     wrk: WrkResult,
-    cpu: Duration,
-    /// Where the machine's CPU time went during the run.
     spent: CpuSpent,
 }
 
@@ -407,15 +405,7 @@ impl Bench {
             })
             .await?;
         let spent = CpuSpent::now(stack)?.since(before);
-        let cpu = match side {
-            Side::Meterpay => spent.meterpay,
-            Side::Floor => spent.emulator,
-        };
-        Ok(Measured {
-            wrk: result,
-            cpu,
-            spent,
-        })
+        Ok(Measured { wrk: result, spent })
     }
 
     /// The floor first, then meterpay (so an emulator that slows as it
@@ -589,11 +579,7 @@ impl Bench {
                 })
                 .await?;
             let spent = CpuSpent::now(stack)?.since(before);
-            anyhow::Ok(Measured {
-                wrk: result,
-                cpu: spent.emulator,
-                spent,
-            })
+            anyhow::Ok(Measured { wrk: result, spent })
         };
         eprintln!("fill: the emulator before");
         let first = floor_run("fb").await?;
@@ -690,7 +676,7 @@ impl Bench {
                 report::latency(m.wrk.p99_us),
                 report::latency(m.wrk.max_us),
                 m.wrk.errors().to_string(),
-                report::cpu_per(m.cpu, m.wrk.units),
+                report::cpu_per(m.spent.emulator, m.wrk.units),
             ]);
         }
         print!("{}", emulator.render());
@@ -1007,7 +993,7 @@ fn results_table(rows: &[RowResult]) -> Table {
             report::latency(m.p99_us),
             report::latency(m.max_us),
             m.errors().to_string(),
-            report::cpu_per(row.meterpay.cpu, m.requests),
+            report::cpu_per(row.meterpay.spent.meterpay, m.requests),
             report::mib(row.meterpay_peak_kib),
         ];
         match &row.floor {
@@ -1018,7 +1004,7 @@ fn results_table(rows: &[RowResult]) -> Table {
                     report::latency(f.wrk.p99_us),
                     report::latency(f.wrk.max_us),
                     f.wrk.errors().to_string(),
-                    report::cpu_per(f.cpu, f.wrk.units),
+                    report::cpu_per(f.spent.emulator, f.wrk.units),
                     report::ratio(m.rate(), f.wrk.rate()),
                 ]);
             }
