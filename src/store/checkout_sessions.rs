@@ -2,11 +2,12 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::Row;
 use sqlx::any::AnyRow;
+use sqlx::{AnyPool, Row};
 use time::OffsetDateTime;
+use tokio::sync::{mpsc, oneshot};
 
-use super::{Store, get_json, get_opt_ts, get_ts, to_json};
+use super::{Arg, Sql, Store, get_json, get_opt_ts, get_ts, to_json};
 use crate::billing::checkout::CheckoutSessionStatus;
 use crate::error::{Error, Result};
 use crate::ids::{AppId, CustomerId, StripeCustomerId};
@@ -44,12 +45,17 @@ const COLUMNS: &str = "id, app_id, customer_id, stripe_customer_id, setup_intent
 impl Store {
     /// Records a session; a session already recorded (e.g. from a webhook
     /// that arrived first) is left as it is.
+    ///
+    /// Concurrent calls are written together: the record joins the queue of
+    /// [`SessionRecorder`], which inserts what has queued in one statement
+    /// (one round trip, one commit). The call returns once its row is
+    /// committed, or with its own error.
     pub async fn record_checkout_session(
         &self,
         namespace: &str,
         s: &CheckoutSessionRecord,
     ) -> Result<()> {
-        self.insert_session(namespace, s, "DO NOTHING").await
+        self.sessions.record(namespace, s).await
     }
 
     /// Records a session learned of from a `checkout.session.*` event (e.g.
@@ -62,54 +68,13 @@ impl Store {
         namespace: &str,
         s: &CheckoutSessionRecord,
     ) -> Result<()> {
-        self.insert_session(
-            namespace,
-            s,
+        insert_sessions(
+            &self.writer,
+            &[(namespace, s)],
             "DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at \
              WHERE checkout_sessions.status <> excluded.status \
              AND (checkout_sessions.status <> 'complete' OR excluded.status = 'complete')",
         )
-        .await
-    }
-
-    /// `on_conflict` is one of the two fixed clauses above, never input.
-    async fn insert_session(
-        &self,
-        namespace: &str,
-        s: &CheckoutSessionRecord,
-        on_conflict: &'static str,
-    ) -> Result<()> {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "INSERT INTO checkout_sessions (id, namespace, app_id, customer_id, stripe_customer_id, \
-             setup_intent_id, status, ui_mode, currency, url, success_url, cancel_url, return_url, \
-             client_reference_id, customer_email, metadata, payment_method_id, failure_reason, \
-             expires_at, created_at, updated_at, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, \
-             $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22) \
-             ON CONFLICT (id) {on_conflict}"
-        )))
-        .bind(&s.id)
-        .bind(namespace)
-        .bind(s.app_id.to_string())
-        .bind(s.customer_id.to_string())
-        .bind(s.stripe_customer_id.as_str())
-        .bind(s.setup_intent_id.clone())
-        .bind(s.status.as_str())
-        .bind(&s.ui_mode)
-        .bind(s.currency.clone())
-        .bind(s.url.clone())
-        .bind(s.success_url.clone())
-        .bind(s.cancel_url.clone())
-        .bind(s.return_url.clone())
-        .bind(s.client_reference_id.clone())
-        .bind(s.customer_email.clone())
-        .bind(s.metadata.as_ref().map(to_json))
-        .bind(s.payment_method_id.clone())
-        .bind(s.failure_reason.clone())
-        .bind(s.expires_at.map(timestamp::format))
-        .bind(timestamp::format(s.created_at))
-        .bind(timestamp::format(s.updated_at))
-        .bind(timestamp::format(timestamp::now()))
-        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -192,6 +157,154 @@ impl Store {
         .await?
         .try_get("n")?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+}
+
+/// The most sessions one statement records: 22 placeholders each, far
+/// below either backend's limit on placeholders.
+const MAX_BATCH: usize = 64;
+
+/// Inserts `rows` in one statement. `on_conflict` is one of the fixed clauses
+/// above, never input.
+async fn insert_sessions(
+    writer: &AnyPool,
+    rows: &[(&str, &CheckoutSessionRecord)],
+    on_conflict: &'static str,
+) -> std::result::Result<(), sqlx::Error> {
+    let recorded_at = timestamp::now();
+    let mut sql = Sql::new(
+        "INSERT INTO checkout_sessions (id, namespace, app_id, customer_id, stripe_customer_id, \
+         setup_intent_id, status, ui_mode, currency, url, success_url, cancel_url, return_url, \
+         client_reference_id, customer_email, metadata, payment_method_id, failure_reason, \
+         expires_at, created_at, updated_at, recorded_at) VALUES ",
+    );
+    for (i, (namespace, s)) in rows.iter().enumerate() {
+        sql.push(if i == 0 { "(" } else { ", (" });
+        let values = [
+            Arg::Text(s.id.clone()),
+            Arg::Text((*namespace).to_owned()),
+            Arg::Text(s.app_id.to_string()),
+            Arg::Text(s.customer_id.to_string()),
+            Arg::Text(s.stripe_customer_id.as_str().to_owned()),
+            Arg::OptText(s.setup_intent_id.clone()),
+            Arg::Text(s.status.as_str().to_owned()),
+            Arg::Text(s.ui_mode.clone()),
+            Arg::OptText(s.currency.clone()),
+            Arg::OptText(s.url.clone()),
+            Arg::OptText(s.success_url.clone()),
+            Arg::OptText(s.cancel_url.clone()),
+            Arg::OptText(s.return_url.clone()),
+            Arg::OptText(s.client_reference_id.clone()),
+            Arg::OptText(s.customer_email.clone()),
+            Arg::OptText(s.metadata.as_ref().map(to_json)),
+            Arg::OptText(s.payment_method_id.clone()),
+            Arg::OptText(s.failure_reason.clone()),
+            Arg::OptText(s.expires_at.map(timestamp::format)),
+            Arg::Text(timestamp::format(s.created_at)),
+            Arg::Text(timestamp::format(s.updated_at)),
+            // The history's order within a second: a microsecond apart
+            // per row, so a batch keeps its queue's order.
+            Arg::Text(timestamp::format(
+                recorded_at + time::Duration::microseconds(i as i64),
+            )),
+        ];
+        for (j, value) in values.into_iter().enumerate() {
+            if j > 0 {
+                sql.push(", ");
+            }
+            sql.bind(value);
+        }
+        sql.push(")");
+    }
+    sql.push(" ON CONFLICT (id) ").push(on_conflict);
+    sql.query().execute(writer).await?;
+    Ok(())
+}
+
+/// A session waiting in [`SessionRecorder`]'s queue, with where its outcome goes.
+struct Queued {
+    namespace: String,
+    record: CheckoutSessionRecord,
+    done: oneshot::Sender<Result<()>>,
+}
+
+/// Group commit for the checkout path's one write. Under load many checkouts
+/// finish their Stripe call at once; each waiting for its own insert (a
+/// handoff to SQLite's writer thread or a round trip to PostgreSQL, and a
+/// commit) cost more than the insert itself. One task takes what has queued
+/// (up to [`MAX_BATCH`]) and writes it in one statement, so a busy server
+/// commits once for many sessions, and an idle one writes a lone session
+/// at once (no waiting for company). If a statement fails, each of its
+/// sessions is written alone, so every caller gets its own outcome and one
+/// bad row fails no other.
+#[derive(Clone)]
+pub(super) struct SessionRecorder {
+    queue: mpsc::Sender<Queued>,
+}
+
+impl SessionRecorder {
+    /// Starts the task that writes through `writer`; it ends when the last
+    /// clone of the recorder (of the store) is dropped.
+    pub(super) fn start(writer: AnyPool) -> SessionRecorder {
+        let (queue, mut incoming) = mpsc::channel::<Queued>(4 * MAX_BATCH);
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(MAX_BATCH);
+            while incoming.recv_many(&mut batch, MAX_BATCH).await > 0 {
+                write_batch(&writer, &mut batch).await;
+            }
+        });
+        SessionRecorder { queue }
+    }
+
+    async fn record(&self, namespace: &str, record: &CheckoutSessionRecord) -> Result<()> {
+        let (done, outcome) = oneshot::channel();
+        let queued = Queued {
+            namespace: namespace.to_owned(),
+            record: record.clone(),
+            done,
+        };
+        let stopped = || Error::Unavailable {
+            detail: "The database writer has stopped; try again shortly.".into(),
+            retry_after_secs: Some(1),
+        };
+        // Only a panic in the writer task closes the queue early.
+        self.queue.send(queued).await.map_err(|_| stopped())?;
+        outcome.await.map_err(|_| stopped())?
+    }
+}
+
+async fn write_batch(writer: &AnyPool, batch: &mut Vec<Queued>) {
+    let rows: Vec<(&str, &CheckoutSessionRecord)> = batch
+        .iter()
+        .map(|q| (q.namespace.as_str(), &q.record))
+        .collect();
+    let together = insert_sessions(writer, &rows, "DO NOTHING").await;
+    drop(rows);
+    match together {
+        Ok(()) => {
+            for queued in batch.drain(..) {
+                let _ = queued.done.send(Ok(()));
+            }
+        }
+        Err(err) if batch.len() == 1 => {
+            if let Some(queued) = batch.pop() {
+                let _ = queued.done.send(Err(err.into()));
+            }
+        }
+        Err(err) => {
+            tracing::warn!(
+                sessions = batch.len(),
+                error = %err,
+                "recording checkout sessions together failed; recording each alone"
+            );
+            for queued in batch.drain(..) {
+                let alone =
+                    insert_sessions(writer, &[(&queued.namespace, &queued.record)], "DO NOTHING")
+                        .await
+                        .map_err(Error::from);
+                let _ = queued.done.send(alone);
+            }
+        }
     }
 }
 

@@ -76,6 +76,8 @@ pub struct Store {
     backend: Backend,
     /// Connections taken from the pool so far (see [`Store::acquisitions`]).
     acquisitions: Arc<AtomicU64>,
+    /// The checkout path's session inserts, written together.
+    sessions: checkout_sessions::SessionRecorder,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -129,6 +131,7 @@ impl Store {
         };
         Ok(Store {
             pool,
+            sessions: checkout_sessions::SessionRecorder::start(writer.clone()),
             writer,
             backend,
             acquisitions,

@@ -114,6 +114,7 @@ crate::both_backends!(
     embedded_return_url_is_left_to_stripe,
     warm_checkouts_read_once_and_write_once,
     concurrent_writes_all_land,
+    concurrent_sessions_are_recorded_together,
 );
 
 /// Whether an embedded session needs `return_url` depends on the payment
@@ -262,6 +263,124 @@ async fn concurrent_writes_all_land(backend: Backend) {
     if backend == Backend::Sqlite {
         assert_eq!(app.server.store().write_connections(), 1);
     }
+}
+
+/// A session record as the checkout path writes it, for `customer_id` in
+/// `app_id` (both existing unless a test wants a row the database refuses).
+fn session_record(
+    n: usize,
+    app_id: &str,
+    customer_id: &str,
+) -> meterpay::store::checkout_sessions::CheckoutSessionRecord {
+    // Whole seconds, like Stripe's `created`: sessions of the same second
+    // are ordered by when meterpay recorded them.
+    let now = time::OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap();
+    meterpay::store::checkout_sessions::CheckoutSessionRecord {
+        id: format!("cs_test_batch_{n:03}"),
+        app_id: app_id.parse().unwrap(),
+        customer_id: customer_id.parse().unwrap(),
+        stripe_customer_id: "cus_batch".to_owned().into(),
+        setup_intent_id: Some(format!("seti_batch_{n:03}")),
+        status: meterpay::billing::checkout::CheckoutSessionStatus::Open,
+        ui_mode: "hosted".into(),
+        currency: Some("usd".into()),
+        url: Some(format!("https://checkout.example/{n}")),
+        success_url: Some("https://app.example/ok".into()),
+        cancel_url: None,
+        return_url: None,
+        client_reference_id: None,
+        customer_email: Some("billing@acme.example".into()),
+        metadata: None,
+        payment_method_id: None,
+        failure_reason: None,
+        expires_at: Some(now + time::Duration::hours(24)),
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// Session records that arrive together are written together: fifty
+/// queued at once cost the store one statement, not fifty. A row the
+/// database refuses (here: a customer that does not exist) fails only its
+/// own caller; the statement is then retried row by row and every other
+/// session is recorded. Counted with a store of its own on a
+/// single-threaded runtime, where all fifty are queued before its writer
+/// task first runs, so the count does not depend on timing.
+async fn concurrent_sessions_are_recorded_together(backend: Backend) {
+    let app = TestApp::start(backend).await;
+    let (stripe_app, _, id) = setup(&app).await;
+    let app_id = stripe_app["id"].as_str().unwrap().to_owned();
+    let url = app.database_url.clone();
+    let missing = meterpay::ids::CustomerId::new().to_string();
+    let customer_id = id.clone();
+    let (together, alone) = tokio::task::spawn_blocking(move || {
+        let id = customer_id;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let store = meterpay::store::Store::connect(&url).await.unwrap();
+            // The writer's connection, opened before counting.
+            let first = session_record(0, &app_id, &id);
+            store
+                .record_checkout_session("default", &first)
+                .await
+                .unwrap();
+
+            let records: Vec<_> = (1..=50).map(|n| session_record(n, &app_id, &id)).collect();
+            let before = store.acquisitions();
+            let outcomes = futures_util::future::join_all(
+                records
+                    .iter()
+                    .map(|r| store.record_checkout_session("default", r)),
+            )
+            .await;
+            assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+            let together = store.acquisitions() - before;
+
+            let mut records: Vec<_> = (51..=60).map(|n| session_record(n, &app_id, &id)).collect();
+            records[4] = session_record(55, &app_id, &missing);
+            let before = store.acquisitions();
+            let outcomes = futures_util::future::join_all(
+                records
+                    .iter()
+                    .map(|r| store.record_checkout_session("default", r)),
+            )
+            .await;
+            for (n, outcome) in outcomes.iter().enumerate() {
+                assert_eq!(outcome.is_ok(), n != 4, "session {}: {outcome:?}", n + 51);
+            }
+            let alone = store.acquisitions() - before;
+            store.close().await;
+            (together, alone)
+        })
+    })
+    .await
+    .unwrap();
+    assert_eq!(together, 1, "statements for 50 sessions queued together");
+    // The batch, then each of its ten sessions on its own.
+    assert_eq!(alone, 1 + 10, "statements for 10 sessions, one refused");
+
+    let history = app
+        .get(&format!("{}?page[size]=100", checkout_path(&id)))
+        .await;
+    assert_eq!(history.status, 200, "{}", history.body);
+    let ids: Vec<&str> = history.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["session_id"].as_str().unwrap())
+        .collect();
+    // Newest first: a batch keeps the order its sessions were queued in.
+    let expected: Vec<String> = (0..=60)
+        .rev()
+        .filter(|n| *n != 55)
+        .map(|n| format!("cs_test_batch_{n:03}"))
+        .collect();
+    assert_eq!(ids, expected);
 }
 
 async fn hosted_session_cold_then_warm(backend: Backend) {
