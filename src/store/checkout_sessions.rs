@@ -160,9 +160,10 @@ impl Store {
     }
 }
 
-/// The most sessions one statement records: 22 placeholders each, far
-/// below either backend's limit on placeholders.
-const MAX_BATCH: usize = 64;
+/// The most sessions one statement records (22 placeholders each). sqlx
+/// looks up every SQLite placeholder by name, a cost that grows with the
+/// square of a statement's placeholders, so batches stay modest.
+const MAX_BATCH: usize = 32;
 
 /// Inserts `rows` in one statement. `on_conflict` is one of the fixed clauses
 /// above, never input.

@@ -6,8 +6,11 @@
 //! transactions start with a write, so SQLite takes its write lock up front
 //! instead of failing a lock upgrade under concurrency; writes and
 //! transactions go through the store's writer pool (on SQLite one
-//! connection, so writers queue instead of contending for the file lock); and
-//! no transaction or pooled connection is ever held across a call to Stripe.
+//! connection, so writers queue instead of contending for the file lock); the
+//! checkout path's session inserts, one per request, are written together by
+//! one task ([`checkout_sessions`]' `SessionRecorder`: a statement and a
+//! commit for what has queued); and no transaction or pooled connection is
+//! ever held across a call to Stripe.
 
 pub mod apps;
 pub mod checkout_sessions;

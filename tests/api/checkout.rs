@@ -301,12 +301,12 @@ fn session_record(
     }
 }
 
-/// Session records that arrive together are written together: fifty
-/// queued at once cost the store one statement, not fifty. A row the
+/// Session records that arrive together are written together: thirty
+/// queued at once cost the store one statement, not thirty. A row the
 /// database refuses (here: a customer that does not exist) fails only its
 /// own caller; the statement is then retried row by row and every other
 /// session is recorded. Counted with a store of its own on a
-/// single-threaded runtime, where all fifty are queued before its writer
+/// single-threaded runtime, where all thirty are queued before its writer
 /// task first runs, so the count does not depend on timing.
 async fn concurrent_sessions_are_recorded_together(backend: Backend) {
     let app = TestApp::start(backend).await;
@@ -330,7 +330,7 @@ async fn concurrent_sessions_are_recorded_together(backend: Backend) {
                 .await
                 .unwrap();
 
-            let records: Vec<_> = (1..=50).map(|n| session_record(n, &app_id, &id)).collect();
+            let records: Vec<_> = (1..=30).map(|n| session_record(n, &app_id, &id)).collect();
             let before = store.acquisitions();
             let outcomes = futures_util::future::join_all(
                 records
@@ -341,8 +341,8 @@ async fn concurrent_sessions_are_recorded_together(backend: Backend) {
             assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
             let together = store.acquisitions() - before;
 
-            let mut records: Vec<_> = (51..=60).map(|n| session_record(n, &app_id, &id)).collect();
-            records[4] = session_record(55, &app_id, &missing);
+            let mut records: Vec<_> = (31..=40).map(|n| session_record(n, &app_id, &id)).collect();
+            records[4] = session_record(35, &app_id, &missing);
             let before = store.acquisitions();
             let outcomes = futures_util::future::join_all(
                 records
@@ -351,7 +351,7 @@ async fn concurrent_sessions_are_recorded_together(backend: Backend) {
             )
             .await;
             for (n, outcome) in outcomes.iter().enumerate() {
-                assert_eq!(outcome.is_ok(), n != 4, "session {}: {outcome:?}", n + 51);
+                assert_eq!(outcome.is_ok(), n != 4, "session {}: {outcome:?}", n + 31);
             }
             let alone = store.acquisitions() - before;
             store.close().await;
@@ -360,7 +360,7 @@ async fn concurrent_sessions_are_recorded_together(backend: Backend) {
     })
     .await
     .unwrap();
-    assert_eq!(together, 1, "statements for 50 sessions queued together");
+    assert_eq!(together, 1, "statements for 30 sessions queued together");
     // The batch, then each of its ten sessions on its own.
     assert_eq!(alone, 1 + 10, "statements for 10 sessions, one refused");
 
@@ -375,9 +375,9 @@ async fn concurrent_sessions_are_recorded_together(backend: Backend) {
         .map(|s| s["session_id"].as_str().unwrap())
         .collect();
     // Newest first: a batch keeps the order its sessions were queued in.
-    let expected: Vec<String> = (0..=60)
+    let expected: Vec<String> = (0..=40)
         .rev()
-        .filter(|n| *n != 55)
+        .filter(|n| *n != 35)
         .map(|n| format!("cs_test_batch_{n:03}"))
         .collect();
     assert_eq!(ids, expected);
