@@ -301,6 +301,22 @@ fn session_record(
     }
 }
 
+/// Queues every record on `store` at once (one task polls them all); their
+/// outcomes and the connections the store took meanwhile, one a statement.
+async fn record_together(
+    store: &meterpay::store::Store,
+    records: &[meterpay::store::checkout_sessions::CheckoutSessionRecord],
+) -> (Vec<meterpay::error::Result<()>>, u64) {
+    let before = store.acquisitions();
+    let outcomes = futures_util::future::join_all(
+        records
+            .iter()
+            .map(|r| store.record_checkout_session("default", r)),
+    )
+    .await;
+    (outcomes, store.acquisitions() - before)
+}
+
 /// Session records that arrive together are written together: thirty
 /// queued at once cost the store one statement, not thirty. A row the
 /// database refuses (here: a customer that does not exist) fails only its
@@ -331,29 +347,15 @@ async fn concurrent_sessions_are_recorded_together(backend: Backend) {
                 .unwrap();
 
             let records: Vec<_> = (1..=30).map(|n| session_record(n, &app_id, &id)).collect();
-            let before = store.acquisitions();
-            let outcomes = futures_util::future::join_all(
-                records
-                    .iter()
-                    .map(|r| store.record_checkout_session("default", r)),
-            )
-            .await;
+            let (outcomes, together) = record_together(&store, &records).await;
             assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
-            let together = store.acquisitions() - before;
 
             let mut records: Vec<_> = (31..=40).map(|n| session_record(n, &app_id, &id)).collect();
             records[4] = session_record(35, &app_id, &missing);
-            let before = store.acquisitions();
-            let outcomes = futures_util::future::join_all(
-                records
-                    .iter()
-                    .map(|r| store.record_checkout_session("default", r)),
-            )
-            .await;
+            let (outcomes, alone) = record_together(&store, &records).await;
             for (n, outcome) in outcomes.iter().enumerate() {
                 assert_eq!(outcome.is_ok(), n != 4, "session {}: {outcome:?}", n + 31);
             }
-            let alone = store.acquisitions() - before;
             store.close().await;
             (together, alone)
         })
