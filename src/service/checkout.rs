@@ -211,7 +211,7 @@ async fn checkout(
         result.customer_email = customer.primary_email.clone();
     }
     ctx.store
-        .record_checkout_session(ns, &record(&app, &result, valid.ui.mode()))
+        .record_checkout_session(ns, record(&app, &result, valid.ui.mode()))
         .await?;
     telemetry::checkout_session("created");
     tracing::info!(session = %result.session_id, customer = %customer.id, app = %app.id, "created checkout session");

@@ -53,7 +53,7 @@ impl Store {
     pub async fn record_checkout_session(
         &self,
         namespace: &str,
-        s: &CheckoutSessionRecord,
+        s: CheckoutSessionRecord,
     ) -> Result<()> {
         self.sessions.record(namespace, s).await
     }
@@ -257,11 +257,11 @@ impl SessionRecorder {
         SessionRecorder { queue }
     }
 
-    async fn record(&self, namespace: &str, record: &CheckoutSessionRecord) -> Result<()> {
+    async fn record(&self, namespace: &str, record: CheckoutSessionRecord) -> Result<()> {
         let (done, outcome) = oneshot::channel();
         let queued = Queued {
             namespace: namespace.to_owned(),
-            record: record.clone(),
+            record,
             done,
         };
         let stopped = || Error::Unavailable {

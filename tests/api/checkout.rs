@@ -311,7 +311,7 @@ async fn record_together(
     let outcomes = futures_util::future::join_all(
         records
             .iter()
-            .map(|r| store.record_checkout_session("default", r)),
+            .map(|r| store.record_checkout_session("default", r.clone())),
     )
     .await;
     (outcomes, store.acquisitions() - before)
@@ -342,7 +342,7 @@ async fn concurrent_sessions_are_recorded_together(backend: Backend) {
             // The writer's connection, opened before counting.
             let first = session_record(0, &app_id, &id);
             store
-                .record_checkout_session("default", &first)
+                .record_checkout_session("default", first)
                 .await
                 .unwrap();
 
