@@ -165,8 +165,11 @@ impl Store {
 /// square of a statement's placeholders, so batches stay modest.
 const MAX_BATCH: usize = 32;
 
-/// Inserts `rows` in one statement. `on_conflict` is one of the fixed clauses
-/// above, never input.
+/// What the checkout path does when the session is already recorded.
+const KEEP_EXISTING: &str = "DO NOTHING";
+
+/// Inserts `rows` in one statement. `on_conflict` is [`KEEP_EXISTING`] or the
+/// event path's fixed clause above, never input.
 async fn insert_sessions(
     writer: &AnyPool,
     rows: &[(&str, &CheckoutSessionRecord)],
@@ -218,7 +221,7 @@ async fn insert_sessions(
         sql.push(")");
     }
     sql.push(" ON CONFLICT (id) ").push(on_conflict);
-    sql.query().execute(writer).await?;
+    sql.into_query().execute(writer).await?;
     Ok(())
 }
 
@@ -279,7 +282,7 @@ async fn write_batch(writer: &AnyPool, batch: &mut Vec<Queued>) {
         .iter()
         .map(|q| (q.namespace.as_str(), &q.record))
         .collect();
-    let together = insert_sessions(writer, &rows, "DO NOTHING").await;
+    let together = insert_sessions(writer, &rows, KEEP_EXISTING).await;
     drop(rows);
     match together {
         Ok(()) => {
@@ -299,10 +302,13 @@ async fn write_batch(writer: &AnyPool, batch: &mut Vec<Queued>) {
                 "recording checkout sessions together failed; recording each alone"
             );
             for queued in batch.drain(..) {
-                let alone =
-                    insert_sessions(writer, &[(&queued.namespace, &queued.record)], "DO NOTHING")
-                        .await
-                        .map_err(Error::from);
+                let alone = insert_sessions(
+                    writer,
+                    &[(&queued.namespace, &queued.record)],
+                    KEEP_EXISTING,
+                )
+                .await
+                .map_err(Error::from);
                 let _ = queued.done.send(alone);
             }
         }

@@ -336,15 +336,24 @@ impl Sql {
         self
     }
 
-    pub fn query(&self) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
+    pub fn query(&self) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+        Sql {
+            text: self.text.clone(),
+            args: self.args.clone(),
+        }
+        .into_query()
+    }
+
+    /// The query, moving the text and arguments into it (no copies).
+    pub fn into_query(self) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
         // Safe: the text is built only from `&'static str` fragments and
         // numbered placeholders; every value travels as a bound argument.
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(self.text.clone()));
-        for arg in &self.args {
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(self.text));
+        for arg in self.args {
             query = match arg {
-                Arg::Text(v) => query.bind(v.clone()),
-                Arg::OptText(v) => query.bind(v.clone()),
-                Arg::Int(v) => query.bind(*v),
+                Arg::Text(v) => query.bind(v),
+                Arg::OptText(v) => query.bind(v),
+                Arg::Int(v) => query.bind(v),
             };
         }
         query
