@@ -8,7 +8,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::Page;
-use super::{OnUnique, Store, Unique, get_json, get_opt_ts, get_ts, to_json};
+use super::{Columns, OnUnique, Store, Unique, get_json, get_opt_ts, get_ts, to_json};
 use crate::billing::app::{App, AppStatus};
 use crate::billing::customer::Customer;
 use crate::error::{Error, Result};
@@ -511,24 +511,24 @@ impl Store {
                 Select::Checkout.from("apps a"),
             )
         });
-        let query = match explicit {
-            Some(id) => sqlx::query(sqlx::AssertSqlSafe(EXPLICIT.as_str()))
-                .bind(namespace)
-                .bind(customer_id.to_string())
-                .bind(id.to_string()),
-            None => sqlx::query(sqlx::AssertSqlSafe(BY_CUSTOMER.as_str()))
-                .bind(namespace)
-                .bind(customer_id.to_string()),
+        let customer_id = customer_id.to_string();
+        let decode = |row: &dyn Columns| -> Result<CheckoutApp> {
+            checkout_app_from_columns(row, "api_key_encrypted", "stripe_customer_id", false)
         };
-        let Some(row) = query.fetch_optional(&self.pool).await? else {
-            return Ok(None);
-        };
-        let stripe_customer_id: Option<String> = row.try_get("stripe_customer_id")?;
-        Ok(Some(CheckoutApp {
-            app: app_from_row(&row)?,
-            api_key_encrypted: row.try_get("api_key_encrypted")?,
-            stripe_customer_id: stripe_customer_id.map(StripeCustomerId::from),
-        }))
+        match explicit {
+            Some(id) => {
+                self.read_row(
+                    EXPLICIT.as_str(),
+                    &[namespace, &customer_id, &id.to_string()],
+                    decode,
+                )
+                .await
+            }
+            None => {
+                self.read_row(BY_CUSTOMER.as_str(), &[namespace, &customer_id], decode)
+                    .await
+            }
+        }
     }
 
     /// Customer `customer_id` (deleted or not) and, as
@@ -554,26 +554,24 @@ impl Store {
                 )),
             )
         });
-        let row = sqlx::query(sqlx::AssertSqlSafe(SQL.as_str()))
-            .bind(namespace)
-            .bind(customer_id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        let Some(row) = row else { return Ok(None) };
-        let customer = super::customers::customer_from_row(&row)?;
-        let app_id: Option<String> = row.try_get("app_id")?;
-        if app_id.is_none() {
-            return Ok(Some((customer, None)));
-        }
-        let stripe_customer_id: Option<String> = row.try_get("app_stripe_customer_id")?;
-        Ok(Some((
-            customer,
-            Some(CheckoutApp {
-                app: app_from_columns(&row, true)?,
-                api_key_encrypted: row.try_get("app_api_key_encrypted")?,
-                stripe_customer_id: stripe_customer_id.map(StripeCustomerId::from),
-            }),
-        )))
+        self.read_row(
+            SQL.as_str(),
+            &[namespace, &customer_id.to_string()],
+            |row| {
+                let customer = super::customers::customer_from_row(row)?;
+                if row.text("app_id").map_err(Error::Internal)?.is_none() {
+                    return Ok((customer, None));
+                }
+                let app = checkout_app_from_columns(
+                    row,
+                    "app_api_key_encrypted",
+                    "app_stripe_customer_id",
+                    true,
+                )?;
+                Ok((customer, Some(app)))
+            },
+        )
+        .await
     }
 
     /// The encrypted secrets of an app (uninstalled apps included).
@@ -683,7 +681,7 @@ fn app_from_row(row: &AnyRow) -> Result<App> {
 /// `prefixed`: the columns are named `app_<column>` (see
 /// [`prefixed_checkout_columns`]). The names are literals: nothing is built
 /// per column and row.
-fn app_from_columns(row: &AnyRow, prefixed: bool) -> Result<App> {
+fn app_from_columns(row: &dyn Columns, prefixed: bool) -> Result<App> {
     macro_rules! name {
         ($column:literal) => {
             if prefixed {
@@ -694,27 +692,46 @@ fn app_from_columns(row: &AnyRow, prefixed: bool) -> Result<App> {
         };
     }
     let parse = || -> anyhow::Result<App> {
-        let id: String = row.try_get(name!("id"))?;
-        let status: String = row.try_get(name!("status"))?;
-        let livemode: i64 = row.try_get(name!("livemode"))?;
+        let id = row.req_text(name!("id"))?;
+        let status = row.req_text(name!("status"))?;
+        let livemode = row.req_int(name!("livemode"))?;
         Ok(App {
             id: id.parse()?,
-            namespace: row.try_get(name!("namespace"))?,
-            name: row.try_get(name!("name"))?,
-            description: row.try_get(name!("description"))?,
+            namespace: row.req_text(name!("namespace"))?,
+            name: row.req_text(name!("name"))?,
+            description: row.text(name!("description"))?,
             labels: get_json(row, name!("labels"))?,
             status: AppStatus::parse(&status)
                 .ok_or_else(|| anyhow::anyhow!("unknown app status {status}"))?,
-            stripe_account_id: row.try_get(name!("stripe_account_id"))?,
+            stripe_account_id: row.req_text(name!("stripe_account_id"))?,
             livemode: livemode != 0,
-            masked_api_key: row.try_get(name!("masked_api_key"))?,
-            webhook_endpoint_id: row.try_get(name!("webhook_endpoint_id"))?,
+            masked_api_key: row.req_text(name!("masked_api_key"))?,
+            webhook_endpoint_id: row.text(name!("webhook_endpoint_id"))?,
             created_at: get_ts(row, name!("created_at"))?,
             updated_at: get_ts(row, name!("updated_at"))?,
             deleted_at: get_opt_ts(row, name!("deleted_at"))?,
         })
     };
     parse().map_err(Error::Internal)
+}
+
+/// What a checkout needs of an app, from the columns [`Select::Checkout`]
+/// (or, `prefixed`, [`Select::CheckoutPrefixed`]) names.
+fn checkout_app_from_columns(
+    row: &dyn Columns,
+    key_column: &str,
+    stripe_customer_column: &str,
+    prefixed: bool,
+) -> Result<CheckoutApp> {
+    let parse = || -> anyhow::Result<(String, Option<String>)> {
+        Ok((row.req_text(key_column)?, row.text(stripe_customer_column)?))
+    };
+    let (api_key_encrypted, stripe_customer_id) = parse().map_err(Error::Internal)?;
+    Ok(CheckoutApp {
+        app: app_from_columns(row, prefixed)?,
+        api_key_encrypted,
+        stripe_customer_id: stripe_customer_id.map(StripeCustomerId::from),
+    })
 }
 
 /// The checkout's columns of app `a` (and customer_stripe `cs`), each named

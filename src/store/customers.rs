@@ -1,9 +1,8 @@
 //! Customers: one table read by both the v1 and the v3 API.
 
 use sqlx::Row;
-use sqlx::any::AnyRow;
 
-use super::{Arg, Backend, Sql, Store, Unique, get_json, get_opt_ts, get_ts, to_json};
+use super::{Arg, Backend, Columns, Sql, Store, Unique, get_json, get_opt_ts, get_ts, to_json};
 use crate::billing::currency::CurrencyCode;
 use crate::billing::customer::{Address, Customer, ValidCustomer};
 use crate::error::{Error, Result};
@@ -282,16 +281,16 @@ impl Store {
 
     /// A customer by id, deleted or not.
     pub async fn get_customer(&self, namespace: &str, id: CustomerId) -> Result<Option<Customer>> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            columns!(),
-            " FROM customers c WHERE c.namespace = $1 AND c.id = $2"
-        ))
-        .bind(namespace)
-        .bind(id.to_string())
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| customer_from_row(&r)).transpose()
+        self.read_row(
+            concat!(
+                "SELECT ",
+                columns!(),
+                " FROM customers c WHERE c.namespace = $1 AND c.id = $2"
+            ),
+            &[namespace, &id.to_string()],
+            customer_from_row,
+        )
+        .await
     }
 
     /// The live customer with `key`, or else the most recently deleted one.
@@ -300,17 +299,17 @@ impl Store {
         namespace: &str,
         key: &str,
     ) -> Result<Option<Customer>> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            columns!(),
-            " FROM customers c WHERE c.namespace = $1 AND c.key = $2 \
-             ORDER BY CASE WHEN c.deleted_at IS NULL THEN 0 ELSE 1 END, c.deleted_at DESC LIMIT 1"
-        ))
-        .bind(namespace)
-        .bind(key)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| customer_from_row(&r)).transpose()
+        self.read_row(
+            concat!(
+                "SELECT ",
+                columns!(),
+                " FROM customers c WHERE c.namespace = $1 AND c.key = $2 \
+                 ORDER BY CASE WHEN c.deleted_at IS NULL THEN 0 ELSE 1 END, c.deleted_at DESC LIMIT 1"
+            ),
+            &[namespace, key],
+            customer_from_row,
+        )
+        .await
     }
 
     pub async fn list_customers(&self, namespace: &str, q: &CustomerQuery) -> Result<CustomerPage> {
@@ -358,7 +357,7 @@ impl Store {
         let rows = select.query().fetch_all(&self.pool).await?;
         let items = rows
             .iter()
-            .map(customer_from_row)
+            .map(|row| customer_from_row(row))
             .collect::<Result<Vec<_>>>()?;
         Ok(CustomerPage {
             items,
@@ -519,19 +518,19 @@ fn push_condition(sql: &mut Sql, column: &str, filter: &StringFilter) {
     }
 }
 
-pub(crate) fn customer_from_row(row: &AnyRow) -> Result<Customer> {
+pub(crate) fn customer_from_row(row: &dyn Columns) -> Result<Customer> {
     let parse = || -> anyhow::Result<Customer> {
-        let id: String = row.try_get("id")?;
-        let currency: Option<String> = row.try_get("currency")?;
+        let id = row.req_text("id")?;
+        let currency = row.text("currency")?;
         Ok(Customer {
             id: id.parse()?,
-            namespace: row.try_get("namespace")?,
-            key: row.try_get("key")?,
-            name: row.try_get("name")?,
-            description: row.try_get("description")?,
+            namespace: row.req_text("namespace")?,
+            key: row.req_text("key")?,
+            name: row.req_text("name")?,
+            description: row.text("description")?,
             labels: get_json(row, "labels")?,
             subject_keys: get_json(row, "subject_keys")?.unwrap_or_default(),
-            primary_email: row.try_get("primary_email")?,
+            primary_email: row.text("primary_email")?,
             currency: currency.map(|c| CurrencyCode::parse(&c)).transpose()?,
             billing_address: get_json(row, "billing_address")?,
             created_at: get_ts(row, "created_at")?,

@@ -18,6 +18,8 @@ pub mod customer_stripe;
 pub mod customers;
 pub mod events;
 pub mod invoices;
+mod local;
+pub use local::LocalReads;
 pub mod profiles;
 
 use std::path::Path;
@@ -81,6 +83,9 @@ pub struct Store {
     acquisitions: Arc<AtomicU64>,
     /// The checkout path's session inserts, written together.
     sessions: checkout_sessions::SessionRecorder,
+    /// SQLite file databases: the hot path's reads on the calling thread
+    /// (see [`Store::read_row`]).
+    local: Option<Arc<local::LocalReaders>>,
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -132,13 +137,49 @@ impl Store {
                 .with_context(|| format!("cannot connect to [{}]", redact_url(&url)))?,
             Backend::Postgres => pool.clone(),
         };
+        let local = match backend {
+            Backend::Sqlite => sqlite_file(&url)
+                .map(|path| local::LocalReaders::open(path).map(Arc::new))
+                .transpose()?,
+            Backend::Postgres => None,
+        };
         Ok(Store {
             pool,
             sessions: checkout_sessions::SessionRecorder::start(writer.clone()),
             writer,
             backend,
             acquisitions,
+            local,
         })
+    }
+
+    /// At most one row of a read by key (`sql` with `$1…` bound to `args`),
+    /// decoded. On an SQLite file it runs on the calling thread ([`local`]:
+    /// no handoff to a connection thread), unless that would wait for a
+    /// lock; otherwise through the pool. Counted as one acquisition either way.
+    pub(crate) async fn read_row<T>(
+        &self,
+        sql: &'static str,
+        args: &[&str],
+        decode: impl Fn(&dyn Columns) -> crate::error::Result<T>,
+    ) -> crate::error::Result<Option<T>> {
+        if let Some(local) = &self.local {
+            self.acquisitions.fetch_add(1, Ordering::Relaxed);
+            match local.read_row(sql, args, &decode) {
+                Ok(outcome) => return outcome,
+                Err(local::Busy) => {
+                    tracing::debug!(
+                        "the database is locked for a local read; reading through the pool"
+                    );
+                }
+            }
+        }
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for arg in args {
+            query = query.bind(*arg);
+        }
+        let row = query.fetch_optional(&self.pool).await?;
+        row.map(|row| decode(&row)).transpose()
     }
 
     pub fn backend(&self) -> Backend {
@@ -152,6 +193,15 @@ impl Store {
     /// request instead of timing it.
     pub fn acquisitions(&self) -> u64 {
         self.acquisitions.load(Ordering::Relaxed)
+    }
+
+    /// What the SQLite reads on the calling thread did ([`Store::read_row`];
+    /// all zero on PostgreSQL and in-memory SQLite).
+    pub fn local_reads(&self) -> LocalReads {
+        self.local
+            .as_ref()
+            .map(|local| local.counts())
+            .unwrap_or_default()
     }
 
     /// Connections open in the pool writes go through (on SQLite never more
@@ -189,6 +239,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Some(local) = &self.local {
+            local.close();
+        }
         self.pool.close().await;
         self.writer.close().await;
     }
@@ -229,6 +282,14 @@ fn pool_options(backend: Backend, max: u32, acquisitions: &Arc<AtomicU64>) -> An
                 Ok(())
             })
         })
+}
+
+/// The file of an SQLite database URL (as [`prepare_sqlite_url`] made it),
+/// `None` for an in-memory database.
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
+    let path = options.get_filename();
+    path.is_file().then(|| path.to_path_buf())
 }
 
 /// `sqlite://path` → an absolute-or-relative file URL in read-write-create
@@ -433,25 +494,56 @@ impl<T> OnUnique<T> for std::result::Result<T, sqlx::Error> {
     }
 }
 
-pub(crate) fn get_ts(row: &AnyRow, column: &str) -> anyhow::Result<time::OffsetDateTime> {
-    let text: String = row.try_get(column)?;
+/// A result row's columns by name, whichever driver read it: sqlx's rows and
+/// the local reader's ([`local`]) decode through the same functions.
+pub(crate) trait Columns {
+    /// A text column, `None` for NULL.
+    fn text(&self, column: &str) -> anyhow::Result<Option<String>>;
+    /// An integer column, `None` for NULL.
+    fn int(&self, column: &str) -> anyhow::Result<Option<i64>>;
+
+    /// A text column that is never NULL.
+    fn req_text(&self, column: &str) -> anyhow::Result<String> {
+        self.text(column)?
+            .with_context(|| format!("column {column} is NULL"))
+    }
+
+    /// An integer column that is never NULL.
+    fn req_int(&self, column: &str) -> anyhow::Result<i64> {
+        self.int(column)?
+            .with_context(|| format!("column {column} is NULL"))
+    }
+}
+
+impl Columns for AnyRow {
+    fn text(&self, column: &str) -> anyhow::Result<Option<String>> {
+        Ok(self.try_get(column)?)
+    }
+
+    fn int(&self, column: &str) -> anyhow::Result<Option<i64>> {
+        Ok(self.try_get(column)?)
+    }
+}
+
+pub(crate) fn get_ts(row: &dyn Columns, column: &str) -> anyhow::Result<time::OffsetDateTime> {
+    let text = row.req_text(column)?;
     crate::timestamp::parse(&text).with_context(|| format!("bad timestamp in {column}: {text}"))
 }
 
 pub(crate) fn get_opt_ts(
-    row: &AnyRow,
+    row: &dyn Columns,
     column: &str,
 ) -> anyhow::Result<Option<time::OffsetDateTime>> {
-    let text: Option<String> = row.try_get(column)?;
+    let text = row.text(column)?;
     text.map(|t| crate::timestamp::parse(&t).with_context(|| format!("bad timestamp in {column}")))
         .transpose()
 }
 
 pub(crate) fn get_json<T: serde::de::DeserializeOwned>(
-    row: &AnyRow,
+    row: &dyn Columns,
     column: &str,
 ) -> anyhow::Result<Option<T>> {
-    let text: Option<String> = row.try_get(column)?;
+    let text = row.text(column)?;
     text.map(|t| serde_json::from_str(&t).with_context(|| format!("bad JSON in {column}")))
         .transpose()
 }

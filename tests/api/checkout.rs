@@ -188,21 +188,34 @@ async fn warm_checkouts_read_once_and_write_once(backend: Backend) {
     let options = json!({"success_url": "https://app.example/ok"});
     // The first checkout creates the Stripe customer; the rest are warm.
     assert_eq!(checkout(&app, &id, options.clone()).await.status, 201);
+    // On SQLite the reads run on the request's own thread (no handoff to a
+    // connection thread); PostgreSQL has no such reader.
+    let local = |reads: u64| match backend {
+        Backend::Sqlite => reads,
+        Backend::Postgres => 0,
+    };
     for _ in 0..3 {
         let before = store.acquisitions();
+        let reads_before = store.local_reads();
         let resp = checkout(&app, &id, options.clone()).await;
         assert_eq!(resp.status, 201, "{}", resp.body);
         assert_eq!(store.acquisitions() - before, 2, "v3 warm checkout");
+        let reads = store.local_reads();
+        assert_eq!(reads.reads - reads_before.reads, local(1), "v3 local reads");
+        assert_eq!(reads.busy, 0);
     }
     let v1 = json!({"appId": app_id, "customer": {"id": id},
         "options": {"successURL": "https://x.example/s"}});
     for _ in 0..2 {
         let before = store.acquisitions();
+        let reads_before = store.local_reads();
         let resp = app
             .post("/api/v1/stripe/checkout/sessions", v1.clone())
             .await;
         assert_eq!(resp.status, 201, "{}", resp.body);
         assert_eq!(store.acquisitions() - before, 3, "v1 warm checkout");
+        let reads = store.local_reads();
+        assert_eq!(reads.reads - reads_before.reads, local(2), "v1 local reads");
     }
 }
 
