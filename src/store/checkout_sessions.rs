@@ -7,7 +7,7 @@ use sqlx::{AnyPool, Row};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Arg, Sql, Store, get_json, get_opt_ts, get_ts, to_json};
+use super::{Arg, Backend, Sql, Store, get_json, get_opt_ts, get_ts, to_json};
 use crate::billing::checkout::CheckoutSessionStatus;
 use crate::error::{Error, Result};
 use crate::ids::{AppId, CustomerId, StripeCustomerId};
@@ -70,6 +70,7 @@ impl Store {
     ) -> Result<()> {
         insert_sessions(
             &self.writer,
+            self.backend,
             &[(namespace, s)],
             "DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at \
              WHERE checkout_sessions.status <> excluded.status \
@@ -172,11 +173,13 @@ const KEEP_EXISTING: &str = "DO NOTHING";
 /// event path's fixed clause above, never input.
 async fn insert_sessions(
     writer: &AnyPool,
+    backend: Backend,
     rows: &[(&str, &CheckoutSessionRecord)],
     on_conflict: &'static str,
 ) -> std::result::Result<(), sqlx::Error> {
     let recorded_at = timestamp::now();
-    let mut sql = Sql::new(
+    let mut sql = Sql::in_order(
+        backend,
         "INSERT INTO checkout_sessions (id, namespace, app_id, customer_id, stripe_customer_id, \
          setup_intent_id, status, ui_mode, currency, url, success_url, cancel_url, return_url, \
          client_reference_id, customer_email, metadata, payment_method_id, failure_reason, \
@@ -249,12 +252,12 @@ pub(super) struct SessionRecorder {
 impl SessionRecorder {
     /// Starts the task that writes through `writer`; it ends when the last
     /// clone of the recorder (of the store) is dropped.
-    pub(super) fn start(writer: AnyPool) -> SessionRecorder {
+    pub(super) fn start(writer: AnyPool, backend: Backend) -> SessionRecorder {
         let (queue, mut incoming) = mpsc::channel::<Queued>(4 * MAX_BATCH);
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(MAX_BATCH);
             while incoming.recv_many(&mut batch, MAX_BATCH).await > 0 {
-                write_batch(&writer, &mut batch).await;
+                write_batch(&writer, backend, &mut batch).await;
             }
         });
         SessionRecorder { queue }
@@ -277,12 +280,12 @@ impl SessionRecorder {
     }
 }
 
-async fn write_batch(writer: &AnyPool, batch: &mut Vec<Queued>) {
+async fn write_batch(writer: &AnyPool, backend: Backend, batch: &mut Vec<Queued>) {
     let rows: Vec<(&str, &CheckoutSessionRecord)> = batch
         .iter()
         .map(|q| (q.namespace.as_str(), &q.record))
         .collect();
-    let together = insert_sessions(writer, &rows, KEEP_EXISTING).await;
+    let together = insert_sessions(writer, backend, &rows, KEEP_EXISTING).await;
     drop(rows);
     match together {
         Ok(()) => {
@@ -304,6 +307,7 @@ async fn write_batch(writer: &AnyPool, batch: &mut Vec<Queued>) {
             for queued in batch.drain(..) {
                 let alone = insert_sessions(
                     writer,
+                    backend,
                     &[(&queued.namespace, &queued.record)],
                     KEEP_EXISTING,
                 )

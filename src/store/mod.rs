@@ -145,7 +145,7 @@ impl Store {
         };
         Ok(Store {
             pool,
-            sessions: checkout_sessions::SessionRecorder::start(writer.clone()),
+            sessions: checkout_sessions::SessionRecorder::start(writer.clone(), backend),
             writer,
             backend,
             acquisitions,
@@ -344,6 +344,8 @@ pub enum Arg {
 pub struct Sql {
     text: String,
     args: Vec<Arg>,
+    /// Placeholders are `?`, bound in order (see [`Sql::in_order`]).
+    anonymous: bool,
 }
 
 impl Sql {
@@ -351,6 +353,19 @@ impl Sql {
         Self {
             text: text.to_owned(),
             args: Vec::new(),
+            anonymous: false,
+        }
+    }
+
+    /// A statement whose placeholders are written in argument order and
+    /// never renumbered ([`Sql::push_parts`]): on SQLite they are `?`. sqlx
+    /// looks up each numbered SQLite placeholder by name, a scan of the
+    /// statement's names, so a many-row insert of n placeholders costs n²
+    /// steps; `?` has no name and binds in one. PostgreSQL keeps `$n`.
+    pub fn in_order(backend: Backend, text: &str) -> Self {
+        Self {
+            anonymous: backend == Backend::Sqlite,
+            ..Self::new(text)
         }
     }
 
@@ -362,7 +377,11 @@ impl Sql {
     /// Appends a placeholder bound to `arg`.
     pub fn bind(&mut self, arg: Arg) -> &mut Self {
         self.args.push(arg);
-        self.text.push_str(&format!("${}", self.args.len()));
+        if self.anonymous {
+            self.text.push('?');
+        } else {
+            self.text.push_str(&format!("${}", self.args.len()));
+        }
         self
     }
 
@@ -378,6 +397,7 @@ impl Sql {
     /// Appends text built by another `Sql` with its arguments, renumbering
     /// its placeholders after this one's.
     pub fn push_parts(&mut self, text: &str, args: &[Arg]) -> &mut Self {
+        debug_assert!(!self.anonymous, "in-order statements are not renumbered");
         let offset = self.args.len();
         let mut rest = text;
         while let Some(at) = rest.find('$') {
@@ -401,6 +421,7 @@ impl Sql {
         Sql {
             text: self.text.clone(),
             args: self.args.clone(),
+            anonymous: self.anonymous,
         }
         .into_query()
     }
@@ -565,6 +586,20 @@ mod tests {
         );
         assert_eq!(redact_url("postgres://h/db"), "postgres://h/db");
         assert_eq!(redact_url("sqlite://data/m.db"), "sqlite://data/m.db");
+    }
+
+    #[test]
+    fn in_order_statements_use_anonymous_placeholders_on_sqlite_only() {
+        let build = |backend| {
+            let mut sql = Sql::in_order(backend, "INSERT INTO t VALUES (");
+            sql.bind_text("a").push(", ").bind_text("b").push(")");
+            sql.into_parts()
+        };
+        let (sqlite, args) = build(Backend::Sqlite);
+        assert_eq!(sqlite, "INSERT INTO t VALUES (?, ?)");
+        assert_eq!(args.len(), 2);
+        let (postgres, _) = build(Backend::Postgres);
+        assert_eq!(postgres, "INSERT INTO t VALUES ($1, $2)");
     }
 
     #[test]
