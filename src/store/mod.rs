@@ -1,8 +1,13 @@
 //! Persistence behind one interface, on SQLite (the embedded default) or
 //! PostgreSQL. Both run through sqlx's `Any` driver with one set of portable
 //! SQL, so there is a single code path to test rather than two to keep equal.
+//! The one exception is speed, not SQL: on an SQLite file the hot path's
+//! point reads (`Store::read_row`) run the same statements on the calling
+//! thread through rusqlite (module `local`), and decode through the same
+//! `Columns` functions.
 //!
-//! Rules: queries use `$1…$n` placeholders (both backends accept them);
+//! Rules: queries use `$1…$n` placeholders (both backends accept them;
+//! [`Sql::in_order`] writes `?` on SQLite for a statement of many);
 //! transactions start with a write, so SQLite takes its write lock up front
 //! instead of failing a lock upgrade under concurrency; writes and
 //! transactions go through the store's writer pool (on SQLite one
