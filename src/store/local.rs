@@ -230,16 +230,10 @@ mod tests {
 
     #[test]
     fn reads_a_row_by_named_placeholders_and_returns_the_connection() {
-        let dir = tempdir();
-        let path = dir.join("t.db");
-        let writer = Connection::open(&path).unwrap();
-        writer
-            .execute_batch(
-                "PRAGMA journal_mode = WAL; CREATE TABLE t (k TEXT, n TEXT, v TEXT); \
-                 INSERT INTO t VALUES ('a', 'x', 'one'), ('b', 'x', 'two');",
-            )
-            .unwrap();
-        let readers = LocalReaders::open(path).unwrap();
+        let (writer, readers) = database(
+            "CREATE TABLE t (k TEXT, n TEXT, v TEXT); \
+             INSERT INTO t VALUES ('a', 'x', 'one'), ('b', 'x', 'two');",
+        );
         let sql = "SELECT v FROM t WHERE n = $1 AND k = $2";
         let found = readers.read_row(sql, &["x", "b"], text).unwrap().unwrap();
         assert_eq!(found.as_deref(), Some("two"));
@@ -260,16 +254,9 @@ mod tests {
 
     #[test]
     fn columns_are_found_by_exact_name_and_checked_for_their_type() {
-        let dir = tempdir();
-        let path = dir.join("t.db");
-        let writer = Connection::open(&path).unwrap();
-        writer
-            .execute_batch(
-                "PRAGMA journal_mode = WAL; CREATE TABLE t (v TEXT, n INTEGER, z TEXT); \
-                 INSERT INTO t VALUES ('one', 7, NULL);",
-            )
-            .unwrap();
-        let readers = LocalReaders::open(path).unwrap();
+        let (_writer, readers) = database(
+            "CREATE TABLE t (v TEXT, n INTEGER, z TEXT); INSERT INTO t VALUES ('one', 7, NULL);",
+        );
         let read = |decode: fn(&dyn Columns) -> anyhow::Result<String>| {
             readers
                 .read_row("SELECT v, n, z AS alias FROM t", &[], |row| {
@@ -299,15 +286,7 @@ mod tests {
 
     #[test]
     fn a_read_that_would_wait_for_a_lock_is_busy_at_once() {
-        let dir = tempdir();
-        let path = dir.join("t.db");
-        let writer = Connection::open(&path).unwrap();
-        writer
-            .execute_batch(
-                "PRAGMA journal_mode = WAL; CREATE TABLE t (v TEXT); INSERT INTO t VALUES ('a');",
-            )
-            .unwrap();
-        let readers = LocalReaders::open(path).unwrap();
+        let (writer, readers) = database("CREATE TABLE t (v TEXT); INSERT INTO t VALUES ('a');");
         // Exclusive locking mode: after its next write the writer keeps the
         // file locked, and WAL readers have to wait for it.
         writer
@@ -329,8 +308,7 @@ mod tests {
     /// on one file, none can take it in exclusive mode.)
     #[tokio::test]
     async fn the_store_reads_through_its_pool_when_a_local_read_is_busy() {
-        let dir = tempdir();
-        let pooled = dir.join("pooled.db");
+        let pooled = tempdir().join("pooled.db");
         let mut store = super::super::Store::connect(&format!("sqlite://{}", pooled.display()))
             .await
             .unwrap();
@@ -338,14 +316,9 @@ mod tests {
             .execute(&store.writer)
             .await
             .unwrap();
-        let locked = dir.join("locked.db");
-        let writer = Connection::open(&locked).unwrap();
-        writer
-            .execute_batch(
-                "PRAGMA journal_mode = WAL; CREATE TABLE t (v TEXT); INSERT INTO t VALUES ('local');",
-            )
-            .unwrap();
-        store.local = Some(std::sync::Arc::new(LocalReaders::open(locked).unwrap()));
+        let (writer, readers) =
+            database("CREATE TABLE t (v TEXT); INSERT INTO t VALUES ('local');");
+        store.local = Some(std::sync::Arc::new(readers));
         let read = |store: &super::super::Store| {
             let store = store.clone();
             async move { store.read_row("SELECT v FROM t", &[], text).await.unwrap() }
@@ -359,6 +332,18 @@ mod tests {
         assert_eq!(read(&store).await.as_deref(), Some("locked"));
         assert_eq!(store.local_reads(), LocalReads { reads: 2, busy: 1 });
         store.close().await;
+    }
+
+    /// A WAL database made by `schema` through a writing connection, and
+    /// local readers of it.
+    fn database(schema: &str) -> (Connection, LocalReaders) {
+        let path = tempdir().join("t.db");
+        let writer = Connection::open(&path).unwrap();
+        writer
+            .execute_batch(&format!("PRAGMA journal_mode = WAL; {schema}"))
+            .unwrap();
+        let readers = LocalReaders::open(path).unwrap();
+        (writer, readers)
     }
 
     fn tempdir() -> PathBuf {
