@@ -512,9 +512,7 @@ impl Store {
             )
         });
         let customer_id = customer_id.to_string();
-        let decode = |row: &dyn Columns| -> Result<CheckoutApp> {
-            checkout_app_from_columns(row, "api_key_encrypted", "stripe_customer_id", false)
-        };
+        let decode = |row: &dyn Columns| checkout_app_from_columns(row, false);
         match explicit {
             Some(id) => {
                 self.read_row(
@@ -562,13 +560,7 @@ impl Store {
                 if row.text("app_id").map_err(Error::Internal)?.is_none() {
                     return Ok((customer, None));
                 }
-                let app = checkout_app_from_columns(
-                    row,
-                    "app_api_key_encrypted",
-                    "app_stripe_customer_id",
-                    true,
-                )?;
-                Ok((customer, Some(app)))
+                Ok((customer, Some(checkout_app_from_columns(row, true)?)))
             },
         )
         .await
@@ -717,12 +709,12 @@ fn app_from_columns(row: &dyn Columns, prefixed: bool) -> Result<App> {
 
 /// What a checkout needs of an app, from the columns [`Select::Checkout`]
 /// (or, `prefixed`, [`Select::CheckoutPrefixed`]) names.
-fn checkout_app_from_columns(
-    row: &dyn Columns,
-    key_column: &str,
-    stripe_customer_column: &str,
-    prefixed: bool,
-) -> Result<CheckoutApp> {
+fn checkout_app_from_columns(row: &dyn Columns, prefixed: bool) -> Result<CheckoutApp> {
+    let (key_column, stripe_customer_column) = if prefixed {
+        ("app_api_key_encrypted", "app_stripe_customer_id")
+    } else {
+        ("api_key_encrypted", "stripe_customer_id")
+    };
     let parse = || -> anyhow::Result<(String, Option<String>)> {
         Ok((row.req_text(key_column)?, row.text(stripe_customer_column)?))
     };

@@ -161,9 +161,9 @@ impl Store {
     }
 }
 
-/// The most sessions one statement records (22 placeholders each). sqlx
-/// looks up every SQLite placeholder by name, a cost that grows with the
-/// square of a statement's placeholders, so batches stay modest.
+/// The most sessions one statement records (22 placeholders each): enough
+/// that one commit serves a full queue under load, a statement of a few
+/// hundred placeholders (on SQLite `?`, bound in order: see `Sql::in_order`).
 const MAX_BATCH: usize = 32;
 
 /// What the checkout path does when the session is already recorded.
